@@ -324,6 +324,10 @@ pub struct TimeoutMsg {
     pub view: u64,
     /// The sender's highest quorum certificate.
     pub high_qc: QuorumCert,
+    /// The timeout certificate of the previous view, when the sender entered this view
+    /// by one: lets a node that missed it catch up (not covered by the signature; it
+    /// verifies on its own).
+    pub last_tc: Option<Box<TimeoutCert>>,
     /// Committee index of the sender.
     pub sender: u32,
     /// Signature on `(epoch, view, Timeout, bytes32(high_qc.view))`.

@@ -1,0 +1,686 @@
+//! The consensus engine: a deterministic state machine, inputs in, actions out.
+//!
+//! ```text
+//!   Input::Message / TimerFired / PayloadReady / PayloadChecked / SafetyPersisted
+//!                                   │
+//!                                   ▼
+//!   ┌──────────────── Engine ─────────────────────────────────────────────┐
+//!   │ pacemaker (view, timer, backoff)   safety state (persisted first)  │
+//!   │ block tree (above committed)       vote / timeout collectors       │
+//!   └──────────────────────────────────────────────────────────────────────┘
+//!                                   │
+//!                                   ▼
+//!   Action::PersistSafety → (ack) → Send / Broadcast,  ScheduleTimer, PersistBlock,
+//!   RequestPayload, CheckPayload, Commit{blocks, finality certificate},
+//!   Evidence, Penalize
+//! ```
+//!
+//! The driver (the node on tokio, or the simulator on a virtual clock) executes the
+//! actions in order. Messages that carry a signature are held back until the driver
+//! acknowledges, with `Input::SafetyPersisted`, that the safety state recording them is
+//! durable (`docs/protocol.md` §3, rule S5).
+
+mod certs;
+mod collect;
+mod receive;
+mod safety;
+mod tree;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use synod_types::{
+    Block, Committee, Domain, Equivocation, FinalityCert, Hash, Header, Message, Phase, Proposal,
+    QuorumCert, SecretKey, TimeoutCert, TimeoutMsg, Vote,
+};
+
+pub use safety::{safe_to_timeout, safe_to_vote, SafetyState};
+
+use collect::{TimeoutCollector, VoteCollector};
+
+use tree::BlockTree;
+
+/// An opaque handle for the peer a message came from, chosen by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    /// The committee member with this index (the driver knows its address).
+    Validator(u32),
+    /// A specific peer, such as the one that sent the message being answered.
+    Peer(PeerId),
+}
+
+/// What the driver feeds the engine.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A message from a peer.
+    Message {
+        /// Who sent it.
+        from: PeerId,
+        /// The message, not yet validated.
+        message: Message,
+    },
+    /// A timer scheduled with [`Action::ScheduleTimer`] fired.
+    TimerFired {
+        /// The view it was scheduled for.
+        view: u64,
+    },
+    /// The payload requested with [`Action::RequestPayload`] is ready.
+    PayloadReady {
+        /// The view it was requested for.
+        view: u64,
+        /// Digest of the ordered batch digests.
+        payload_digest: Hash,
+        /// DA commitment of the block data.
+        da_commitment: Hash,
+        /// The proposer's clock, milliseconds since the Unix epoch.
+        timestamp_ms: u64,
+    },
+    /// The answer to [`Action::CheckPayload`]: whether the payload is available and valid.
+    PayloadChecked {
+        /// The block whose payload was checked.
+        block_hash: Hash,
+        /// Whether a vote may be cast for it.
+        valid: bool,
+    },
+    /// The safety state of [`Action::PersistSafety`] with this sequence number (and every
+    /// earlier one) is durable.
+    SafetyPersisted {
+        /// The sequence number.
+        seq: u64,
+    },
+}
+
+/// Why a peer is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offense {
+    /// A signature that does not verify.
+    InvalidSignature,
+    /// A certificate that does not verify.
+    InvalidCertificate,
+    /// A message that breaks the protocol's structure.
+    Malformed(&'static str),
+    /// A sync response nobody asked for, or that does not link.
+    BadSyncResponse,
+}
+
+/// What the engine asks the driver to do, in order.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Send to one recipient.
+    Send {
+        /// The recipient.
+        to: Recipient,
+        /// The message.
+        message: Message,
+    },
+    /// Send to every committee member (and followers).
+    Broadcast(Message),
+    /// Make this state durable (synced to disk), then answer with `SafetyPersisted`.
+    PersistSafety {
+        /// Sequence number to acknowledge.
+        seq: u64,
+        /// The state.
+        state: SafetyState,
+    },
+    /// Store a validated block (not yet final) so it can be served to peers.
+    PersistBlock(Block),
+    /// Fire `TimerFired { view }` after `after_ms` milliseconds.
+    ScheduleTimer {
+        /// The view.
+        view: u64,
+        /// Delay.
+        after_ms: u64,
+    },
+    /// As leader: prepare a payload on top of `parent`, then answer with `PayloadReady`.
+    RequestPayload {
+        /// The view.
+        view: u64,
+        /// The parent block.
+        parent: Hash,
+        /// Height of the block to build.
+        height: u64,
+    },
+    /// Before voting: check the payload is available and valid, then answer with
+    /// `PayloadChecked`.
+    CheckPayload {
+        /// The block hash.
+        block_hash: Hash,
+        /// Its header.
+        header: Header,
+    },
+    /// These blocks are final, ascending; `certificate` is the finality certificate of
+    /// the last one, and proves the others as its ancestors.
+    Commit {
+        /// The newly final blocks.
+        blocks: Vec<Block>,
+        /// Finality certificate of the last block.
+        certificate: FinalityCert,
+    },
+    /// Verified proof of an equivocation, for slashing.
+    Evidence(Equivocation),
+    /// A peer sent something invalid.
+    Penalize {
+        /// The peer.
+        peer: PeerId,
+        /// What it did.
+        offense: Offense,
+    },
+}
+
+/// Engine tuning.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Chain and bridge that signatures are bound to.
+    pub domain: Domain,
+    /// Timeout of a view after a successful one, in milliseconds.
+    pub base_timeout_ms: u64,
+    /// Upper bound of the view timeout after consecutive failures.
+    pub max_timeout_ms: u64,
+    /// Growth of the timeout per consecutive failed view, in percent (150 = ×1.5).
+    pub timeout_backoff_percent: u64,
+    /// Blocks asked for in one sync request.
+    pub sync_batch: u32,
+    /// Sync requests in flight at once.
+    pub max_inflight_sync: usize,
+    /// Votes and timeouts are accepted for at most this many views ahead.
+    pub max_views_ahead: u64,
+    /// Blocks held above the committed one.
+    pub max_tree_blocks: usize,
+    /// Proposals held while their parent is fetched.
+    pub max_waiting_proposals: usize,
+}
+
+impl Config {
+    /// Defaults for a network with ~50 ms round trips.
+    pub fn new(domain: Domain) -> Config {
+        Config {
+            domain,
+            base_timeout_ms: 1_000,
+            max_timeout_ms: 30_000,
+            timeout_backoff_percent: 150,
+            sync_batch: 64,
+            max_inflight_sync: 16,
+            max_views_ahead: 64,
+            max_tree_blocks: 65_536,
+            max_waiting_proposals: 16,
+        }
+    }
+}
+
+/// State to restart from after a crash.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// The persisted safety state.
+    pub safety: SafetyState,
+    /// The last committed block and its finality certificate, if any.
+    pub committed: Option<(Block, FinalityCert)>,
+    /// Stored blocks above the committed one.
+    pub blocks: Vec<Block>,
+}
+
+/// A snapshot for status displays and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Current view.
+    pub view: u64,
+    /// View of the highest quorum certificate.
+    pub high_qc_view: u64,
+    /// Height of the last committed block.
+    pub committed_height: u64,
+    /// Hash of the last committed block.
+    pub committed_hash: Hash,
+    /// Consecutive views that ended by timeout.
+    pub consecutive_timeouts: u32,
+}
+
+/// A signed message waiting for its safety state to be durable.
+#[derive(Debug)]
+enum Held {
+    Broadcast(Message),
+    Vote(Vote),
+}
+
+/// The consensus engine of one node.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: Config,
+    committee: Arc<Committee>,
+    key: Option<SecretKey>,
+    me: Option<u32>,
+    genesis_hash: Hash,
+    safety: SafetyState,
+    persist_seq: u64,
+    persisted_seq: u64,
+    held: Vec<(u64, Held)>,
+    view: u64,
+    consecutive_timeouts: u32,
+    tree: BlockTree,
+    high_tc: Option<TimeoutCert>,
+    high_fc: Option<FinalityCert>,
+    votes: VoteCollector,
+    timeouts: TimeoutCollector,
+    payload_requested: u64,
+    awaiting_check: BTreeMap<Hash, Option<TimeoutCert>>,
+    waiting_parent: Vec<(PeerId, Proposal)>,
+    inflight: BTreeMap<Hash, u32>,
+    seen_proposals: BTreeMap<(u64, u32), (Hash, synod_types::Signature)>,
+    reported: BTreeSet<(u32, u64, Phase)>,
+    verified: HashSet<Hash>,
+    out: Vec<Action>,
+}
+
+pub(super) const VERIFIED_CACHE: usize = 4_096;
+const EVIDENCE_WINDOW: u64 = 64;
+
+impl Engine {
+    /// A new engine. `key` is the validator's signing key (`None` for a follower);
+    /// `genesis` is the genesis block; `recovery` the state persisted before a restart.
+    pub fn new(
+        cfg: Config,
+        committee: Arc<Committee>,
+        key: Option<SecretKey>,
+        genesis: Block,
+        recovery: Option<Recovery>,
+    ) -> Engine {
+        let genesis_hash = genesis.hash();
+        let genesis_qc = QuorumCert::genesis(committee.epoch(), genesis_hash, committee.size());
+        let me = key
+            .as_ref()
+            .and_then(|k| committee.index_of(&k.public_key()));
+        let (safety, committed, high_fc, blocks) = match recovery {
+            Some(r) => {
+                let (root, fc) = match r.committed {
+                    Some((block, fc)) => (block, Some(fc)),
+                    None => (genesis, None),
+                };
+                (r.safety, root, fc, r.blocks)
+            }
+            None => (
+                SafetyState::initial(committee.epoch(), genesis_qc),
+                genesis,
+                None,
+                Vec::new(),
+            ),
+        };
+        let mut tree = BlockTree::new(committed, cfg.max_tree_blocks);
+        for block in blocks {
+            tree.insert(block);
+        }
+        let view = (safety.high_qc.view() + 1)
+            .max(safety.highest_vote_view)
+            .max(1);
+        Engine {
+            cfg,
+            committee,
+            key,
+            me,
+            genesis_hash,
+            safety,
+            persist_seq: 0,
+            persisted_seq: 0,
+            held: Vec::new(),
+            view,
+            consecutive_timeouts: 0,
+            tree,
+            high_tc: None,
+            high_fc,
+            votes: VoteCollector::default(),
+            timeouts: TimeoutCollector::default(),
+            payload_requested: 0,
+            awaiting_check: BTreeMap::new(),
+            waiting_parent: Vec::new(),
+            inflight: BTreeMap::new(),
+            seen_proposals: BTreeMap::new(),
+            reported: BTreeSet::new(),
+            verified: HashSet::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Starts the engine: arms the view timer and re-sends what was signed in the
+    /// current view before a restart (the same messages, never new ones).
+    pub fn start(&mut self) -> Vec<Action> {
+        self.schedule_view_timer();
+        let view = self.view;
+        if let Some(p) = self
+            .safety
+            .last_proposal
+            .clone()
+            .filter(|p| p.block.header.view == view)
+        {
+            self.out.push(Action::Broadcast(Message::Proposal(p)));
+        }
+        if let Some(v) = self.safety.last_vote.clone().filter(|v| v.view == view) {
+            let to = self.committee.leader(view + 1);
+            self.out.push(Action::Send {
+                to: Recipient::Validator(to),
+                message: Message::Vote(v),
+            });
+        }
+        if let Some(t) = self.safety.last_timeout.clone().filter(|t| t.view == view) {
+            self.out.push(Action::Broadcast(Message::Timeout(t)));
+        }
+        self.try_propose();
+        std::mem::take(&mut self.out)
+    }
+
+    /// Handles one input and returns the actions to execute, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Action> {
+        match input {
+            Input::Message { from, message } => self.on_message(from, message),
+            Input::TimerFired { view } => self.on_timer(view),
+            Input::PayloadReady {
+                view,
+                payload_digest,
+                da_commitment,
+                timestamp_ms,
+            } => self.on_payload_ready(view, payload_digest, da_commitment, timestamp_ms),
+            Input::PayloadChecked { block_hash, valid } => {
+                if let Some(tc) = self.awaiting_check.remove(&block_hash) {
+                    if valid {
+                        self.try_vote(&block_hash, tc.as_ref());
+                    }
+                }
+            }
+            Input::SafetyPersisted { seq } => self.on_persisted(seq),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        Status {
+            view: self.view,
+            high_qc_view: self.safety.high_qc.view(),
+            committed_height: self.tree.committed().header.height,
+            committed_hash: self.tree.committed().hash(),
+            consecutive_timeouts: self.consecutive_timeouts,
+        }
+    }
+
+    /// The committee.
+    pub fn committee(&self) -> &Arc<Committee> {
+        &self.committee
+    }
+
+    /// This node's committee index, if it is a member.
+    pub fn index(&self) -> Option<u32> {
+        self.me
+    }
+
+    /// The safety state as last handed to the driver (or restored).
+    pub fn safety(&self) -> &SafetyState {
+        &self.safety
+    }
+
+    // ----- persistence gating (rule S5) -----
+
+    fn persist(&mut self) -> u64 {
+        self.persist_seq += 1;
+        self.out.push(Action::PersistSafety {
+            seq: self.persist_seq,
+            state: self.safety.clone(),
+        });
+        self.persist_seq
+    }
+
+    fn on_persisted(&mut self, seq: u64) {
+        self.persisted_seq = self.persisted_seq.max(seq);
+        let ready: Vec<Held> = {
+            let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|(s, _)| *s <= self.persisted_seq);
+            self.held = later;
+            ready.into_iter().map(|(_, h)| h).collect()
+        };
+        for held in ready {
+            match held {
+                Held::Broadcast(message) => {
+                    if let Message::Timeout(t) = &message {
+                        self.collect_timeout(None, t.clone());
+                    }
+                    self.out.push(Action::Broadcast(message));
+                }
+                Held::Vote(vote) => {
+                    let leader = self.committee.leader(vote.view + 1);
+                    if Some(leader) == self.me {
+                        self.collect_vote(None, vote);
+                    } else {
+                        self.out.push(Action::Send {
+                            to: Recipient::Validator(leader),
+                            message: Message::Vote(vote),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- pacemaker (docs/protocol.md §5) -----
+
+    fn timeout_ms(&self) -> u64 {
+        let mut ms = self.cfg.base_timeout_ms;
+        for _ in 0..self.consecutive_timeouts {
+            ms = ms.saturating_mul(self.cfg.timeout_backoff_percent) / 100;
+            if ms >= self.cfg.max_timeout_ms {
+                return self.cfg.max_timeout_ms;
+            }
+        }
+        ms
+    }
+
+    fn schedule_view_timer(&mut self) {
+        let after_ms = self.timeout_ms();
+        self.out.push(Action::ScheduleTimer {
+            view: self.view,
+            after_ms,
+        });
+    }
+
+    /// Enters `view` if it is higher than the current one. `by_qc` tells whether the
+    /// previous view ended with a quorum certificate (resets the backoff) or a timeout.
+    fn advance_to(&mut self, view: u64, by_qc: bool) {
+        if view <= self.view {
+            return;
+        }
+        self.view = view;
+        self.consecutive_timeouts = if by_qc {
+            0
+        } else {
+            self.consecutive_timeouts + 1
+        };
+        self.votes.prune_below(view.saturating_sub(1));
+        self.timeouts.prune_below(view);
+        self.awaiting_check.clear();
+        let keep_from = view.saturating_sub(EVIDENCE_WINDOW);
+        self.seen_proposals = self.seen_proposals.split_off(&(keep_from, 0));
+        self.reported.retain(|(_, v, _)| *v >= keep_from);
+        self.schedule_view_timer();
+        self.try_propose();
+    }
+
+    fn on_timer(&mut self, view: u64) {
+        if view != self.view {
+            return;
+        }
+        // Retry sync requests that went unanswered.
+        let stale: Vec<Hash> = self.inflight.keys().copied().collect();
+        self.inflight.clear();
+        for hash in stale {
+            self.request_block(hash, None);
+        }
+        self.local_timeout();
+        self.schedule_view_timer();
+    }
+
+    /// Times out the current view: signs a timeout (or re-broadcasts the one signed
+    /// before) and persists it before it leaves.
+    fn local_timeout(&mut self) {
+        let view = self.view;
+        if let Some(t) = self.safety.last_timeout.clone().filter(|t| t.view == view) {
+            if self.held.is_empty() {
+                self.out.push(Action::Broadcast(Message::Timeout(t)));
+            }
+            return;
+        }
+        let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {
+            return;
+        };
+        if !safe_to_timeout(&self.safety, view) {
+            return;
+        }
+        let high_qc = self.safety.high_qc.clone();
+        let digest = self.cfg.domain.digest(
+            self.committee.epoch(),
+            view,
+            Phase::Timeout,
+            &TimeoutMsg::subject(high_qc.view()),
+        );
+        let timeout = TimeoutMsg {
+            epoch: self.committee.epoch(),
+            view,
+            high_qc,
+            last_tc: self.tc_for(view).cloned().map(Box::new),
+            sender: me,
+            signature: key.sign(&digest),
+        };
+        self.safety.highest_vote_view = self.safety.highest_vote_view.max(view);
+        self.safety.last_timeout = Some(timeout.clone());
+        let seq = self.persist();
+        self.held
+            .push((seq, Held::Broadcast(Message::Timeout(timeout))));
+    }
+
+    // ----- leader (docs/protocol.md §5) -----
+
+    fn is_leader(&self, view: u64) -> bool {
+        self.me.is_some() && self.me == Some(self.committee.leader(view))
+    }
+
+    fn tc_for(&self, view: u64) -> Option<&TimeoutCert> {
+        self.high_tc.as_ref().filter(|tc| tc.view + 1 == view)
+    }
+
+    fn try_propose(&mut self) {
+        let view = self.view;
+        if !self.is_leader(view)
+            || self.safety.last_proposal_view() >= view
+            || self.payload_requested >= view
+        {
+            return;
+        }
+        let high_qc = &self.safety.high_qc;
+        if !safety::justified_to_propose(view, high_qc, self.tc_for(view)) {
+            return;
+        }
+        let parent_hash = high_qc.block_hash();
+        let Some(parent) = self.tree.get(&parent_hash) else {
+            self.request_block(parent_hash, None);
+            return;
+        };
+        let height = parent.header.height + 1;
+        self.payload_requested = view;
+        self.out.push(Action::RequestPayload {
+            view,
+            parent: parent_hash,
+            height,
+        });
+    }
+
+    fn on_payload_ready(
+        &mut self,
+        view: u64,
+        payload_digest: Hash,
+        da_commitment: Hash,
+        timestamp_ms: u64,
+    ) {
+        if view != self.view || !self.is_leader(view) || self.safety.last_proposal_view() >= view {
+            return;
+        }
+        let justify = self.safety.high_qc.clone();
+        let Some(parent) = self.tree.get(&justify.block_hash()) else {
+            return;
+        };
+        let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {
+            return;
+        };
+        let header = Header {
+            parent: justify.block_hash(),
+            height: parent.header.height + 1,
+            view,
+            epoch: self.committee.epoch(),
+            payload_digest,
+            da_commitment,
+            timestamp_ms: timestamp_ms.max(parent.header.timestamp_ms),
+            proposer: me,
+        };
+        let timeout_cert = if justify.view() + 1 == view {
+            None
+        } else {
+            self.tc_for(view).cloned()
+        };
+        let block = Block::new(header, justify);
+        let digest =
+            self.cfg
+                .domain
+                .digest(self.committee.epoch(), view, Phase::Proposal, &block.hash());
+        let proposal = Proposal {
+            block,
+            timeout_cert,
+            commit: self.high_fc.clone(),
+            signature: key.sign(&digest),
+        };
+        self.safety.last_proposal = Some(proposal.clone());
+        let seq = self.persist();
+        self.held
+            .push((seq, Held::Broadcast(Message::Proposal(proposal.clone()))));
+        // The leader votes for its own block like everyone else.
+        self.accept_block(proposal.block.clone());
+        self.try_vote(&proposal.block.hash(), proposal.timeout_cert.as_ref());
+    }
+
+    // ----- voting (docs/protocol.md §3, rules S1–S2) -----
+
+    fn try_vote(&mut self, block_hash: &Hash, tc: Option<&TimeoutCert>) {
+        let Some(block) = self.tree.get(block_hash) else {
+            return;
+        };
+        let view = block.header.view;
+        if view != self.view || !safe_to_vote(&self.safety, view, &block.justify, tc) {
+            return;
+        }
+        let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {
+            return;
+        };
+        let epoch = self.committee.epoch();
+        let domain = self.cfg.domain;
+        let justify = &block.justify;
+        let commit =
+            (justify.view() + 1 == view && justify.view() > 0).then(|| synod_types::CommitVote {
+                view: justify.view(),
+                block_hash: justify.block_hash(),
+                signature: key.sign(&domain.digest(
+                    epoch,
+                    justify.view(),
+                    Phase::Commit,
+                    &justify.block_hash(),
+                )),
+            });
+        let vote = Vote {
+            epoch,
+            view,
+            block_hash: *block_hash,
+            voter: me,
+            signature: key.sign(&domain.digest(epoch, view, Phase::Vote, block_hash)),
+            commit,
+        };
+        self.safety.highest_vote_view = view;
+        self.safety.last_vote = Some(vote.clone());
+        let seq = self.persist();
+        self.held.push((seq, Held::Vote(vote)));
+    }
+}

@@ -1,0 +1,759 @@
+//! Runs one simulated network from a seed: every random choice comes from one ChaCha
+//! stream, so the same scenario and seed replay the same run event for event.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use synod_types::hash::AbiWriter;
+use synod_types::{
+    keccak256, Block, Committee, Domain, FinalityCert, Hash, Header, Member, Message, Phase,
+    QuorumCert, SecretKey, SyncResponse,
+};
+
+use super::checker::Checker;
+use super::network::{Event, Network, Queue};
+use super::scenario::{Behavior, Setup};
+use crate::engine::{Action, Config, Engine, Input, PeerId, Recipient, Recovery, SafetyState};
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Committee size.
+    pub nodes: usize,
+    /// Invariant violations found.
+    pub violations: Vec<String>,
+    /// Whether the scenario is a negative control that must produce a violation.
+    pub expect_violation: bool,
+    /// Height of the finalized chain.
+    pub height: u64,
+    /// Highest view any node reached.
+    pub views: u64,
+    /// Virtual time simulated.
+    pub sim_ms: u64,
+    /// Messages delivered.
+    pub messages: u64,
+    /// Equivocation evidence reported.
+    pub evidence: usize,
+    /// Peer penalties reported.
+    pub penalties: usize,
+}
+
+impl Outcome {
+    /// A normal scenario passes without violations; a negative control passes when its
+    /// violation was detected.
+    pub fn passed(&self) -> bool {
+        self.expect_violation != self.violations.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    safety: Option<SafetyState>,
+    blocks: HashMap<Hash, Block>,
+    committed: Option<(Block, FinalityCert)>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    member: u32,
+    behavior: Behavior,
+    key: SecretKey,
+    engine: Option<Engine>,
+    incarnation: u32,
+    disk: Disk,
+    log: VecDeque<Message>,
+    crash_after_persist: f64,
+}
+
+const REPLAY_LOG: usize = 128;
+const MAX_SYNC_SERVE: u32 = 64;
+
+/// One simulated network.
+#[derive(Debug)]
+pub struct Sim {
+    setup: Setup,
+    seed: u64,
+    cfg: Config,
+    committee: Arc<Committee>,
+    genesis: Block,
+    queue: Queue,
+    rng: ChaCha8Rng,
+    slots: Vec<Slot>,
+    checker: Checker,
+    network: Network,
+    messages: u64,
+    evidence: usize,
+    penalties: usize,
+    max_view: u64,
+    heal: Option<(u64, u64)>,
+    trace: bool,
+}
+
+impl Sim {
+    /// Builds the network of `setup` from `seed` (keys are simulator keys unless
+    /// `bls` is set).
+    pub fn new(setup: Setup, seed: u64, bls: bool) -> Sim {
+        let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5eed);
+        let keys: Vec<SecretKey> = (0..setup.stakes.len())
+            .map(|i| {
+                if bls {
+                    SecretKey::bls_from_ikm(
+                        &AbiWriter::default().uint(seed).uint(i as u64).finish(),
+                    )
+                    .expect("64 bytes of key material")
+                } else {
+                    SecretKey::sim(i as u64)
+                }
+            })
+            .collect();
+        let members: Vec<Member> = keys
+            .iter()
+            .zip(&setup.stakes)
+            .map(|(k, s)| Member {
+                public_key: k.public_key(),
+                stake: *s,
+            })
+            .collect();
+        let scheme = keys[0].scheme();
+        let seed_hash = keccak256(&seed.to_be_bytes());
+        let honest_committee = Committee::new(0, scheme, seed_hash, members)
+            .expect("scenario builds a valid committee");
+        let mut engine_committee = honest_committee.clone();
+        engine_committee.set_quorum_rule(setup.quorum_rule);
+        let committee = Arc::new(engine_committee);
+        let domain = Domain {
+            chain_id: 31337,
+            bridge: [0xb1; 20],
+        };
+        let genesis = Block::new(
+            Header::genesis(0),
+            QuorumCert::genesis(0, Hash::ZERO, setup.stakes.len()),
+        );
+        let mut cfg = Config::new(domain);
+        cfg.base_timeout_ms = setup.base_timeout_ms;
+        let slots = setup
+            .slots
+            .iter()
+            .map(|s| Slot {
+                member: s.member,
+                behavior: s.behavior,
+                key: keys[(s.member as usize).min(keys.len() - 1)].clone(),
+                engine: None,
+                incarnation: 0,
+                disk: Disk::default(),
+                log: VecDeque::new(),
+                crash_after_persist: s.crash_after_persist,
+            })
+            .collect();
+        let checker = Checker::new(honest_committee, domain, genesis.hash());
+        let network = setup.network.clone();
+        Sim {
+            setup,
+            seed,
+            cfg,
+            committee,
+            genesis,
+            queue: Queue::default(),
+            rng,
+            slots,
+            checker,
+            network,
+            messages: 0,
+            evidence: 0,
+            penalties: 0,
+            max_view: 0,
+            heal: None,
+            trace: false,
+        }
+    }
+
+    /// Prints every delivery and action to stderr (for replaying one seed).
+    pub fn with_trace(mut self, trace: bool) -> Sim {
+        self.trace = trace;
+        self
+    }
+
+    fn log(&self, slot: usize, what: std::fmt::Arguments<'_>) {
+        if self.trace {
+            eprintln!("{:>8}ms slot {slot:>3}: {what}", self.queue.now());
+        }
+    }
+
+    /// Runs to completion and checks the invariants.
+    pub fn run(mut self) -> Outcome {
+        for slot in 0..self.slots.len() {
+            self.boot(slot, false);
+        }
+        for crash in self.setup.crashes.clone() {
+            self.queue
+                .at(crash.at_ms, Event::Crash { slot: crash.slot });
+            if let Some(after) = crash.restart_after_ms {
+                self.queue.at(
+                    crash.at_ms + after,
+                    Event::Restart {
+                        slot: crash.slot,
+                        wipe: crash.wipe,
+                    },
+                );
+            }
+        }
+        let heal_at = self.setup.heal_at_ms();
+        let mut events: u64 = 0;
+        while let Some(event) = self.queue.pop() {
+            let now = self.queue.now();
+            if now > self.setup.max_time_ms || events > self.setup.max_events {
+                break;
+            }
+            events += 1;
+            if self.heal.is_none() && now >= heal_at {
+                self.heal = Some((self.max_view, self.checker.canonical_height()));
+            }
+            match event {
+                Event::Deliver { to, from, message } => self.deliver(to, from, message),
+                Event::Timer {
+                    slot,
+                    incarnation,
+                    view,
+                } => {
+                    if self.slots[slot].incarnation == incarnation {
+                        self.feed(slot, Input::TimerFired { view });
+                    }
+                }
+                Event::Crash { slot } => self.crash(slot),
+                Event::Restart { slot, wipe } => self.boot(slot, wipe),
+            }
+            if self.done() {
+                break;
+            }
+        }
+        self.final_checks();
+        Outcome {
+            scenario: self.setup.name.clone(),
+            seed: self.seed,
+            nodes: self.committee.size(),
+            violations: self.checker.violations.clone(),
+            expect_violation: self.setup.expect_violation,
+            height: self.checker.canonical_height(),
+            views: self.max_view,
+            sim_ms: self.queue.now(),
+            messages: self.messages,
+            evidence: self.evidence,
+            penalties: self.penalties,
+        }
+    }
+
+    /// Honest validators and followers: the nodes every invariant is checked on.
+    fn honest(&self, slot: usize) -> bool {
+        matches!(
+            self.slots[slot].behavior,
+            Behavior::Honest | Behavior::Observer
+        )
+    }
+
+    fn honest_member(&self, member: u32) -> bool {
+        self.slots
+            .iter()
+            .filter(|s| s.member == member)
+            .all(|s| matches!(s.behavior, Behavior::Honest | Behavior::Observer))
+    }
+
+    fn committed_height(&self, slot: usize) -> u64 {
+        self.slots[slot]
+            .disk
+            .committed
+            .as_ref()
+            .map_or(0, |(b, _)| b.header.height)
+    }
+
+    fn done(&self) -> bool {
+        let Some((_, height_at_heal)) = self.heal else {
+            return false;
+        };
+        let goal = height_at_heal + self.setup.target_blocks;
+        (0..self.slots.len())
+            .filter(|s| self.honest(*s))
+            .all(|s| self.committed_height(s) >= goal)
+    }
+
+    fn final_checks(&mut self) {
+        if self.setup.expect_violation {
+            return;
+        }
+        let Some((view_at_heal, height_at_heal)) = self.heal else {
+            self.checker.fail(format!(
+                "the run ended at {} ms before the network healed",
+                self.queue.now()
+            ));
+            return;
+        };
+        for slot in 0..self.slots.len() {
+            if self.honest(slot) && self.committed_height(slot) <= height_at_heal {
+                self.checker.fail(format!(
+                    "progress: honest slot {slot} still at height {} after the network healed at height {height_at_heal}",
+                    self.committed_height(slot)
+                ));
+            }
+        }
+        let first_new = self
+            .slots
+            .iter()
+            .filter_map(|s| s.disk.committed.as_ref())
+            .map(|(b, _)| b.header.view)
+            .filter(|v| *v > view_at_heal)
+            .min();
+        match first_new {
+            Some(v) if v <= view_at_heal + self.setup.progress_views => {}
+            other => self.checker.fail(format!(
+                "progress: no block from views {}..={} finalized after the network healed (first: {other:?})",
+                view_at_heal + 1,
+                view_at_heal + self.setup.progress_views
+            )),
+        }
+        for (i, expect) in [
+            (self.evidence, self.setup.expect_evidence),
+            (self.penalties, self.setup.expect_penalties),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if expect.1 && expect.0 == 0 {
+                let what = if i == 0 {
+                    "equivocation evidence"
+                } else {
+                    "penalties"
+                };
+                self.checker
+                    .fail(format!("no {what} reported against the Byzantine members"));
+            }
+        }
+    }
+
+    // ----- node lifecycle -----
+
+    fn boot(&mut self, slot: usize, wipe: bool) {
+        let s = &mut self.slots[slot];
+        if s.engine.is_some() {
+            return;
+        }
+        let recovery = if s.disk.safety.is_none() && s.disk.committed.is_none() {
+            None
+        } else {
+            let genesis_qc = QuorumCert::genesis(0, self.genesis.hash(), self.committee.size());
+            let safety = match (&s.disk.safety, wipe) {
+                (Some(state), false) => state.clone(),
+                _ => SafetyState::initial(0, genesis_qc),
+            };
+            let committed_height = s
+                .disk
+                .committed
+                .as_ref()
+                .map_or(0, |(b, _)| b.header.height);
+            let mut blocks: Vec<Block> = s
+                .disk
+                .blocks
+                .values()
+                .filter(|b| b.header.height > committed_height)
+                .cloned()
+                .collect();
+            blocks.sort_by_key(|b| (b.header.height, b.hash()));
+            Some(Recovery {
+                safety,
+                committed: s.disk.committed.clone(),
+                blocks,
+            })
+        };
+        let key = (s.behavior != Behavior::Observer).then(|| s.key.clone());
+        let mut engine = Engine::new(
+            self.cfg.clone(),
+            self.committee.clone(),
+            key,
+            self.genesis.clone(),
+            recovery,
+        );
+        let actions = engine.start();
+        s.engine = Some(engine);
+        self.execute_all(slot, actions);
+    }
+
+    fn crash(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        s.engine = None;
+        s.incarnation += 1;
+    }
+
+    fn feed(&mut self, slot: usize, input: Input) {
+        let mut inputs = VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            let Some(engine) = self.slots[slot].engine.as_mut() else {
+                return;
+            };
+            let actions = engine.handle(input);
+            self.max_view = self.max_view.max(engine.status().view);
+            for action in actions {
+                match self.execute(slot, action) {
+                    Step::Continue => {}
+                    Step::Feed(input) => inputs.push_back(input),
+                    Step::Crashed => return,
+                }
+            }
+        }
+    }
+
+    fn execute_all(&mut self, slot: usize, actions: Vec<Action>) {
+        let mut inputs = VecDeque::new();
+        for action in actions {
+            match self.execute(slot, action) {
+                Step::Continue => {}
+                Step::Feed(input) => inputs.push_back(input),
+                Step::Crashed => return,
+            }
+        }
+        for input in inputs {
+            self.feed(slot, input);
+        }
+    }
+
+    fn execute(&mut self, slot: usize, action: Action) -> Step {
+        let now = self.queue.now();
+        if self.trace {
+            self.log(slot, format_args!("{}", describe_action(&action)));
+        }
+        match action {
+            Action::Send { to, message } => {
+                let targets: Vec<usize> = match to {
+                    Recipient::Validator(member) => (0..self.slots.len())
+                        .filter(|t| self.slots[*t].member == member && *t != slot)
+                        .collect(),
+                    Recipient::Peer(PeerId(peer)) => vec![peer as usize],
+                };
+                self.emit(slot, targets, message);
+            }
+            Action::Broadcast(message) => {
+                let targets = (0..self.slots.len()).filter(|t| *t != slot).collect();
+                self.emit(slot, targets, message);
+            }
+            Action::PersistSafety { seq, state } => {
+                self.slots[slot].disk.safety = Some(state);
+                let p = self.slots[slot].crash_after_persist;
+                if p > 0.0 && self.rng.gen_bool(p) {
+                    // Crash after the state is durable but before the message leaves.
+                    self.crash(slot);
+                    let after = self.rng.gen_range(100..800);
+                    self.queue
+                        .at(now + after, Event::Restart { slot, wipe: false });
+                    return Step::Crashed;
+                }
+                return Step::Feed(Input::SafetyPersisted { seq });
+            }
+            Action::PersistBlock(block) => {
+                self.slots[slot].disk.blocks.insert(block.hash(), block);
+            }
+            Action::ScheduleTimer { view, after_ms } => {
+                let incarnation = self.slots[slot].incarnation;
+                self.queue.at(
+                    now + after_ms,
+                    Event::Timer {
+                        slot,
+                        incarnation,
+                        view,
+                    },
+                );
+            }
+            Action::RequestPayload { view, .. } => {
+                let payload_digest = AbiWriter::default()
+                    .uint(self.seed)
+                    .uint(slot as u64)
+                    .uint(view)
+                    .keccak();
+                return Step::Feed(Input::PayloadReady {
+                    view,
+                    payload_digest,
+                    da_commitment: Hash::ZERO,
+                    timestamp_ms: now,
+                });
+            }
+            Action::CheckPayload { block_hash, .. } => {
+                return Step::Feed(Input::PayloadChecked {
+                    block_hash,
+                    valid: true,
+                });
+            }
+            Action::Commit {
+                blocks,
+                certificate,
+            } => {
+                if self.honest(slot) {
+                    self.checker.on_commit(slot, &blocks, &certificate);
+                }
+                let disk = &mut self.slots[slot].disk;
+                for block in &blocks {
+                    disk.blocks.insert(block.hash(), block.clone());
+                }
+                if let Some(last) = blocks.last() {
+                    disk.committed = Some((last.clone(), certificate));
+                }
+            }
+            Action::Evidence(evidence) => {
+                self.evidence += 1;
+                if let Some(member) = self.committee.index_of(&evidence.signer) {
+                    if self.honest_member(member) && self.honest(slot) {
+                        self.checker.fail(format!(
+                            "false evidence: slot {slot} accused honest member {member} ({:?} at view {})",
+                            evidence.phase, evidence.view
+                        ));
+                    }
+                }
+            }
+            Action::Penalize { peer, offense } => {
+                self.penalties += 1;
+                let peer = peer.0 as usize;
+                if self.honest(slot) && peer < self.slots.len() && self.honest(peer) {
+                    self.checker.fail(format!(
+                        "slot {slot} penalized honest slot {peer}: {offense:?}"
+                    ));
+                }
+            }
+        }
+        Step::Continue
+    }
+
+    // ----- the network, with Byzantine senders -----
+
+    fn deliver(&mut self, to: usize, from: usize, message: Message) {
+        if self.slots[to].engine.is_none() {
+            return;
+        }
+        self.messages += 1;
+        if self.trace {
+            self.log(
+                to,
+                format_args!("<- {from}: {}", describe_message(&message)),
+            );
+        }
+        if let Message::SyncRequest(request) = &message {
+            return self.serve_sync(to, from, request.block_hash, request.max_blocks);
+        }
+        if self.slots[to].behavior == Behavior::Replayer {
+            let log = &mut self.slots[to].log;
+            if log.len() >= REPLAY_LOG {
+                log.pop_front();
+            }
+            log.push_back(message.clone());
+        }
+        self.feed(
+            to,
+            Input::Message {
+                from: PeerId(from as u64),
+                message,
+            },
+        );
+    }
+
+    fn serve_sync(&mut self, slot: usize, to: usize, hash: Hash, max: u32) {
+        let disk = &self.slots[slot].disk;
+        let mut blocks = Vec::new();
+        let mut cursor = hash;
+        while blocks.len() < max.min(MAX_SYNC_SERVE) as usize {
+            let Some(block) = disk.blocks.get(&cursor) else {
+                break;
+            };
+            cursor = block.header.parent;
+            blocks.push(block.clone());
+        }
+        if !blocks.is_empty() {
+            self.emit(
+                slot,
+                vec![to],
+                Message::SyncResponse(SyncResponse { blocks }),
+            );
+        }
+    }
+
+    fn send_raw(&mut self, from: usize, to: usize, message: Message) {
+        let now = self.queue.now();
+        if let Some(at) = self.network.delay(&mut self.rng, now, from, to) {
+            self.queue.at(at, Event::Deliver { to, from, message });
+        }
+    }
+
+    fn emit(&mut self, from: usize, targets: Vec<usize>, message: Message) {
+        let behavior = self.slots[from].behavior;
+        if matches!(behavior, Behavior::Honest | Behavior::Observer) {
+            self.checker.on_signed(self.slots[from].member, &message);
+        }
+        match behavior {
+            Behavior::Silent => {}
+            Behavior::Equivocator => self.equivocate(from, targets, message),
+            Behavior::DoubleVoter => {
+                if let Message::Vote(vote) = &message {
+                    let mut other = vote.clone();
+                    other.block_hash = keccak256(&[&vote.block_hash.0[..], b"double"].concat());
+                    other.commit = None;
+                    other.signature = self.sign(from, vote.view, Phase::Vote, &other.block_hash);
+                    for t in &targets {
+                        self.send_raw(from, *t, Message::Vote(other.clone()));
+                    }
+                }
+                for t in targets {
+                    self.send_raw(from, t, message.clone());
+                }
+            }
+            Behavior::Replayer => {
+                for t in targets {
+                    self.send_raw(from, t, message.clone());
+                }
+                if !self.slots[from].log.is_empty() && self.rng.gen_bool(0.5) {
+                    let i = self.rng.gen_range(0..self.slots[from].log.len());
+                    let old = self.slots[from].log[i].clone();
+                    let to = self.rng.gen_range(0..self.slots.len());
+                    self.send_raw(from, to, old);
+                }
+            }
+            Behavior::BadSigner => {
+                let corrupted = corrupt(message);
+                for t in targets {
+                    self.send_raw(from, t, corrupted.clone());
+                }
+            }
+            Behavior::Honest | Behavior::Twin | Behavior::Amnesiac | Behavior::Observer => {
+                for t in targets {
+                    self.send_raw(from, t, message.clone());
+                }
+            }
+        }
+    }
+
+    fn sign(&self, slot: usize, view: u64, phase: Phase, subject: &Hash) -> synod_types::Signature {
+        let digest = self
+            .cfg
+            .domain
+            .digest(self.committee.epoch(), view, phase, subject);
+        self.slots[slot].key.sign(&digest)
+    }
+
+    /// Sends one proposal to half the targets and a conflicting one to the other half;
+    /// one target gets both, so equivocation evidence can be produced.
+    fn equivocate(&mut self, from: usize, mut targets: Vec<usize>, message: Message) {
+        let Message::Proposal(proposal) = &message else {
+            for t in targets {
+                self.send_raw(from, t, message.clone());
+            }
+            return;
+        };
+        let mut header = proposal.block.header.clone();
+        header.payload_digest = keccak256(&[&header.payload_digest.0[..], b"equivocate"].concat());
+        let block = Block::new(header, proposal.block.justify.clone());
+        let mut other = proposal.clone();
+        other.signature = self.sign(from, block.header.view, Phase::Proposal, &block.hash());
+        other.block = block;
+        targets.shuffle(&mut self.rng);
+        let half = targets.len() / 2;
+        for (i, t) in targets.iter().enumerate() {
+            let m = if i < half {
+                message.clone()
+            } else {
+                Message::Proposal(other.clone())
+            };
+            self.send_raw(from, *t, m);
+        }
+        if let Some(t) = targets.first() {
+            self.send_raw(from, *t, Message::Proposal(other));
+        }
+    }
+}
+
+fn describe_message(m: &Message) -> String {
+    match m {
+        Message::Proposal(p) => format!(
+            "proposal v{} h{} {:?} justify v{} tc={:?} fc={:?}",
+            p.block.header.view,
+            p.block.header.height,
+            p.block.hash(),
+            p.block.justify.view(),
+            p.timeout_cert.as_ref().map(|t| t.view),
+            p.commit.as_ref().map(|f| f.view())
+        ),
+        Message::Vote(v) => format!(
+            "vote v{} {:?} by {} commit={}",
+            v.view,
+            v.block_hash,
+            v.voter,
+            v.commit.is_some()
+        ),
+        Message::Timeout(t) => format!(
+            "timeout v{} high_qc v{} by {}",
+            t.view,
+            t.high_qc.view(),
+            t.sender
+        ),
+        Message::SyncRequest(r) => format!("sync request {:?} max {}", r.block_hash, r.max_blocks),
+        Message::SyncResponse(r) => format!("sync response {} blocks", r.blocks.len()),
+    }
+}
+
+fn describe_action(a: &Action) -> String {
+    match a {
+        Action::Send { to, message } => format!("send {to:?} {}", describe_message(message)),
+        Action::Broadcast(message) => format!("broadcast {}", describe_message(message)),
+        Action::PersistSafety { seq, state } => format!(
+            "persist #{seq} highest_vote v{} high_qc v{}",
+            state.highest_vote_view,
+            state.high_qc.view()
+        ),
+        Action::PersistBlock(b) => format!(
+            "store block v{} h{} {:?}",
+            b.header.view,
+            b.header.height,
+            b.hash()
+        ),
+        Action::ScheduleTimer { view, after_ms } => format!("timer v{view} in {after_ms}ms"),
+        Action::RequestPayload { view, height, .. } => format!("request payload v{view} h{height}"),
+        Action::CheckPayload { header, .. } => format!("check payload v{}", header.view),
+        Action::Commit {
+            blocks,
+            certificate,
+        } => format!(
+            "COMMIT {} blocks up to h{} (fc v{})",
+            blocks.len(),
+            blocks.last().map_or(0, |b| b.header.height),
+            certificate.view()
+        ),
+        Action::Evidence(e) => format!("EVIDENCE {:?} v{} by {:?}", e.phase, e.view, e.signer),
+        Action::Penalize { peer, offense } => format!("PENALIZE {peer:?} {offense:?}"),
+    }
+}
+
+enum Step {
+    Continue,
+    Feed(Input),
+    Crashed,
+}
+
+/// Flips a bit of every signature in the message.
+fn corrupt(message: Message) -> Message {
+    match message {
+        Message::Proposal(mut p) => {
+            p.signature.0[5] ^= 0x10;
+            Message::Proposal(p)
+        }
+        Message::Vote(mut v) => {
+            v.signature.0[5] ^= 0x10;
+            if let Some(c) = v.commit.as_mut() {
+                c.signature.0[5] ^= 0x10;
+            }
+            Message::Vote(v)
+        }
+        Message::Timeout(mut t) => {
+            t.signature.0[5] ^= 0x10;
+            Message::Timeout(t)
+        }
+        other => other,
+    }
+}

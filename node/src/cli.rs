@@ -1,0 +1,63 @@
+//! The command line. Each doc comment is the `--help` text.
+
+use clap::{Parser, Subcommand};
+
+/// Synod: a decentralized sequencer network daemon.
+#[derive(Debug, Parser)]
+#[command(name = "synod", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the consensus engine in the deterministic simulator and check its invariants.
+    Sim(SimArgs),
+}
+
+/// Options of `synod sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Scenario to run, or `all`.
+    #[arg(long, default_value = "all")]
+    pub scenario: String,
+
+    /// Number of seeds per scenario (seeds `seed`, `seed+1`, …).
+    #[arg(long, default_value_t = 100)]
+    pub seeds: u64,
+
+    /// First seed; with `--seeds 1` this replays exactly one run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Committee size (default: chosen per seed from 4, 5, 7, 10; 100 for `large`).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+
+    /// Blocks every honest node must finalize after the network heals.
+    #[arg(long)]
+    pub blocks: Option<u64>,
+
+    /// Sign with real BLS12-381 instead of the simulator's keyed hash (slow).
+    #[arg(long)]
+    pub bls: bool,
+
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Print the event log of the run to stderr (needs exactly one scenario and seed).
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Print one line per run, not only failures.
+    #[arg(long, short)]
+    pub verbose: bool,
+}

@@ -144,6 +144,10 @@ impl VoteCollector {
                 Added::Conflict(Box::new(earlier.clone()))
             };
         }
+        if view.certified {
+            // Kept only to detect equivocation against the votes already held.
+            return Added::Ignored;
+        }
         let stake = view.stake_by_block.entry(vote.block_hash).or_default();
         *stake += committee.stake(vote.voter);
         let total = *stake;
@@ -152,11 +156,6 @@ impl VoteCollector {
         }
         view.by_voter.insert(vote.voter, vote);
         Added::New(total)
-    }
-
-    /// Whether a certificate was already formed for `view`.
-    pub fn is_certified(&self, view: u64) -> bool {
-        self.views.get(&view).is_some_and(|v| v.certified)
     }
 
     /// Verifies the votes for `block_hash` in `view` as a batch and forms the

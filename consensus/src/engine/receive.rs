@@ -30,7 +30,11 @@ impl Engine {
     fn on_proposal(&mut self, from: PeerId, p: Proposal) {
         let header = &p.block.header;
         let view = header.view;
-        if header.epoch != self.committee.epoch() || view + 1 < self.view {
+        let conflicting = self
+            .seen_proposals
+            .get(&(view, header.proposer))
+            .is_some_and(|(seen, _)| *seen != p.block.hash());
+        if header.epoch != self.committee.epoch() || (view + 1 < self.view && !conflicting) {
             return;
         }
         if view == 0 || header.proposer != self.committee.leader(view) {
@@ -199,7 +203,6 @@ impl Engine {
         if vote.view + 1 < self.view
             || vote.view > self.view + self.cfg.max_views_ahead
             || !self.is_leader(vote.view + 1)
-            || self.votes.is_certified(vote.view)
         {
             return;
         }

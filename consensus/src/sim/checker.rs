@@ -21,6 +21,7 @@ pub struct Checker {
     committee: Committee,
     domain: Domain,
     canonical: BTreeMap<u64, Hash>,
+    canonical_views: BTreeMap<u64, u64>,
     verified_blocks: HashSet<Hash>,
     verified_fcs: HashSet<(Hash, [u8; 96])>,
     last_committed: HashMap<usize, (u64, Hash)>,
@@ -38,6 +39,7 @@ impl Checker {
             committee,
             domain,
             canonical,
+            canonical_views: BTreeMap::new(),
             verified_blocks: HashSet::new(),
             verified_fcs: HashSet::new(),
             last_committed: HashMap::new(),
@@ -55,6 +57,15 @@ impl Checker {
     /// Height of the canonical chain.
     pub fn canonical_height(&self) -> u64 {
         self.canonical.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// The lowest view above `view` of any finalized block.
+    pub fn first_final_view_after(&self, view: u64) -> Option<u64> {
+        self.canonical_views
+            .values()
+            .copied()
+            .filter(|v| *v > view)
+            .min()
     }
 
     /// An honest node in `slot` committed `blocks` with `fc`.
@@ -99,6 +110,7 @@ impl Checker {
                 Some(_) => {}
                 None => {
                     self.canonical.insert(h, block.hash());
+                    self.canonical_views.insert(h, block.header.view);
                 }
             }
             if block.justify.view() > 0 && self.verified_blocks.insert(block.hash()) {

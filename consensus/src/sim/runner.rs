@@ -91,6 +91,7 @@ pub struct Sim {
     messages: u64,
     evidence: usize,
     penalties: usize,
+    equivocations: usize,
     max_view: u64,
     heal: Option<(u64, u64)>,
     trace: bool,
@@ -168,6 +169,7 @@ impl Sim {
             messages: 0,
             evidence: 0,
             penalties: 0,
+            equivocations: 0,
             max_view: 0,
             heal: None,
             trace: false,
@@ -229,7 +231,7 @@ impl Sim {
                 Event::Crash { slot } => self.crash(slot),
                 Event::Restart { slot, wipe } => self.boot(slot, wipe),
             }
-            if self.done() {
+            if self.done() || (self.setup.expect_violation && !self.checker.violations.is_empty()) {
                 break;
             }
         }
@@ -301,14 +303,7 @@ impl Sim {
                 ));
             }
         }
-        let first_new = self
-            .slots
-            .iter()
-            .filter_map(|s| s.disk.committed.as_ref())
-            .map(|(b, _)| b.header.view)
-            .filter(|v| *v > view_at_heal)
-            .min();
-        match first_new {
+        match self.checker.first_final_view_after(view_at_heal) {
             Some(v) if v <= view_at_heal + self.setup.progress_views => {}
             other => self.checker.fail(format!(
                 "progress: no block from views {}..={} finalized after the network healed (first: {other:?})",
@@ -316,22 +311,16 @@ impl Sim {
                 view_at_heal + self.setup.progress_views
             )),
         }
-        for (i, expect) in [
-            (self.evidence, self.setup.expect_evidence),
-            (self.penalties, self.setup.expect_penalties),
-        ]
-        .iter()
-        .enumerate()
-        {
-            if expect.1 && expect.0 == 0 {
-                let what = if i == 0 {
-                    "equivocation evidence"
-                } else {
-                    "penalties"
-                };
-                self.checker
-                    .fail(format!("no {what} reported against the Byzantine members"));
-            }
+        if self.setup.expect_evidence && self.equivocations > 0 && self.evidence == 0 {
+            self.checker.fail(format!(
+                "{} equivocations reached honest nodes and none was reported as evidence",
+                self.equivocations
+            ));
+        }
+        if self.setup.expect_penalties && self.penalties == 0 {
+            self.checker.fail(
+                "no penalties reported against the members sending invalid signatures".into(),
+            );
         }
     }
 
@@ -597,6 +586,7 @@ impl Sim {
                     other.block_hash = keccak256(&[&vote.block_hash.0[..], b"double"].concat());
                     other.commit = None;
                     other.signature = self.sign(from, vote.view, Phase::Vote, &other.block_hash);
+                    self.equivocations += targets.iter().filter(|t| self.honest(**t)).count();
                     for t in &targets {
                         self.send_raw(from, *t, Message::Vote(other.clone()));
                     }
@@ -664,6 +654,9 @@ impl Sim {
             self.send_raw(from, *t, m);
         }
         if let Some(t) = targets.first() {
+            if self.honest(*t) {
+                self.equivocations += 1;
+            }
             self.send_raw(from, *t, Message::Proposal(other));
         }
     }

@@ -1,23 +1,33 @@
 //! Certificates, commits and fetching missing blocks (`docs/protocol.md` §4, §6).
 
 use synod_types::{
-    keccak256, Block, Certificate, FinalityCert, Hash, Message, Phase, QuorumCert, SyncRequest,
-    TimeoutCert,
+    keccak256, Block, Certificate, FinalityCert, Hash, Message, Phase, QuorumCert, SignerBitmap,
+    SyncRequest, TimeoutCert,
 };
 
 use super::tree::ChainError;
-use super::{Action, Engine, PeerId, Recipient, VERIFIED_CACHE};
+use super::{Action, CertKey, Engine, PeerId, Recipient, VERIFIED_CACHE};
 
 impl Engine {
-    fn cert_cache_key(phase: Phase, cert: &Certificate) -> Hash {
-        let mut bytes = Vec::with_capacity(8 + 8 + 32 + 96 + cert.signers.as_bytes().len());
-        bytes.push(phase as u8);
-        bytes.extend_from_slice(&cert.epoch.to_be_bytes());
-        bytes.extend_from_slice(&cert.view.to_be_bytes());
-        bytes.extend_from_slice(&cert.block_hash.0);
-        bytes.extend_from_slice(&cert.signature.0);
-        bytes.extend_from_slice(cert.signers.as_bytes());
-        keccak256(&bytes)
+    fn cert_key(phase: Phase, cert: &Certificate) -> CertKey {
+        (
+            phase as u8,
+            cert.epoch,
+            cert.view,
+            cert.block_hash,
+            cert.signature,
+        )
+    }
+
+    fn is_cached(&self, key: &CertKey, signers: &SignerBitmap) -> bool {
+        self.verified.get(key).is_some_and(|s| s == signers)
+    }
+
+    fn cache(&mut self, key: CertKey, signers: &SignerBitmap) {
+        if self.verified.len() >= VERIFIED_CACHE {
+            self.verified.clear();
+        }
+        self.verified.insert(key, signers.clone());
     }
 
     /// Verifies a certificate, remembering the ones already verified so a certificate
@@ -26,7 +36,8 @@ impl Engine {
         if phase == Phase::Vote && cert.view == 0 {
             return cert.block_hash == self.genesis_hash && cert.epoch == self.committee.epoch();
         }
-        if self.verified.contains(&Self::cert_cache_key(phase, cert)) {
+        let key = Self::cert_key(phase, cert);
+        if self.is_cached(&key, &cert.signers) {
             return true;
         }
         if cert
@@ -35,45 +46,44 @@ impl Engine {
         {
             return false;
         }
-        self.remember_verified(phase, cert);
+        self.cache(key, &cert.signers);
         true
     }
 
     /// Records a certificate as verified (for certificates this node aggregated itself).
     pub(super) fn remember_verified(&mut self, phase: Phase, cert: &Certificate) {
-        if self.verified.len() >= VERIFIED_CACHE {
-            self.verified.clear();
-        }
-        self.verified.insert(Self::cert_cache_key(phase, cert));
+        self.cache(Self::cert_key(phase, cert), &cert.signers);
     }
 
     /// Verifies a timeout certificate and its high certificate, once per certificate.
     pub(super) fn verify_tc(&mut self, tc: &TimeoutCert) -> bool {
-        let mut bytes =
-            Vec::with_capacity(16 + 96 + tc.signers.as_bytes().len() + 8 * tc.high_qc_views.len());
-        bytes.extend_from_slice(&tc.view.to_be_bytes());
-        bytes.extend_from_slice(&tc.epoch.to_be_bytes());
-        bytes.extend_from_slice(&tc.signature.0);
-        bytes.extend_from_slice(tc.signers.as_bytes());
+        // The reported views decide the certificate's meaning: they are part of the key.
+        let mut views = Vec::with_capacity(8 * (tc.high_qc_views.len() + 1));
+        views.extend_from_slice(&tc.high_qc.view().to_be_bytes());
         tc.high_qc_views
             .iter()
-            .for_each(|v| bytes.extend_from_slice(&v.to_be_bytes()));
-        bytes.extend_from_slice(&Self::cert_cache_key(Phase::Vote, &tc.high_qc.0).0);
-        let key = keccak256(&bytes);
-        if self.verified.contains(&key) {
+            .for_each(|v| views.extend_from_slice(&v.to_be_bytes()));
+        let key = (
+            Phase::Timeout as u8,
+            tc.epoch,
+            tc.view,
+            keccak256(&views),
+            tc.signature,
+        );
+        if !self.verify_cert(Phase::Vote, &tc.high_qc.0) {
+            return false;
+        }
+        if self.is_cached(&key, &tc.signers) {
             return true;
         }
-        let valid = tc
+        if tc
             .verify_signatures(&self.committee, &self.cfg.domain)
-            .is_ok()
-            && self.verify_cert(Phase::Vote, &tc.high_qc.0);
-        if valid {
-            if self.verified.len() >= VERIFIED_CACHE {
-                self.verified.clear();
-            }
-            self.verified.insert(key);
+            .is_err()
+        {
+            return false;
         }
-        valid
+        self.cache(key, &tc.signers);
+        true
     }
 
     /// A verified quorum certificate: raise `high_qc` and enter the next view.

@@ -26,12 +26,13 @@ mod receive;
 mod safety;
 mod tree;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use synod_types::{
     Block, Committee, Domain, Equivocation, FinalityCert, Hash, Header, Message, Phase, Proposal,
-    QuorumCert, SecretKey, TimeoutCert, TimeoutMsg, Vote,
+    QuorumCert, SecretKey, SignerBitmap, TimeoutCert, TimeoutMsg, Vote,
 };
 
 pub use safety::{safe_to_timeout, safe_to_vote, SafetyState};
@@ -235,6 +236,8 @@ pub struct Status {
     pub committed_hash: Hash,
     /// Consecutive views that ended by timeout.
     pub consecutive_timeouts: u32,
+    /// Blocks held above the committed one (bounded by `Config::max_tree_blocks`).
+    pub blocks_held: usize,
 }
 
 /// A signed message waiting for its safety state to be durable.
@@ -269,11 +272,17 @@ pub struct Engine {
     inflight: BTreeMap<Hash, u32>,
     seen_proposals: BTreeMap<(u64, u32), (Hash, synod_types::Signature)>,
     reported: BTreeSet<(u32, u64, Phase)>,
-    verified: HashSet<Hash>,
+    verified: HashMap<CertKey, SignerBitmap>,
+    leaders: Cell<[(u64, u32); LEADER_CACHE]>,
     out: Vec<Action>,
 }
 
 pub(super) const VERIFIED_CACHE: usize = 4_096;
+const LEADER_CACHE: usize = 8;
+
+/// `(phase, epoch, view, subject, aggregate signature)` of a verified certificate; the
+/// signer bitmap is compared on lookup.
+pub(super) type CertKey = (u8, u64, u64, Hash, synod_types::Signature);
 const EVIDENCE_WINDOW: u64 = 64;
 
 impl Engine {
@@ -336,7 +345,8 @@ impl Engine {
             inflight: BTreeMap::new(),
             seen_proposals: BTreeMap::new(),
             reported: BTreeSet::new(),
-            verified: HashSet::new(),
+            verified: HashMap::new(),
+            leaders: Cell::new([(u64::MAX, 0); LEADER_CACHE]),
             out: Vec::new(),
         }
     }
@@ -355,7 +365,7 @@ impl Engine {
             self.out.push(Action::Broadcast(Message::Proposal(p)));
         }
         if let Some(v) = self.safety.last_vote.clone().filter(|v| v.view == view) {
-            let to = self.committee.leader(view + 1);
+            let to = self.leader(view + 1);
             self.out.push(Action::Send {
                 to: Recipient::Validator(to),
                 message: Message::Vote(v),
@@ -399,6 +409,7 @@ impl Engine {
             committed_height: self.tree.committed().header.height,
             committed_hash: self.tree.committed().hash(),
             consecutive_timeouts: self.consecutive_timeouts,
+            blocks_held: self.tree.len(),
         }
     }
 
@@ -446,7 +457,7 @@ impl Engine {
                     self.out.push(Action::Broadcast(message));
                 }
                 Held::Vote(vote) => {
-                    let leader = self.committee.leader(vote.view + 1);
+                    let leader = self.leader(vote.view + 1);
                     if Some(leader) == self.me {
                         self.collect_vote(None, vote);
                     } else {
@@ -557,8 +568,19 @@ impl Engine {
 
     // ----- leader (docs/protocol.md §5) -----
 
+    /// The leader of `view`, memoized: it is asked for on every message.
+    fn leader(&self, view: u64) -> u32 {
+        let mut cache = self.leaders.get();
+        let index = view as usize % LEADER_CACHE;
+        if cache[index].0 != view {
+            cache[index] = (view, self.committee.leader(view));
+            self.leaders.set(cache);
+        }
+        cache[index].1
+    }
+
     fn is_leader(&self, view: u64) -> bool {
-        self.me.is_some() && self.me == Some(self.committee.leader(view))
+        self.me.is_some() && self.me == Some(self.leader(view))
     }
 
     fn tc_for(&self, view: u64) -> Option<&TimeoutCert> {

@@ -37,7 +37,7 @@ impl Engine {
         if header.epoch != self.committee.epoch() || (view + 1 < self.view && !conflicting) {
             return;
         }
-        if view == 0 || header.proposer != self.committee.leader(view) {
+        if view == 0 || header.proposer != self.leader(view) {
             return self.penalize(
                 Some(from),
                 Offense::Malformed("proposer is not the leader of the view"),

@@ -147,16 +147,6 @@ impl Queue {
         self.now = next.at;
         Some(next.event)
     }
-
-    /// Events pending.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
 }
 
 /// The network: link model plus partitions.

@@ -153,17 +153,21 @@ impl Engine {
             Some(peer) => Recipient::Peer(peer),
             None => Recipient::Validator(self.sync_target(&hash, attempts)),
         };
+        self.send_sync_request(to, hash);
+    }
+
+    pub(super) fn send_sync_request(&mut self, to: Recipient, block_hash: Hash) {
         self.out.push(Action::Send {
             to,
             message: Message::SyncRequest(SyncRequest {
-                block_hash: hash,
+                block_hash,
                 max_blocks: self.cfg.sync_batch,
             }),
         });
     }
 
     /// A committee member other than this node to ask for `hash`, rotating with retries.
-    fn sync_target(&self, hash: &Hash, attempts: u32) -> u32 {
+    pub(super) fn sync_target(&self, hash: &Hash, attempts: u32) -> u32 {
         let n = self.committee.size() as u64;
         let mut index = (hash.0[0] as u64 + attempts as u64 + self.me.unwrap_or(0) as u64) % n;
         if n > 1 && Some(index as u32) == self.me {

@@ -26,6 +26,9 @@ mod receive;
 mod safety;
 mod tree;
 
+#[cfg(test)]
+mod tests;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -518,11 +521,12 @@ impl Engine {
         if view != self.view {
             return;
         }
-        // Retry sync requests that went unanswered.
-        let stale: Vec<Hash> = self.inflight.keys().copied().collect();
-        self.inflight.clear();
-        for hash in stale {
-            self.request_block(hash, None);
+        // Retry unanswered sync requests, each time with another peer.
+        let stale: Vec<(Hash, u32)> = self.inflight.iter().map(|(h, a)| (*h, *a)).collect();
+        for (hash, attempts) in stale {
+            self.inflight.insert(hash, attempts + 1);
+            let to = Recipient::Validator(self.sync_target(&hash, attempts + 1));
+            self.send_sync_request(to, hash);
         }
         self.local_timeout();
         self.schedule_view_timer();

@@ -78,8 +78,6 @@ impl Engine {
             );
             return;
         }
-        self.seen_proposals
-            .insert((view, header.proposer), (hash, p.signature));
 
         if !self.verify_cert(Phase::Vote, &p.block.justify.0) {
             return self.penalize(Some(from), Offense::InvalidCertificate);
@@ -94,6 +92,10 @@ impl Engine {
                 return self.penalize(Some(from), Offense::InvalidCertificate);
             }
         }
+        // Recorded only once its certificates verified, so a leader cannot fill the map
+        // with proposals for views that will never exist.
+        self.seen_proposals
+            .insert((view, header.proposer), (hash, p.signature));
         let justify = p.block.justify.clone();
         self.process_qc(&justify);
         if let Some(tc) = &p.timeout_cert {

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 /// Synod: a decentralized sequencer network daemon.
 #[derive(Debug, Parser)]
-#[command(name = "synod", version, about, long_about = None)]
+#[command(name = "synod", version)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -221,9 +221,9 @@ fn sim_signature(public: &PublicKey, message: &Hash) -> Signature {
 /// Adds two simulator signatures (the first 32 bytes as little-endian integers, mod 2^256).
 fn sim_add(acc: &mut [u8; SIGNATURE_LEN], other: &Signature) {
     let mut carry = 0u16;
-    for i in 0..32 {
-        let sum = acc[i] as u16 + other.0[i] as u16 + carry;
-        acc[i] = sum as u8;
+    for (a, b) in acc[..32].iter_mut().zip(&other.0[..32]) {
+        let sum = *a as u16 + *b as u16 + carry;
+        *a = sum as u8;
         carry = sum >> 8;
     }
 }

@@ -45,7 +45,7 @@ pub fn run(args: &SimArgs) -> Result<bool> {
             bail!("--trace needs one scenario and `--seeds 1`");
         }
         let outcome = sim::trace(jobs[0].0, jobs[0].1, params, args.bls);
-        println!("{outcome:#?}");
+        writeln!(std::io::stdout().lock(), "{outcome:#?}")?;
         return Ok(outcome.passed());
     }
     let threads = args

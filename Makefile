@@ -1,0 +1,54 @@
+# Synod — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+SYNOD := ./target/release/synod
+# Seeds per simulator scenario in `make test` (the integration test reads it).
+SYNOD_SIM_SEEDS ?= 100
+export SYNOD_SIM_SEEDS
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help bootstrap build release test testnet sim bench fmt lint docs clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+bootstrap: ## Install missing system packages and the pinned npm tools
+	@scripts/bootstrap
+
+build: bootstrap ## Debug build of the workspace
+	$(CARGO) build --workspace
+
+release: bootstrap ## Release build of the synod binary
+	$(CARGO) build --release -p synod-node
+
+test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+testnet: release ## Start a local network (today: the consensus simulator's demo)
+	@echo "make testnet: the node daemon is not built yet; running the consensus simulator demo instead."
+	@echo "Four validators on a simulated network, each scenario with three seeds:"
+	$(SYNOD) sim --scenario all --seeds 3 --verbose
+
+sim: release ## Every simulator scenario with SYNOD_SIM_SEEDS seeds
+	$(SYNOD) sim --scenario all --seeds $(SYNOD_SIM_SEEDS)
+
+bench: release ## Benchmarks: engine crypto cost (criterion) and simulator throughput
+	$(CARGO) bench -p synod-consensus --bench engine
+	$(SYNOD) sim --scenario honest --nodes 4 --seeds 50 --blocks 1000 --threads 1
+	$(SYNOD) sim --scenario large --nodes 100 --seeds 1 --blocks 1000 --threads 1
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## Clippy with warnings as errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+docs: ## Regenerate the generated references in docs/
+	UPDATE_DOCS=1 $(CARGO) test -p synod-node --test cli -- generated_cli_reference
+
+clean: ## Remove build output
+	$(CARGO) clean

@@ -1,0 +1,156 @@
+//! The `synod` binary as a user runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::CommandFactory;
+use synod_node::cli::Cli;
+
+fn synod(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(args)
+        .output()
+        .expect("the synod binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sim_reports_passed_and_failed_on_its_last_line() {
+    let (code, stdout, _) = synod(&[
+        "sim",
+        "--scenario",
+        "honest",
+        "--seeds",
+        "3",
+        "--blocks",
+        "5",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().last(), Some("sim: 3 passed, 0 failed"));
+}
+
+#[test]
+fn a_negative_control_counts_as_passed_when_its_violation_is_detected() {
+    let (code, stdout, _) = synod(&[
+        "sim",
+        "--scenario",
+        "nc-quorum",
+        "--seed",
+        "4",
+        "--seeds",
+        "2",
+        "--verbose",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        stdout.matches("violation detected as expected").count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().last(), Some("sim: 2 passed, 0 failed"));
+}
+
+#[test]
+fn list_names_every_scenario_including_the_negative_controls() {
+    let (code, stdout, _) = synod(&["sim", "--list"]);
+    assert_eq!(code, 0);
+    for name in [
+        "honest",
+        "lossy",
+        "partition",
+        "partition-oneway",
+        "partition-rotating",
+        "crash-restart",
+        "equivocating-leader",
+        "double-voter",
+        "silent",
+        "replay",
+        "invalid-signatures",
+        "amnesia",
+        "twins",
+        "whale",
+        "chaos",
+        "large",
+        "nc-twins",
+        "nc-quorum",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name} missing:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_scenario_is_a_clear_error() {
+    let (code, _, stderr) = synod(&["sim", "--scenario", "nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unknown scenario `nope`") && stderr.contains("synod sim --list"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_seed_replays_identically() {
+    let args = [
+        "sim",
+        "--scenario",
+        "chaos",
+        "--seed",
+        "11",
+        "--seeds",
+        "1",
+        "--verbose",
+    ];
+    let (_, a, _) = synod(&args);
+    let (_, b, _) = synod(&args);
+    let run_line = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("ok ") || l.starts_with("FAIL"))
+            .map(str::to_owned)
+    };
+    assert!(run_line(&a).is_some());
+    assert_eq!(run_line(&a), run_line(&b));
+}
+
+/// `docs/cli.md` is generated from the clap definitions; `make docs` regenerates it.
+#[test]
+fn generated_cli_reference() {
+    let mut text = String::from(
+        "# synod command-line reference\n\nGenerated from the code by `make docs`; CI fails when it drifts.\n",
+    );
+    let mut root = Cli::command();
+    root.build();
+    let mut stack = vec![(String::from("synod"), root)];
+    while let Some((path, mut cmd)) = stack.pop() {
+        text.push_str(&format!(
+            "\n## `{path}`\n\n```text\n{}\n```\n",
+            cmd.render_long_help().to_string().trim_end()
+        ));
+        let mut subs: Vec<_> = cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help")
+            .cloned()
+            .collect();
+        subs.reverse();
+        for sub in subs {
+            stack.push((format!("{path} {}", sub.get_name()), sub));
+        }
+    }
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&file, &text).expect("docs/cli.md is writable");
+    }
+    let current = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        current == text,
+        "docs/cli.md is out of date: run `make docs`"
+    );
+}

@@ -1,5 +1,5 @@
 //! The committee of an epoch: members' keys and stakes, the quorum threshold, signer
-//! bitmaps and stake-weighted leader election (DESIGN §3).
+//! bitmaps and stake-weighted leader election (`docs/protocol.md` §1, §2, §5 P1).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Signing keys, signatures and aggregation (DESIGN §4).
+//! Signing keys, signatures and aggregation (`docs/protocol.md` §2).
 //!
 //! On the wire a public key is always 48 bytes and a signature 96 bytes: the compressed
 //! encodings of BLS12-381 min_pk (keys in G1, signatures in G2). Two schemes sit behind
@@ -190,7 +190,7 @@ impl SecretKey {
         }
     }
 
-    /// A proof of possession binding this key to an L1 `address` on `chain_id` (DESIGN §4).
+    /// A proof of possession binding this key to an L1 `address` on `chain_id` (`docs/protocol.md` §2).
     pub fn prove_possession(&self, address: &[u8; 20], chain_id: u64) -> Signature {
         let message = possession_message(&self.public, address, chain_id);
         match &self.inner {

@@ -1,7 +1,7 @@
 //! 32-byte hashes, keccak256, and the static subset of Solidity's `abi.encode`.
 //!
 //! Everything that L1 or a light client checks is hashed with keccak256 over an
-//! `abi.encode` layout (DESIGN §4), so a contract can recompute it with one
+//! `abi.encode` layout (`docs/protocol.md` §2), so a contract can recompute it with one
 //! `keccak256(abi.encode(...))` expression.
 
 use std::fmt;

@@ -1,5 +1,5 @@
 //! Blocks, certificates and the consensus messages, with the digests their signatures
-//! cover (DESIGN §3, `docs/protocol.md` §2–§3).
+//! cover (`docs/protocol.md` §2–§3).
 //!
 //! Every signature signs
 //! `keccak256(abi.encode(tag, chain_id, bridge, epoch, view, phase, subject))` where
@@ -446,7 +446,7 @@ pub enum Message {
 }
 
 /// Proof that one key signed two different subjects for the same `(epoch, view, phase)`:
-/// what staking slashes for (DESIGN §3 "Evidence").
+/// what staking slashes for (`docs/protocol.md` §7, E1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Equivocation {
     /// The offending key.

@@ -88,6 +88,7 @@ impl Engine {
 
     /// A verified quorum certificate: raise `high_qc` and enter the next view.
     pub(super) fn process_qc(&mut self, qc: &QuorumCert) {
+        // S3.
         if qc.view() > self.safety.high_qc.view() {
             self.safety.high_qc = qc.clone();
         }
@@ -118,6 +119,7 @@ impl Engine {
         if fc.view() <= self.tree.committed().header.view {
             return;
         }
+        // C2: commit the certified block with every ancestor above the committed one.
         match self.tree.chain_to(&fc.block_hash()) {
             Ok(blocks) if blocks.is_empty() => {}
             Ok(blocks) => {
@@ -129,7 +131,7 @@ impl Engine {
                 });
             }
             Err(ChainError::Missing(hash)) => self.request_block(hash, hint),
-            // A finality certificate on a block that does not extend ours can only exist
+            // C3: a finality certificate on a block that does not extend ours can only exist
             // if more than a third of the stake is Byzantine; never commit it.
             Err(ChainError::Conflict) => {}
         }

@@ -442,6 +442,7 @@ impl Engine {
         self.persist_seq
     }
 
+    /// S5: releases the messages whose safety state is now durable.
     fn on_persisted(&mut self, seq: u64) {
         self.persisted_seq = self.persisted_seq.max(seq);
         let ready: Vec<Held> = {
@@ -545,6 +546,7 @@ impl Engine {
         let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {
             return;
         };
+        // S1.
         if !safe_to_timeout(&self.safety, view) {
             return;
         }
@@ -563,6 +565,7 @@ impl Engine {
             sender: me,
             signature: key.sign(&digest),
         };
+        // S1: no vote in this view after timing out in it; S5: persisted before it leaves.
         self.safety.highest_vote_view = self.safety.highest_vote_view.max(view);
         self.safety.last_timeout = Some(timeout.clone());
         let seq = self.persist();
@@ -593,6 +596,7 @@ impl Engine {
 
     fn try_propose(&mut self) {
         let view = self.view;
+        // S4: one proposal per view.
         if !self.is_leader(view)
             || self.safety.last_proposal_view() >= view
             || self.payload_requested >= view
@@ -600,6 +604,7 @@ impl Engine {
             return;
         }
         let high_qc = &self.safety.high_qc;
+        // S2.
         if !safety::justified_to_propose(view, high_qc, self.tc_for(view)) {
             return;
         }
@@ -676,6 +681,7 @@ impl Engine {
             return;
         };
         let view = block.header.view;
+        // S1, S2.
         if view != self.view || !safe_to_vote(&self.safety, view, &block.justify, tc) {
             return;
         }
@@ -685,6 +691,7 @@ impl Engine {
         let epoch = self.committee.epoch();
         let domain = self.cfg.domain;
         let justify = &block.justify;
+        // Commit signature (§3): only when the parent is in the previous view.
         let commit =
             (justify.view() + 1 == view && justify.view() > 0).then(|| synod_types::CommitVote {
                 view: justify.view(),
@@ -704,6 +711,7 @@ impl Engine {
             signature: key.sign(&domain.digest(epoch, view, Phase::Vote, block_hash)),
             commit,
         };
+        // S1; S5: the vote is held until this state is durable.
         self.safety.highest_vote_view = view;
         self.safety.last_vote = Some(vote.clone());
         let seq = self.persist();

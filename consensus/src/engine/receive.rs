@@ -67,7 +67,7 @@ impl Engine {
             return self.penalize(Some(from), Offense::InvalidSignature);
         }
         if let Some((seen, sig)) = self.seen_proposals.get(&(view, header.proposer)).copied() {
-            // Rule E1: a second signed proposal for the same view is evidence.
+            // E1: a second signed proposal for the same view is evidence.
             self.report(
                 header.proposer,
                 view,
@@ -164,7 +164,7 @@ impl Engine {
         }
     }
 
-    /// Rule E1: reports two different signed subjects for one `(view, phase)` if both
+    /// E1: reports two different signed subjects for one `(view, phase)` if both
     /// signatures verify; otherwise penalizes whoever delivered the bad one.
     fn report(
         &mut self,
@@ -220,6 +220,7 @@ impl Engine {
                 from,
             ),
             Added::New(stake) if stake >= self.committee.quorum_stake() => {
+                // C1, P4: one aggregate check for the batch, bisection only on failure.
                 let certified =
                     self.votes
                         .certify(&self.committee, &self.cfg.domain, view, block_hash);
@@ -298,7 +299,7 @@ impl Engine {
                 );
             }
         };
-        // Rule P3: timeouts from more than a third of the stake for this view mean an
+        // P3: timeouts from more than a third of the stake for this view mean an
         // honest validator gave up on it; join them rather than wait for the timer.
         let timed_out = self
             .safety

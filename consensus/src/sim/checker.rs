@@ -1,4 +1,4 @@
-//! The invariants checked on every simulated run (`docs/protocol.md` §8):
+//! The invariants checked on every simulated run (`docs/protocol.md` §10):
 //!
 //! - **agreement**: no two honest nodes finalize different blocks at one height;
 //! - **ancestry**: each node's finalized blocks form one hash chain from genesis;

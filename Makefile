@@ -26,7 +26,11 @@ release: bootstrap ## Release build of the synod binary
 test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --lib --bins --tests; \
+	fi
 
 testnet: release ## Start a local network (today: the consensus simulator's demo)
 	@echo "make testnet: the node daemon is not built yet; running the consensus simulator demo instead."

@@ -6,7 +6,7 @@ use synod_types::{
 };
 
 use super::tree::ChainError;
-use super::{Action, CertKey, Engine, PeerId, Recipient, VERIFIED_CACHE};
+use super::{Action, CertKey, Engine, PeerId, Recipient, MAX_SYNC_ATTEMPTS, VERIFIED_CACHE};
 
 impl Engine {
     fn cert_key(phase: Phase, cert: &Certificate) -> CertKey {
@@ -97,11 +97,14 @@ impl Engine {
 
     /// A verified timeout certificate: enter the view after it.
     pub(super) fn process_tc(&mut self, tc: &TimeoutCert) {
-        self.process_qc(&tc.high_qc);
+        if tc.high_qc.view() > self.safety.high_qc.view() {
+            self.safety.high_qc = tc.high_qc.clone();
+        }
         if self.high_tc.as_ref().is_none_or(|h| h.view < tc.view) {
             self.high_tc = Some(tc.clone());
         }
-        self.advance_to(tc.view + 1, false);
+        // One view change: the timeout certificate is never older than its high_qc.
+        self.advance_to(tc.view.saturating_add(1), false);
     }
 
     /// A verified finality certificate: commit its block and ancestors once known.
@@ -139,23 +142,52 @@ impl Engine {
 
     /// Stores a block whose parent link has been checked.
     pub(super) fn accept_block(&mut self, block: Block) {
+        let hash = block.hash();
+        self.inflight.remove(&hash);
         if self.tree.insert(block.clone()) {
             self.out.push(Action::PersistBlock(block));
+            // A leader waiting for the block its proposal must extend.
+            if hash == self.safety.high_qc.block_hash() {
+                self.try_propose();
+            }
         }
     }
 
     pub(super) fn request_block(&mut self, hash: Hash, hint: Option<PeerId>) {
-        if self.tree.contains(&hash) || self.inflight.len() >= self.cfg.max_inflight_sync {
+        if self.tree.contains(&hash)
+            || self.inflight.contains_key(&hash)
+            || self.inflight.len() >= self.cfg.max_inflight_sync
+        {
             return;
         }
-        let attempts = self.inflight.entry(hash).or_insert(0);
-        *attempts += 1;
-        let attempts = *attempts;
+        self.inflight.insert(hash, (1, self.view));
         let to = match hint {
             Some(peer) => Recipient::Peer(peer),
-            None => Recipient::Validator(self.sync_target(&hash, attempts)),
+            None => Recipient::Validator(self.sync_target(&hash, 1)),
         };
         self.send_sync_request(to, hash);
+    }
+
+    /// Re-sends sync requests that went unanswered — on every view timer (`all`), or on a
+    /// view change for requests at least two views old — each time to another member;
+    /// gives up after `MAX_SYNC_ATTEMPTS`.
+    pub(super) fn retry_sync(&mut self, all: bool) {
+        let view = self.view;
+        let stale: Vec<(Hash, u32)> = self
+            .inflight
+            .iter()
+            .filter(|(_, (_, at))| all || at.saturating_add(2) <= view)
+            .map(|(h, (n, _))| (*h, *n))
+            .collect();
+        for (hash, attempts) in stale {
+            if attempts >= MAX_SYNC_ATTEMPTS || self.tree.contains(&hash) {
+                self.inflight.remove(&hash);
+                continue;
+            }
+            self.inflight.insert(hash, (attempts + 1, view));
+            let to = Recipient::Validator(self.sync_target(&hash, attempts + 1));
+            self.send_sync_request(to, hash);
+        }
     }
 
     pub(super) fn send_sync_request(&mut self, to: Recipient, block_hash: Hash) {

@@ -2,9 +2,11 @@
 //!
 //! Signatures are not verified as they arrive. When the collected stake for a subject
 //! reaches a threshold, the batch is aggregated and checked with one aggregate
-//! verification; only if that fails is it bisected to find the invalid signatures, whose
-//! senders are reported and excluded for the rest of the view. An honest quorum
-//! therefore costs one pairing check per certificate, not one per vote.
+//! verification; only if that fails is it bisected to find the invalid signatures, which
+//! are dropped and whose *delivering peers* are reported (never the member named in the
+//! message: anyone can forge a message in its name). Each sender has one slot per view;
+//! a different message for an occupied slot is settled by verifying both. An honest
+//! quorum therefore costs one pairing check per certificate, not one per vote.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -92,35 +94,75 @@ fn certificate(
     }
 }
 
+/// A message held for one sender in one view.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot<T> {
+    /// The message.
+    pub msg: T,
+    /// The peer that delivered it (`None` for this node's own).
+    pub from: Option<PeerId>,
+    /// Whether its signature has been verified.
+    pub verified: bool,
+}
+
 /// What adding a message to a collector found.
 #[derive(Debug)]
 pub(crate) enum Added<T> {
-    /// New; the stake now collected for its subject.
-    New(u128),
-    /// Already had exactly this message, or its sender is excluded for this view.
-    Ignored,
-    /// The sender already sent a different message for this view: the earlier one.
-    Conflict(Box<T>),
+    /// Stored.
+    New,
+    /// Exactly this message is already held.
+    Duplicate,
+    /// The sender already has a different message in this view. Unverified messages do
+    /// not get to shadow each other: the engine verifies both and calls `resolve`.
+    Contested(Box<Slot<T>>),
 }
 
 /// Votes for one view.
 #[derive(Debug, Default)]
 struct ViewVotes {
-    by_voter: BTreeMap<u32, Vote>,
-    sources: BTreeMap<u32, PeerId>,
+    slots: BTreeMap<u32, Slot<Vote>>,
     stake_by_block: BTreeMap<Hash, u128>,
-    rejected: BTreeSet<u32>,
-    certified: bool,
+    commit_stake: BTreeMap<(u64, Hash), u128>,
+    qc_formed: bool,
+    fc_formed: bool,
 }
 
-/// The certificates a batch of votes produced.
-#[derive(Debug, Default)]
-pub(crate) struct Certified {
-    /// The quorum certificate, if the valid votes reached a quorum.
-    pub qc: Option<QuorumCert>,
-    /// The finality certificate of the parent, if enough valid commit signatures came.
-    pub fc: Option<FinalityCert>,
-    /// Peers that delivered a vote or commit signature that was invalid.
+impl ViewVotes {
+    fn account(&mut self, committee: &Committee, vote: &Vote, sign: bool) {
+        let stake = committee.stake(vote.voter);
+        let entry = self.stake_by_block.entry(vote.block_hash).or_default();
+        *entry = if sign {
+            *entry + stake
+        } else {
+            entry.saturating_sub(stake)
+        };
+        if let Some(c) = &vote.commit {
+            let entry = self.commit_stake.entry((c.view, c.block_hash)).or_default();
+            *entry = if sign {
+                *entry + stake
+            } else {
+                entry.saturating_sub(stake)
+            };
+        }
+    }
+
+    fn set(&mut self, committee: &Committee, voter: u32, slot: Option<Slot<Vote>>) {
+        if let Some(old) = self.slots.remove(&voter) {
+            self.account(committee, &old.msg, false);
+        }
+        if let Some(slot) = slot {
+            self.account(committee, &slot.msg, true);
+            self.slots.insert(voter, slot);
+        }
+    }
+}
+
+/// The certificate a batch of votes produced, and who delivered invalid signatures.
+#[derive(Debug)]
+pub(crate) struct Formed<C> {
+    /// The certificate, if the valid signatures reached a quorum.
+    pub cert: Option<C>,
+    /// Peers that delivered an invalid signature (the entries were dropped).
     pub invalid: Vec<PeerId>,
 }
 
@@ -131,108 +173,168 @@ pub(crate) struct VoteCollector {
 }
 
 impl VoteCollector {
-    /// Records a vote (unverified).
+    /// Stores a vote (unverified) unless its voter already has one for the view.
     pub fn add(&mut self, committee: &Committee, vote: Vote, from: Option<PeerId>) -> Added<Vote> {
         let view = self.views.entry(vote.view).or_default();
-        if view.rejected.contains(&vote.voter) {
-            return Added::Ignored;
+        match view.slots.get(&vote.voter) {
+            Some(held) if held.msg == vote => Added::Duplicate,
+            Some(held) => Added::Contested(Box::new(held.clone())),
+            None => {
+                view.set(
+                    committee,
+                    vote.voter,
+                    Some(Slot {
+                        msg: vote,
+                        from,
+                        verified: false,
+                    }),
+                );
+                Added::New
+            }
         }
-        if let Some(earlier) = view.by_voter.get(&vote.voter) {
-            return if earlier.block_hash == vote.block_hash {
-                Added::Ignored
-            } else {
-                Added::Conflict(Box::new(earlier.clone()))
-            };
-        }
-        if view.certified {
-            // Kept only to detect equivocation against the votes already held.
-            return Added::Ignored;
-        }
-        let stake = view.stake_by_block.entry(vote.block_hash).or_default();
-        *stake += committee.stake(vote.voter);
-        let total = *stake;
-        if let Some(peer) = from {
-            view.sources.insert(vote.voter, peer);
-        }
-        view.by_voter.insert(vote.voter, vote);
-        Added::New(total)
     }
 
-    /// Verifies the votes for `block_hash` in `view` as a batch and forms the
-    /// certificates if the valid ones reach a quorum.
+    /// Replaces what is held for `voter` after a contest (`None` drops it).
+    pub fn resolve(
+        &mut self,
+        committee: &Committee,
+        view: u64,
+        voter: u32,
+        keep: Option<Slot<Vote>>,
+    ) {
+        if let Some(v) = self.views.get_mut(&view) {
+            v.set(committee, voter, keep);
+        }
+    }
+
+    /// Stake of the votes held for `block_hash` in `view`.
+    pub fn stake(&self, view: u64, block_hash: &Hash) -> u128 {
+        self.views
+            .get(&view)
+            .and_then(|v| v.stake_by_block.get(block_hash).copied())
+            .unwrap_or(0)
+    }
+
+    /// Whether the quorum certificate of `view` was formed.
+    pub fn qc_formed(&self, view: u64) -> bool {
+        self.views.get(&view).is_some_and(|v| v.qc_formed)
+    }
+
+    /// The stake behind the best-supported commit subject of `view`, if the finality
+    /// certificate is still to be formed.
+    pub fn pending_commit_stake(&self, view: u64) -> u128 {
+        self.views
+            .get(&view)
+            .filter(|v| !v.fc_formed)
+            .and_then(|v| {
+                v.commit_stake
+                    .iter()
+                    .filter(|((pv, _), _)| pv.checked_add(1) == Some(view))
+                    .map(|(_, s)| *s)
+                    .max()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Verifies the votes for `block_hash` in `view` as a batch and forms the quorum
+    /// certificate if the valid ones reach a quorum. Invalid entries are dropped.
     pub fn certify(
         &mut self,
         committee: &Committee,
         domain: &Domain,
         view: u64,
         block_hash: Hash,
-    ) -> Certified {
+    ) -> Formed<QuorumCert> {
+        let mut formed = Formed {
+            cert: None,
+            invalid: Vec::new(),
+        };
         let Some(votes) = self.views.get_mut(&view) else {
-            return Certified::default();
+            return formed;
         };
         let entries: BTreeMap<u32, Signature> = votes
-            .by_voter
+            .slots
             .values()
-            .filter(|v| v.block_hash == block_hash)
-            .map(|v| (v.voter, v.signature))
+            .filter(|s| s.msg.block_hash == block_hash)
+            .map(|s| (s.msg.voter, s.msg.signature))
             .collect();
         let digest = domain.digest(committee.epoch(), view, Phase::Vote, &block_hash);
         let (good, bad, aggregate) = verify_batch(committee, &digest, &entries);
-        let mut invalid: Vec<PeerId> = bad
-            .iter()
-            .filter_map(|v| votes.sources.get(v).copied())
-            .collect();
-        for voter in &bad {
-            votes.by_voter.remove(voter);
-            votes.rejected.insert(*voter);
+        for voter in bad {
+            formed
+                .invalid
+                .extend(votes.slots.get(&voter).and_then(|s| s.from));
+            votes.set(committee, voter, None);
+        }
+        for voter in &good {
+            if let Some(slot) = votes.slots.get_mut(voter) {
+                slot.verified = true;
+            }
         }
         let stake: u128 = good.iter().map(|v| committee.stake(*v)).sum();
-        votes.stake_by_block.insert(block_hash, stake);
-        let mut out = Certified::default();
-        let (true, Some(signature)) = (stake >= committee.quorum_stake(), aggregate) else {
-            out.invalid = invalid;
-            return out;
-        };
-        votes.certified = true;
-        out.qc = Some(QuorumCert(certificate(
-            committee, view, block_hash, &good, signature,
-        )));
+        if let (true, Some(signature)) = (stake >= committee.quorum_stake(), aggregate) {
+            votes.qc_formed = true;
+            formed.cert = Some(QuorumCert(certificate(
+                committee, view, block_hash, &good, signature,
+            )));
+        }
+        formed
+    }
 
-        // Commit signatures: honest voters of one block all sign the same parent.
-        let mut by_parent: BTreeMap<(u64, Hash), BTreeMap<u32, Signature>> = BTreeMap::new();
-        for voter in &good {
-            if let Some(commit) = votes.by_voter.get(voter).and_then(|v| v.commit.as_ref()) {
-                by_parent
-                    .entry((commit.view, commit.block_hash))
-                    .or_default()
-                    .insert(*voter, commit.signature);
+    /// Verifies the commit signatures of `view` (on the parent, from the previous view)
+    /// as a batch and forms the parent's finality certificate if they reach a quorum.
+    /// Keeps working after the quorum certificate formed, so votes that arrive late
+    /// still complete it. Invalid commit signatures are stripped from their votes.
+    pub fn certify_commit(
+        &mut self,
+        committee: &Committee,
+        domain: &Domain,
+        view: u64,
+    ) -> Formed<FinalityCert> {
+        let mut formed = Formed {
+            cert: None,
+            invalid: Vec::new(),
+        };
+        let Some(votes) = self.views.get_mut(&view) else {
+            return formed;
+        };
+        let Some(((parent_view, parent), _)) = votes
+            .commit_stake
+            .iter()
+            .filter(|((pv, _), _)| pv.checked_add(1) == Some(view))
+            .max_by_key(|(_, s)| **s)
+            .map(|(k, s)| (*k, *s))
+        else {
+            return formed;
+        };
+        let entries: BTreeMap<u32, Signature> = votes
+            .slots
+            .values()
+            .filter_map(|s| s.msg.commit.as_ref().map(|c| (s.msg.voter, c)))
+            .filter(|(_, c)| c.view == parent_view && c.block_hash == parent)
+            .map(|(voter, c)| (voter, c.signature))
+            .collect();
+        let digest = domain.digest(committee.epoch(), parent_view, Phase::Commit, &parent);
+        let (good, bad, aggregate) = verify_batch(committee, &digest, &entries);
+        for voter in bad {
+            if let Some(mut slot) = votes.slots.get(&voter).cloned() {
+                formed.invalid.extend(slot.from);
+                slot.msg.commit = None;
+                votes.set(committee, voter, Some(slot));
             }
         }
-        let best = by_parent
-            .into_iter()
-            .filter(|((parent_view, _), _)| parent_view + 1 == view)
-            .max_by_key(|(_, e)| e.keys().map(|v| committee.stake(*v)).sum::<u128>());
-        if let Some(((parent_view, parent), commits)) = best {
-            let digest = domain.digest(committee.epoch(), parent_view, Phase::Commit, &parent);
-            let (good_commits, bad_commits, aggregate) = verify_batch(committee, &digest, &commits);
-            invalid.extend(
-                bad_commits
-                    .iter()
-                    .filter_map(|v| votes.sources.get(v).copied()),
-            );
-            let stake: u128 = good_commits.iter().map(|v| committee.stake(*v)).sum();
-            if let (true, Some(signature)) = (stake >= committee.quorum_stake(), aggregate) {
-                out.fc = Some(FinalityCert(certificate(
-                    committee,
-                    parent_view,
-                    parent,
-                    &good_commits,
-                    signature,
-                )));
-            }
+        let stake: u128 = good.iter().map(|v| committee.stake(*v)).sum();
+        if let (true, Some(signature)) = (stake >= committee.quorum_stake(), aggregate) {
+            votes.fc_formed = true;
+            formed.cert = Some(FinalityCert(certificate(
+                committee,
+                parent_view,
+                parent,
+                &good,
+                signature,
+            )));
         }
-        out.invalid = invalid;
-        out
+        formed
     }
 
     /// Forgets views below `view`.
@@ -244,12 +346,23 @@ impl VoteCollector {
 /// Timeouts for one view.
 #[derive(Debug, Default)]
 struct ViewTimeouts {
-    by_sender: BTreeMap<u32, TimeoutMsg>,
-    sources: BTreeMap<u32, PeerId>,
-    verified: BTreeSet<u32>,
-    rejected: BTreeSet<u32>,
+    slots: BTreeMap<u32, Slot<TimeoutMsg>>,
+    qc_checked: BTreeSet<u32>,
     stake: u128,
     certified: bool,
+}
+
+impl ViewTimeouts {
+    fn set(&mut self, committee: &Committee, sender: u32, slot: Option<Slot<TimeoutMsg>>) {
+        if self.slots.remove(&sender).is_some() {
+            self.stake = self.stake.saturating_sub(committee.stake(sender));
+        }
+        self.qc_checked.remove(&sender);
+        if let Some(slot) = slot {
+            self.stake += committee.stake(sender);
+            self.slots.insert(sender, slot);
+        }
+    }
 }
 
 /// Timeouts received, per view.
@@ -259,31 +372,49 @@ pub(crate) struct TimeoutCollector {
 }
 
 impl TimeoutCollector {
-    /// Records a timeout (unverified).
+    /// Stores a timeout (unverified, without its `last_tc`) unless its sender already
+    /// has one for the view.
     pub fn add(
         &mut self,
         committee: &Committee,
-        timeout: TimeoutMsg,
+        mut timeout: TimeoutMsg,
         from: Option<PeerId>,
     ) -> Added<TimeoutMsg> {
+        timeout.last_tc = None;
         let view = self.views.entry(timeout.view).or_default();
-        if view.rejected.contains(&timeout.sender) {
-            return Added::Ignored;
+        match view.slots.get(&timeout.sender) {
+            Some(held) if held.msg == timeout => Added::Duplicate,
+            Some(held) => Added::Contested(Box::new(held.clone())),
+            None => {
+                view.set(
+                    committee,
+                    timeout.sender,
+                    Some(Slot {
+                        msg: timeout,
+                        from,
+                        verified: false,
+                    }),
+                );
+                Added::New
+            }
         }
-        if let Some(earlier) = view.by_sender.get(&timeout.sender) {
-            return if earlier.high_qc.view() == timeout.high_qc.view() {
-                Added::Ignored
-            } else {
-                Added::Conflict(Box::new(earlier.clone()))
-            };
+    }
+
+    /// Replaces what is held for `sender` after a contest (`None` drops it).
+    pub fn resolve(
+        &mut self,
+        committee: &Committee,
+        view: u64,
+        sender: u32,
+        keep: Option<Slot<TimeoutMsg>>,
+        qc_ok: bool,
+    ) {
+        if let Some(v) = self.views.get_mut(&view) {
+            v.set(committee, sender, keep);
+            if qc_ok {
+                v.qc_checked.insert(sender);
+            }
         }
-        view.stake += committee.stake(timeout.sender);
-        let stake = view.stake;
-        if let Some(peer) = from {
-            view.sources.insert(timeout.sender, peer);
-        }
-        view.by_sender.insert(timeout.sender, timeout);
-        Added::New(stake)
     }
 
     /// Whether a timeout certificate was already formed for `view`.
@@ -291,35 +422,38 @@ impl TimeoutCollector {
         self.views.get(&view).is_some_and(|v| v.certified)
     }
 
-    /// The timeouts of `view` whose high certificates still need checking, highest first.
-    pub fn high_qcs_to_check(&self, view: u64) -> Vec<(u32, QuorumCert)> {
-        let Some(v) = self.views.get(&view) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(u32, QuorumCert)> = v
-            .by_sender
-            .values()
-            .filter(|t| !v.verified.contains(&t.sender))
-            .map(|t| (t.sender, t.high_qc.clone()))
-            .collect();
-        out.sort_by_key(|(_, qc)| std::cmp::Reverse(qc.view()));
-        out
+    /// The high certificates of `view` not yet checked, with their senders.
+    pub fn unchecked_qcs(&self, view: u64) -> Vec<(u32, QuorumCert)> {
+        self.views.get(&view).map_or_else(Vec::new, |v| {
+            v.slots
+                .values()
+                .filter(|s| !v.qc_checked.contains(&s.msg.sender))
+                .map(|s| (s.msg.sender, s.msg.high_qc.clone()))
+                .collect()
+        })
     }
 
-    /// Excludes `sender` for the rest of `view`; returns the peer that delivered its timeout.
-    pub fn reject(&mut self, committee: &Committee, view: u64, sender: u32) -> Option<PeerId> {
+    /// Records the result of checking `sender`'s high certificate; an invalid one drops
+    /// the timeout and returns the peer that delivered it.
+    pub fn qc_checked(
+        &mut self,
+        committee: &Committee,
+        view: u64,
+        sender: u32,
+        valid: bool,
+    ) -> Option<PeerId> {
         let v = self.views.get_mut(&view)?;
-        {
-            if v.by_sender.remove(&sender).is_some() {
-                v.stake -= committee.stake(sender);
-            }
-            v.rejected.insert(sender);
+        if valid {
+            v.qc_checked.insert(sender);
+            return None;
         }
-        v.sources.get(&sender).copied()
+        let from = v.slots.get(&sender).and_then(|s| s.from);
+        v.set(committee, sender, None);
+        from
     }
 
-    /// Verifies the unverified timeouts of `view` as a batch. Returns the peers that
-    /// delivered invalid ones (their senders are excluded) and the verified stake.
+    /// Verifies the unverified timeout signatures of `view` as a batch. Invalid ones are
+    /// dropped; returns the peers that delivered them and the verified stake.
     pub fn verify_pending(
         &mut self,
         committee: &Committee,
@@ -330,10 +464,10 @@ impl TimeoutCollector {
             return (Vec::new(), 0);
         };
         let pending: Vec<u32> = v
-            .by_sender
-            .keys()
-            .filter(|s| !v.verified.contains(s))
-            .copied()
+            .slots
+            .values()
+            .filter(|s| !s.verified)
+            .map(|s| s.msg.sender)
             .collect();
         let check = |set: &[u32]| -> bool {
             if set.is_empty() {
@@ -342,7 +476,7 @@ impl TimeoutCollector {
             let mut groups: BTreeMap<u64, Vec<&VerifyingKey>> = BTreeMap::new();
             let mut sigs = Vec::with_capacity(set.len());
             for s in set {
-                let t = &v.by_sender[s];
+                let t = &v.slots[s].msg;
                 let Some(key) = committee.key(*s) else {
                     return false;
                 };
@@ -373,52 +507,52 @@ impl TimeoutCollector {
         } else {
             bisect_invalid(&pending, &mut |set| check(set))
         };
-        for s in &pending {
-            if !bad.contains(s) {
-                v.verified.insert(*s);
+        let mut peers = Vec::new();
+        for s in pending {
+            if bad.contains(&s) {
+                peers.extend(v.slots.get(&s).and_then(|slot| slot.from));
+                v.set(committee, s, None);
+            } else if let Some(slot) = v.slots.get_mut(&s) {
+                slot.verified = true;
             }
         }
-        for s in &bad {
-            if v.by_sender.remove(s).is_some() {
-                v.stake -= committee.stake(*s);
-            }
-            v.rejected.insert(*s);
-        }
-        let verified_stake = v.verified.iter().map(|s| committee.stake(*s)).sum();
-        let peers = bad
-            .iter()
-            .filter_map(|s| v.sources.get(s).copied())
-            .collect();
+        let verified_stake = v
+            .slots
+            .values()
+            .filter(|s| s.verified)
+            .map(|s| committee.stake(s.msg.sender))
+            .sum();
         (peers, verified_stake)
     }
 
-    /// Forms the timeout certificate of `view` from its verified timeouts, if they hold
-    /// a quorum. The caller has verified every sender's high certificate.
+    /// Forms the timeout certificate of `view` from the timeouts whose signature and
+    /// high certificate were both verified, if they hold a quorum.
     pub fn certify(&mut self, committee: &Committee, view: u64) -> Option<TimeoutCert> {
         let v = self.views.get_mut(&view)?;
-        let verified: Vec<&TimeoutMsg> = v
-            .verified
-            .iter()
-            .filter_map(|s| v.by_sender.get(s))
+        let ready: Vec<&TimeoutMsg> = v
+            .slots
+            .values()
+            .filter(|s| s.verified && v.qc_checked.contains(&s.msg.sender))
+            .map(|s| &s.msg)
             .collect();
-        let stake: u128 = verified.iter().map(|t| committee.stake(t.sender)).sum();
+        let stake: u128 = ready.iter().map(|t| committee.stake(t.sender)).sum();
         if v.certified || stake < committee.quorum_stake() {
             return None;
         }
         let signature =
-            aggregate_signatures(committee.scheme(), verified.iter().map(|t| &t.signature)).ok()?;
-        let high_qc = verified
+            aggregate_signatures(committee.scheme(), ready.iter().map(|t| &t.signature)).ok()?;
+        let high_qc = ready
             .iter()
             .map(|t| &t.high_qc)
             .max_by_key(|qc| qc.view())?
             .clone();
         let mut signers = committee.empty_bitmap();
-        verified.iter().for_each(|t| signers.set(t.sender));
+        ready.iter().for_each(|t| signers.set(t.sender));
         let tc = TimeoutCert {
             epoch: committee.epoch(),
             view,
             signers,
-            high_qc_views: verified.iter().map(|t| t.high_qc.view()).collect(),
+            high_qc_views: ready.iter().map(|t| t.high_qc.view()).collect(),
             signature,
             high_qc,
         };
@@ -426,7 +560,7 @@ impl TimeoutCollector {
         Some(tc)
     }
 
-    /// Stake of the timeouts collected for `view` (verified or not).
+    /// Stake of the timeouts held for `view` (verified or not).
     pub fn stake(&self, view: u64) -> u128 {
         self.views.get(&view).map_or(0, |v| v.stake)
     }

@@ -272,7 +272,8 @@ pub struct Engine {
     payload_requested: u64,
     awaiting_check: BTreeMap<Hash, Option<TimeoutCert>>,
     waiting_parent: Vec<(PeerId, Proposal)>,
-    inflight: BTreeMap<Hash, u32>,
+    /// Sync requests in flight: attempts so far and the view of the last attempt.
+    inflight: BTreeMap<Hash, (u32, u64)>,
     seen_proposals: BTreeMap<(u64, u32), (Hash, synod_types::Signature)>,
     reported: BTreeSet<(u32, u64, Phase)>,
     verified: HashMap<CertKey, SignerBitmap>,
@@ -281,6 +282,8 @@ pub struct Engine {
 }
 
 pub(super) const VERIFIED_CACHE: usize = 4_096;
+/// Attempts (each from another member) before a sync request is given up.
+pub(super) const MAX_SYNC_ATTEMPTS: u32 = 8;
 const LEADER_CACHE: usize = 8;
 
 /// `(phase, epoch, view, subject, aggregate signature)` of a verified certificate; the
@@ -359,22 +362,21 @@ impl Engine {
     pub fn start(&mut self) -> Vec<Action> {
         self.schedule_view_timer();
         let view = self.view;
-        if let Some(p) = self
+        // Everything below was persisted before the crash (S5): the same messages again.
+        let proposal = self
             .safety
             .last_proposal
             .clone()
-            .filter(|p| p.block.header.view == view)
-        {
+            .filter(|p| p.block.header.view == view);
+        if let Some(p) = proposal {
+            self.accept_block(p.block.clone());
             self.out.push(Action::Broadcast(Message::Proposal(p)));
         }
         if let Some(v) = self.safety.last_vote.clone().filter(|v| v.view == view) {
-            let to = self.leader(view + 1);
-            self.out.push(Action::Send {
-                to: Recipient::Validator(to),
-                message: Message::Vote(v),
-            });
+            self.deliver_vote(v);
         }
         if let Some(t) = self.safety.last_timeout.clone().filter(|t| t.view == view) {
+            self.collect_timeout(None, t.clone());
             self.out.push(Action::Broadcast(Message::Timeout(t)));
         }
         self.try_propose();
@@ -444,7 +446,8 @@ impl Engine {
 
     /// S5: releases the messages whose safety state is now durable.
     fn on_persisted(&mut self, seq: u64) {
-        self.persisted_seq = self.persisted_seq.max(seq);
+        // An acknowledgement for a state not handed out yet releases nothing early.
+        self.persisted_seq = self.persisted_seq.max(seq.min(self.persist_seq));
         let ready: Vec<Held> = {
             let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
                 .into_iter()
@@ -460,27 +463,30 @@ impl Engine {
                     }
                     self.out.push(Action::Broadcast(message));
                 }
-                Held::Vote(vote) => {
-                    let leader = self.leader(vote.view + 1);
-                    if Some(leader) == self.me {
-                        self.collect_vote(None, vote);
-                    } else {
-                        self.out.push(Action::Send {
-                            to: Recipient::Validator(leader),
-                            message: Message::Vote(vote),
-                        });
-                    }
-                }
+                Held::Vote(vote) => self.deliver_vote(vote),
             }
+        }
+    }
+
+    /// Sends a vote to the next view's leader, or collects it if that is this node.
+    fn deliver_vote(&mut self, vote: Vote) {
+        let leader = self.leader(vote.view + 1);
+        if Some(leader) == self.me {
+            self.collect_vote(None, vote);
+        } else {
+            self.out.push(Action::Send {
+                to: Recipient::Validator(leader),
+                message: Message::Vote(vote),
+            });
         }
     }
 
     // ----- pacemaker (docs/protocol.md §5) -----
 
     fn timeout_ms(&self) -> u64 {
-        let mut ms = self.cfg.base_timeout_ms;
+        let mut ms = self.cfg.base_timeout_ms.max(1);
         for _ in 0..self.consecutive_timeouts {
-            ms = ms.saturating_mul(self.cfg.timeout_backoff_percent) / 100;
+            ms = ms.saturating_mul(self.cfg.timeout_backoff_percent.max(100)) / 100;
             if ms >= self.cfg.max_timeout_ms {
                 return self.cfg.max_timeout_ms;
             }
@@ -515,6 +521,7 @@ impl Engine {
         self.seen_proposals = self.seen_proposals.split_off(&(keep_from, 0));
         self.reported.retain(|(_, v, _)| *v >= keep_from);
         self.schedule_view_timer();
+        self.retry_sync(false);
         self.try_propose();
     }
 
@@ -522,13 +529,7 @@ impl Engine {
         if view != self.view {
             return;
         }
-        // Retry unanswered sync requests, each time with another peer.
-        let stale: Vec<(Hash, u32)> = self.inflight.iter().map(|(h, a)| (*h, *a)).collect();
-        for (hash, attempts) in stale {
-            self.inflight.insert(hash, attempts + 1);
-            let to = Recipient::Validator(self.sync_target(&hash, attempts + 1));
-            self.send_sync_request(to, hash);
-        }
+        self.retry_sync(true);
         self.local_timeout();
         self.schedule_view_timer();
     }
@@ -634,8 +635,14 @@ impl Engine {
         }
         let justify = self.safety.high_qc.clone();
         let Some(parent) = self.tree.get(&justify.block_hash()) else {
+            // The payload was asked for on another parent; ask again once it is known.
+            self.payload_requested = 0;
             return;
         };
+        if parent.header.height < self.tree.committed().header.height {
+            self.payload_requested = 0;
+            return;
+        }
         let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {
             return;
         };

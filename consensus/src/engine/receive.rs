@@ -1,12 +1,16 @@
 //! Handling what peers send: proposals, votes, timeouts and sync responses
-//! (`docs/protocol.md` §5–§6). Every check that is cheap runs before any signature is
-//! verified; every signature is verified before anything is stored or acted upon.
+//! (`docs/protocol.md` §5–§7). Cheap structural checks run before any signature is
+//! verified; a proposal is verified before anything from it is stored or acted upon;
+//! votes and timeouts are stored unverified and verified in batches (P4).
+//!
+//! A penalty always goes to the peer that delivered the offending bytes, never to the
+//! member a message names: anyone can put an honest member's index on a forgery.
 
 use synod_types::{
     Equivocation, Hash, Message, Phase, Proposal, Signature, SyncResponse, TimeoutMsg, Vote,
 };
 
-use super::collect::Added;
+use super::collect::{Added, Slot};
 use super::{safe_to_vote, Action, Engine, Offense, PeerId};
 
 impl Engine {
@@ -21,7 +25,7 @@ impl Engine {
         }
     }
 
-    fn penalize(&mut self, peer: Option<PeerId>, offense: Offense) {
+    pub(super) fn penalize(&mut self, peer: Option<PeerId>, offense: Offense) {
         if let Some(peer) = peer {
             self.out.push(Action::Penalize { peer, offense });
         }
@@ -30,11 +34,12 @@ impl Engine {
     fn on_proposal(&mut self, from: PeerId, p: Proposal) {
         let header = &p.block.header;
         let view = header.view;
-        let conflicting = self
-            .seen_proposals
-            .get(&(view, header.proposer))
-            .is_some_and(|(seen, _)| *seen != p.block.hash());
-        if header.epoch != self.committee.epoch() || (view + 1 < self.view && !conflicting) {
+        let hash = p.block.hash();
+        let seen = self.seen_proposals.get(&(view, header.proposer)).copied();
+        let conflicting = seen.is_some_and(|(h, _)| h != hash);
+        if header.epoch != self.committee.epoch()
+            || (view.saturating_add(1) < self.view && !conflicting)
+        {
             return;
         }
         if view == 0 || header.proposer != self.leader(view) {
@@ -49,11 +54,29 @@ impl Engine {
                 Offense::Malformed("justify does not certify the parent"),
             );
         }
-        let hash = p.block.hash();
-        if let Some((seen, _)) = self.seen_proposals.get(&(view, header.proposer)) {
-            if *seen == hash {
-                return;
-            }
+        // S2, structurally: the view follows the justify directly or a timeout
+        // certificate of the previous view. This bounds proposals by real certificates.
+        let direct = p.block.justify.view() + 1 == view;
+        let tc_ok = p
+            .timeout_cert
+            .as_ref()
+            .is_some_and(|tc| tc.view.checked_add(1) == Some(view));
+        if !direct && !tc_ok {
+            return self.penalize(
+                Some(from),
+                Offense::Malformed("proposal is not justified for its view"),
+            );
+        }
+        if seen.is_some_and(|(h, _)| h == hash) {
+            // Another copy of a proposal already accepted; a relay may have stripped the
+            // certificate this copy carries, so it may still enable the vote.
+            return self.reconsider(from, p);
+        }
+        if self
+            .reported
+            .contains(&(header.proposer, view, Phase::Proposal))
+        {
+            return;
         }
         let digest = self
             .cfg
@@ -66,24 +89,21 @@ impl Engine {
         if !valid {
             return self.penalize(Some(from), Offense::InvalidSignature);
         }
-        if let Some((seen, sig)) = self.seen_proposals.get(&(view, header.proposer)).copied() {
-            // E1: a second signed proposal for the same view is evidence.
-            self.report(
+        if let Some((first, sig)) = seen {
+            // E1: a second signed proposal for the same view. Both signatures verified.
+            return self.emit_evidence(
                 header.proposer,
                 view,
                 Phase::Proposal,
-                (seen, sig),
+                (first, sig),
                 (hash, p.signature),
-                Some(from),
             );
-            return;
         }
-
         if !self.verify_cert(Phase::Vote, &p.block.justify.0) {
             return self.penalize(Some(from), Offense::InvalidCertificate);
         }
         if let Some(tc) = &p.timeout_cert {
-            if tc.view + 1 != view || !self.verify_tc(tc) {
+            if tc.view.checked_add(1) != Some(view) || !self.verify_tc(tc) {
                 return self.penalize(Some(from), Offense::InvalidCertificate);
             }
         }
@@ -92,8 +112,8 @@ impl Engine {
                 return self.penalize(Some(from), Offense::InvalidCertificate);
             }
         }
-        // Recorded only once its certificates verified, so a leader cannot fill the map
-        // with proposals for views that will never exist.
+        // Recorded only once its certificates verified: at most one per leader and view
+        // that real certificates justify.
         self.seen_proposals
             .insert((view, header.proposer), (hash, p.signature));
         let justify = p.block.justify.clone();
@@ -109,6 +129,62 @@ impl Engine {
             return;
         }
         self.place_proposal(from, p);
+    }
+
+    /// A repeated copy of an accepted proposal: if this node has not voted in the view
+    /// yet, the copy's timeout certificate (verified) may make the block votable.
+    fn reconsider(&mut self, from: PeerId, p: Proposal) {
+        let view = p.block.header.view;
+        let hash = p.block.hash();
+        // The copy first seen may have lost its finality certificate on the way.
+        if let Some(fc) = p.commit.as_ref() {
+            if self.high_fc.as_ref().is_none_or(|h| h.view() < fc.view()) {
+                if !self.verify_cert(Phase::Commit, &fc.0) {
+                    return self.penalize(Some(from), Offense::InvalidCertificate);
+                }
+                let fc = fc.clone();
+                self.process_fc(&fc, Some(from));
+            }
+        }
+        if view != self.view
+            || self.safety.highest_vote_view >= view
+            || self.awaiting_check.contains_key(&hash)
+        {
+            return;
+        }
+        let Some(tc) = p.timeout_cert.as_ref() else {
+            return;
+        };
+        if !self.verify_tc(tc) {
+            return self.penalize(Some(from), Offense::InvalidCertificate);
+        }
+        let tc = tc.clone();
+        self.process_tc(&tc);
+        if self.tree.contains(&hash) {
+            self.request_check(&hash, Some(tc));
+        }
+    }
+
+    /// Asks for the payload check that precedes a vote, if the vote would be safe.
+    fn request_check(&mut self, hash: &Hash, tc: Option<synod_types::TimeoutCert>) {
+        let Some(block) = self.tree.get(hash) else {
+            return;
+        };
+        let view = block.header.view;
+        // Fall back to the node's own certificate of the previous view when the
+        // proposal's was stripped on the way.
+        let tc = tc.or_else(|| self.tc_for(view).cloned());
+        if view == self.view
+            && self.me.is_some()
+            && safe_to_vote(&self.safety, view, &block.justify, tc.as_ref())
+        {
+            let header = block.header.clone();
+            self.awaiting_check.insert(*hash, tc);
+            self.out.push(Action::CheckPayload {
+                block_hash: *hash,
+                header,
+            });
+        }
     }
 
     /// Stores a verified proposal's block once its parent is known, then asks for the
@@ -133,28 +209,13 @@ impl Engine {
             );
         }
         let hash = p.block.hash();
-        let view = header.view;
         self.accept_block(p.block.clone());
         self.try_commit(Some(from));
         self.release_waiting(hash);
-        if view == self.view
-            && self.me.is_some()
-            && safe_to_vote(
-                &self.safety,
-                view,
-                &p.block.justify,
-                p.timeout_cert.as_ref(),
-            )
-        {
-            self.awaiting_check.insert(hash, p.timeout_cert.clone());
-            self.out.push(Action::CheckPayload {
-                block_hash: hash,
-                header: p.block.header.clone(),
-            });
-        }
+        self.request_check(&hash, p.timeout_cert);
     }
 
-    fn release_waiting(&mut self, parent: Hash) {
+    pub(super) fn release_waiting(&mut self, parent: Hash) {
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_parent)
             .into_iter()
             .partition(|(_, p)| p.block.header.parent == parent);
@@ -164,80 +225,166 @@ impl Engine {
         }
     }
 
-    /// E1: reports two different signed subjects for one `(view, phase)` if both
-    /// signatures verify; otherwise penalizes whoever delivered the bad one.
-    fn report(
+    /// E1: reports two verified signatures by `signer` on different subjects for one
+    /// `(view, phase)`, once.
+    fn emit_evidence(
         &mut self,
         signer: u32,
         view: u64,
         phase: Phase,
         first: (Hash, Signature),
         second: (Hash, Signature),
-        from: Option<PeerId>,
     ) {
-        if self.reported.contains(&(signer, view, phase)) {
-            return;
-        }
-        let (Some(member), Some(key)) = (self.committee.member(signer), self.committee.key(signer))
-        else {
+        let Some(member) = self.committee.member(signer) else {
             return;
         };
-        let evidence = Equivocation {
+        if first.0 == second.0 || !self.reported.insert((signer, view, phase)) {
+            return;
+        }
+        self.out.push(Action::Evidence(Equivocation {
             signer: member.public_key,
             epoch: self.committee.epoch(),
             view,
             phase,
             first,
             second,
+        }));
+    }
+
+    fn vote_valid(&self, vote: &Vote) -> bool {
+        let Some(key) = self.committee.key(vote.voter) else {
+            return false;
         };
-        if evidence.verify(key, &self.cfg.domain) {
-            self.reported.insert((signer, view, phase));
-            self.out.push(Action::Evidence(evidence));
-        } else {
-            self.penalize(from, Offense::InvalidSignature);
-        }
+        let epoch = self.committee.epoch();
+        let domain = &self.cfg.domain;
+        key.verify(
+            &domain.digest(epoch, vote.view, Phase::Vote, &vote.block_hash),
+            &vote.signature,
+        ) && vote.commit.as_ref().is_none_or(|c| {
+            c.view.checked_add(1) == Some(vote.view)
+                && key.verify(
+                    &domain.digest(epoch, c.view, Phase::Commit, &c.block_hash),
+                    &c.signature,
+                )
+        })
     }
 
     pub(super) fn collect_vote(&mut self, from: Option<PeerId>, vote: Vote) {
         if vote.epoch != self.committee.epoch() || self.committee.member(vote.voter).is_none() {
             return self.penalize(from, Offense::Malformed("vote from outside the committee"));
         }
-        if vote.view + 1 < self.view
-            || vote.view > self.view + self.cfg.max_views_ahead
-            || !self.is_leader(vote.view + 1)
+        let view = vote.view;
+        if view.saturating_add(1) < self.view
+            || view > self.view.saturating_add(self.cfg.max_views_ahead)
+            || !self.is_leader(view + 1)
         {
             return;
         }
-        let (view, block_hash) = (vote.view, vote.block_hash);
+        let block_hash = vote.block_hash;
         match self.votes.add(&self.committee, vote.clone(), from) {
-            Added::Ignored => {}
-            Added::Conflict(earlier) => self.report(
-                vote.voter,
-                view,
-                Phase::Vote,
-                (earlier.block_hash, earlier.signature),
-                (vote.block_hash, vote.signature),
-                from,
-            ),
-            Added::New(stake) if stake >= self.committee.quorum_stake() => {
-                // C1, P4: one aggregate check for the batch, bisection only on failure.
-                let certified =
-                    self.votes
-                        .certify(&self.committee, &self.cfg.domain, view, block_hash);
-                for peer in certified.invalid {
-                    self.penalize(Some(peer), Offense::InvalidSignature);
+            Added::Duplicate => return,
+            Added::New => {}
+            Added::Contested(held) => self.settle_vote(*held, vote, from),
+        }
+        // C1, P4: one aggregate check per certificate, bisection only on failure.
+        if !self.votes.qc_formed(view)
+            && self.votes.stake(view, &block_hash) >= self.committee.quorum_stake()
+        {
+            let formed = self
+                .votes
+                .certify(&self.committee, &self.cfg.domain, view, block_hash);
+            for peer in formed.invalid {
+                self.penalize(Some(peer), Offense::InvalidSignature);
+            }
+            if let Some(qc) = formed.cert {
+                self.remember_verified(Phase::Vote, &qc.0);
+                self.process_qc(&qc);
+            }
+        }
+        if self.votes.qc_formed(view)
+            && self.votes.pending_commit_stake(view) >= self.committee.quorum_stake()
+        {
+            let formed = self
+                .votes
+                .certify_commit(&self.committee, &self.cfg.domain, view);
+            for peer in formed.invalid {
+                self.penalize(Some(peer), Offense::InvalidSignature);
+            }
+            if let Some(fc) = formed.cert {
+                self.remember_verified(Phase::Commit, &fc.0);
+                self.process_fc(&fc, None);
+            }
+        }
+    }
+
+    /// Two different votes for one voter and view: verify both; keep the valid one,
+    /// report an equivocation if both are valid for different blocks.
+    fn settle_vote(&mut self, held: Slot<Vote>, vote: Vote, from: Option<PeerId>) {
+        let (voter, view) = (vote.voter, vote.view);
+        let old_ok = held.verified || self.vote_valid(&held.msg);
+        let new_ok = self.vote_valid(&vote);
+        let keep = match (old_ok, new_ok) {
+            (true, true) => {
+                if held.msg.block_hash != vote.block_hash {
+                    self.emit_evidence(
+                        voter,
+                        view,
+                        Phase::Vote,
+                        (held.msg.block_hash, held.msg.signature),
+                        (vote.block_hash, vote.signature),
+                    );
                 }
-                if let Some(fc) = certified.fc {
-                    self.remember_verified(synod_types::Phase::Commit, &fc.0);
-                    self.process_fc(&fc, None);
-                }
-                if let Some(qc) = certified.qc {
-                    self.remember_verified(synod_types::Phase::Vote, &qc.0);
-                    self.process_qc(&qc);
+                // Same block: keep the copy that carries a commit signature.
+                if held.msg.block_hash == vote.block_hash
+                    && held.msg.commit.is_none()
+                    && vote.commit.is_some()
+                {
+                    Some(Slot {
+                        msg: vote,
+                        from,
+                        verified: true,
+                    })
+                } else {
+                    Some(Slot {
+                        verified: true,
+                        ..held
+                    })
                 }
             }
-            Added::New(_) => {}
-        }
+            (true, false) => {
+                self.penalize(from, Offense::InvalidSignature);
+                Some(Slot {
+                    verified: true,
+                    ..held
+                })
+            }
+            (false, true) => {
+                self.penalize(held.from, Offense::InvalidSignature);
+                Some(Slot {
+                    msg: vote,
+                    from,
+                    verified: true,
+                })
+            }
+            (false, false) => {
+                self.penalize(held.from, Offense::InvalidSignature);
+                self.penalize(from, Offense::InvalidSignature);
+                None
+            }
+        };
+        self.votes.resolve(&self.committee, view, voter, keep);
+    }
+
+    fn timeout_sig_valid(&self, t: &TimeoutMsg) -> bool {
+        let digest = self.cfg.domain.digest(
+            self.committee.epoch(),
+            t.view,
+            Phase::Timeout,
+            &TimeoutMsg::subject(t.high_qc.view()),
+        );
+        self.committee
+            .key(t.sender)
+            .is_some_and(|k| k.verify(&digest, &t.signature))
     }
 
     pub(super) fn collect_timeout(&mut self, from: Option<PeerId>, t: TimeoutMsg) {
@@ -263,7 +410,7 @@ impl Engine {
         }
         // The previous view's timeout certificate lets a node that missed it catch up.
         if let Some(tc) = t.last_tc.as_deref() {
-            if tc.view + 1 != t.view {
+            if tc.view.checked_add(1) != Some(t.view) {
                 return self.penalize(
                     from,
                     Offense::Malformed("timeout carries a certificate of another view"),
@@ -279,26 +426,17 @@ impl Engine {
         }
         let view = t.view;
         if view < self.view
-            || view > self.view + self.cfg.max_views_ahead
+            || view > self.view.saturating_add(self.cfg.max_views_ahead)
             || self.timeouts.is_certified(view)
         {
             return;
         }
-        let stake = match self.timeouts.add(&self.committee, t.clone(), from) {
-            Added::New(stake) => stake,
-            Added::Ignored => return,
-            Added::Conflict(earlier) => {
-                let subject = |m: &TimeoutMsg| TimeoutMsg::subject(m.high_qc.view());
-                return self.report(
-                    t.sender,
-                    view,
-                    Phase::Timeout,
-                    (subject(&earlier), earlier.signature),
-                    (subject(&t), t.signature),
-                    from,
-                );
-            }
-        };
+        match self.timeouts.add(&self.committee, t.clone(), from) {
+            Added::Duplicate => return,
+            Added::New => {}
+            Added::Contested(held) => self.settle_timeout(*held, t, from),
+        }
+        let stake = self.timeouts.stake(view);
         // P3: timeouts from more than a third of the stake for this view mean an
         // honest validator gave up on it; join them rather than wait for the timer.
         let timed_out = self
@@ -322,11 +460,65 @@ impl Engine {
         }
     }
 
+    /// Two different timeouts for one sender and view: verify both (signature and high
+    /// certificate); keep a valid one, report an equivocation if both are valid with
+    /// different high certificate views.
+    fn settle_timeout(&mut self, held: Slot<TimeoutMsg>, t: TimeoutMsg, from: Option<PeerId>) {
+        let (sender, view) = (t.sender, t.view);
+        let old_ok = (held.verified || self.timeout_sig_valid(&held.msg))
+            && self.verify_cert(Phase::Vote, &held.msg.high_qc.0);
+        let new_ok = self.timeout_sig_valid(&t) && self.verify_cert(Phase::Vote, &t.high_qc.0);
+        let mut t = t;
+        t.last_tc = None;
+        let keep = match (old_ok, new_ok) {
+            (true, true) => {
+                let subject = |m: &TimeoutMsg| TimeoutMsg::subject(m.high_qc.view());
+                self.emit_evidence(
+                    sender,
+                    view,
+                    Phase::Timeout,
+                    (subject(&held.msg), held.msg.signature),
+                    (subject(&t), t.signature),
+                );
+                Some(Slot {
+                    verified: true,
+                    ..held
+                })
+            }
+            (true, false) => {
+                self.penalize(from, Offense::InvalidSignature);
+                Some(Slot {
+                    verified: true,
+                    ..held
+                })
+            }
+            (false, true) => {
+                self.penalize(held.from, Offense::InvalidSignature);
+                Some(Slot {
+                    msg: t,
+                    from,
+                    verified: true,
+                })
+            }
+            (false, false) => {
+                self.penalize(held.from, Offense::InvalidSignature);
+                self.penalize(from, Offense::InvalidSignature);
+                None
+            }
+        };
+        let qc_ok = keep.is_some();
+        self.timeouts
+            .resolve(&self.committee, view, sender, keep, qc_ok);
+    }
+
     fn form_tc(&mut self, view: u64) {
-        for (sender, qc) in self.timeouts.high_qcs_to_check(view) {
-            if !self.verify_cert(Phase::Vote, &qc.0) {
-                let peer = self.timeouts.reject(&self.committee, view, sender);
-                self.penalize(peer, Offense::InvalidCertificate);
+        for (sender, qc) in self.timeouts.unchecked_qcs(view) {
+            let valid = self.verify_cert(Phase::Vote, &qc.0);
+            if let Some(peer) = self
+                .timeouts
+                .qc_checked(&self.committee, view, sender, valid)
+            {
+                self.penalize(Some(peer), Offense::InvalidCertificate);
             }
         }
         let (bad, _) = self
@@ -343,7 +535,7 @@ impl Engine {
     fn on_sync_response(&mut self, from: PeerId, response: SyncResponse) {
         let blocks = response.blocks;
         let Some(first) = blocks.first() else {
-            return self.penalize(Some(from), Offense::BadSyncResponse);
+            return;
         };
         if !self.inflight.contains_key(&first.hash()) {
             // Late (answered after a retry) or unsolicited: nothing to do.
@@ -351,7 +543,8 @@ impl Engine {
         }
         let linked = blocks.len() <= self.cfg.sync_batch as usize
             && blocks.windows(2).all(|w| {
-                w[0].header.parent == w[1].hash() && w[0].header.height == w[1].header.height + 1
+                w[0].header.parent == w[1].hash()
+                    && w[0].header.height == w[1].header.height.wrapping_add(1)
             });
         if !linked {
             return self.penalize(Some(from), Offense::BadSyncResponse);
@@ -361,6 +554,14 @@ impl Engine {
         let mut accepted = Vec::new();
         for block in blocks {
             if block.header.height <= committed_height || self.tree.contains(&block.hash()) {
+                break;
+            }
+            // The hash chain authenticates the headers; the justify rides along and is
+            // checked like any certificate (cached, so a chain costs one check a block).
+            if block.justify.block_hash() != block.header.parent
+                || !self.verify_cert(Phase::Vote, &block.justify.0)
+            {
+                self.penalize(Some(from), Offense::InvalidCertificate);
                 break;
             }
             accepted.push(block.hash());

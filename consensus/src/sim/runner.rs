@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use synod_types::hash::AbiWriter;
 use synod_types::{
     keccak256, Block, Committee, Domain, FinalityCert, Hash, Header, Member, Message, Phase,
-    QuorumCert, SecretKey, SyncResponse,
+    QuorumCert, SecretKey, SyncResponse, TimeoutMsg, Vote,
 };
 
 use super::checker::Checker;
@@ -529,6 +529,11 @@ impl Sim {
         if let Message::SyncRequest(request) = &message {
             return self.serve_sync(to, from, request.block_hash, request.max_blocks);
         }
+        if self.slots[to].behavior == Behavior::Forger
+            && self.slots[from].behavior != Behavior::Forger
+        {
+            self.tamper_and_relay(to, &message);
+        }
         if self.slots[to].behavior == Behavior::Replayer {
             let log = &mut self.slots[to].log;
             if log.len() >= REPLAY_LOG {
@@ -606,6 +611,21 @@ impl Sim {
                     self.send_raw(from, to, old);
                 }
             }
+            Behavior::Forger => {
+                for t in &targets {
+                    self.send_raw(from, *t, message.clone());
+                }
+                self.forge(from);
+            }
+            Behavior::Withholder => {
+                let mut message = message;
+                if let Message::Vote(v) = &mut message {
+                    v.commit = None;
+                }
+                for t in targets {
+                    self.send_raw(from, t, message.clone());
+                }
+            }
             Behavior::BadSigner => {
                 let corrupted = corrupt(message);
                 for t in targets {
@@ -616,6 +636,78 @@ impl Sim {
                 for t in targets {
                     self.send_raw(from, t, message.clone());
                 }
+            }
+        }
+    }
+
+    /// Votes and timeouts in the names of random honest members, with junk signatures:
+    /// they must neither displace the real ones nor get their members penalized.
+    fn forge(&mut self, from: usize) {
+        let Some(view) = self.slots[from].engine.as_ref().map(|e| e.status().view) else {
+            return;
+        };
+        let honest: Vec<u32> = (0..self.committee.size() as u32)
+            .filter(|m| self.honest_member(*m))
+            .collect();
+        let Some(&victim) = honest.get(self.rng.gen_range(0..honest.len().max(1))) else {
+            return;
+        };
+        let mut junk = [0u8; 96];
+        self.rng.fill(&mut junk[..]);
+        let leader = self.committee.leader(view + 1);
+        let vote = Vote {
+            epoch: 0,
+            view,
+            block_hash: keccak256(&junk[..32]),
+            voter: victim,
+            signature: synod_types::Signature(junk),
+            commit: None,
+        };
+        let high_qc = QuorumCert::genesis(0, self.genesis.hash(), self.committee.size());
+        let timeout = TimeoutMsg {
+            epoch: 0,
+            view,
+            high_qc,
+            last_tc: None,
+            sender: victim,
+            signature: synod_types::Signature(junk),
+        };
+        for t in 0..self.slots.len() {
+            if t == from {
+                continue;
+            }
+            if self.slots[t].member == leader {
+                self.send_raw(from, t, Message::Vote(vote.clone()));
+            }
+            self.send_raw(from, t, Message::Timeout(timeout.clone()));
+        }
+    }
+
+    /// Relays what a forger received, tampered with where no signature covers it.
+    fn tamper_and_relay(&mut self, forger: usize, message: &Message) {
+        let tampered = match message {
+            Message::Proposal(p) if p.timeout_cert.is_some() || p.commit.is_some() => {
+                let mut p = p.clone();
+                p.timeout_cert = None;
+                p.commit = None;
+                Message::Proposal(p)
+            }
+            Message::Timeout(t) if t.high_qc.view() > 0 => {
+                let mut t = t.clone();
+                t.high_qc.0.signature.0[7] ^= 0x40;
+                t.last_tc = None;
+                Message::Timeout(t)
+            }
+            Message::Vote(v) if v.commit.is_some() => {
+                let mut v = v.clone();
+                v.commit = None;
+                Message::Vote(v)
+            }
+            _ => return,
+        };
+        for t in 0..self.slots.len() {
+            if t != forger {
+                self.send_raw(forger, t, tampered.clone());
             }
         }
     }

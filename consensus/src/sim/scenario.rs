@@ -33,6 +33,11 @@ pub enum Behavior {
     Amnesiac,
     /// One of two nodes running the same key.
     Twin,
+    /// Forges votes and timeouts in honest members' names, relays proposals with their
+    /// certificates stripped and timeouts with a corrupted high certificate.
+    Forger,
+    /// Votes without commit signatures, so finality depends on honest votes.
+    Withholder,
 }
 
 /// One simulated node.
@@ -285,7 +290,7 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
 }
 
-static SCENARIOS: [Scenario; 18] = [
+static SCENARIOS: [Scenario; 20] = [
     Scenario {
         name: "honest",
         about: "all honest, latency and jitter, plus a follower",
@@ -398,6 +403,21 @@ static SCENARIOS: [Scenario; 18] = [
             s.expect_penalties = true;
             s
         },
+    },
+    Scenario {
+        name: "forgery",
+        about: "Byzantine members forge messages in honest names and tamper with what they relay",
+        build: |ctx| {
+            let mut s = byzantine_scenario(ctx, Behavior::Forger);
+            s.network.link.loss = 0.02;
+            s.expect_penalties = true;
+            s
+        },
+    },
+    Scenario {
+        name: "withhold-commit",
+        about: "Byzantine members vote without commit signatures",
+        build: |ctx| byzantine_scenario(ctx, Behavior::Withholder),
     },
     Scenario {
         name: "amnesia",

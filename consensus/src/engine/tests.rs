@@ -30,6 +30,10 @@ struct Net {
     sent: Vec<(usize, Message)>,
     /// Nodes whose outgoing messages are dropped.
     muted: Vec<bool>,
+    /// Nodes whose votes go out without their commit signature.
+    withhold_commit: Vec<bool>,
+    /// Corrupt the justify of the second block of every sync response.
+    corrupt_sync: bool,
 }
 
 impl Net {
@@ -66,6 +70,8 @@ impl Net {
             evidence: Vec::new(),
             sent: Vec::new(),
             muted: vec![false; n],
+            withhold_commit: vec![false; n],
+            corrupt_sync: false,
         };
         net.engines = (0..n).map(|_| None).collect();
         for i in 0..n {
@@ -99,7 +105,12 @@ impl Net {
         let mut follow = Vec::new();
         for action in actions {
             match action {
-                Action::Send { to, message } => {
+                Action::Send { to, mut message } => {
+                    if let Message::Vote(v) = &mut message {
+                        if self.withhold_commit[i] {
+                            v.commit = None;
+                        }
+                    }
                     let to = match to {
                         Recipient::Validator(v) => v as usize,
                         Recipient::Peer(p) => p.0 as usize,
@@ -163,6 +174,9 @@ impl Net {
                     if blocks.len() >= r.max_blocks as usize {
                         break;
                     }
+                }
+                if self.corrupt_sync && blocks.len() > 1 {
+                    blocks[1].justify.0.signature.0[9] ^= 1;
                 }
                 if !blocks.is_empty() {
                     self.queue.push_back((
@@ -526,4 +540,99 @@ fn a_node_that_missed_blocks_fetches_them_and_commits_the_same_chain() {
     let other = (lagging + 1) % 4;
     let n = chain(lagging).len().min(chain(other).len());
     assert_eq!(chain(lagging)[..n], chain(other)[..n]);
+}
+
+#[test]
+fn forged_votes_in_honest_names_neither_block_the_certificate_nor_blame_those_members() {
+    let mut net = Net::new(4, true);
+    let leader2 = net.committee.leader(2) as usize;
+    let forger = PeerId(99);
+    let block = net
+        .store
+        .values()
+        .find(|b| b.header.view == 1)
+        .unwrap()
+        .hash();
+    // Junk votes in every member's name reach the next leader before the real ones, for
+    // the real block and for a made-up one.
+    for voter in 0..4u32 {
+        for block_hash in [block, Hash::from_u64(5)] {
+            let forged = Vote {
+                epoch: 0,
+                view: 1,
+                block_hash,
+                voter,
+                signature: net.keys[0].sign(&Hash::from_u64(1)),
+                commit: None,
+            };
+            net.input(
+                leader2,
+                Input::Message {
+                    from: forger,
+                    message: Message::Vote(forged),
+                },
+            );
+        }
+    }
+    net.pump(5_000);
+    assert!(
+        (0..4).all(|i| net.height(i) >= 3),
+        "heights {:?}",
+        (0..4).map(|i| net.height(i)).collect::<Vec<_>>()
+    );
+    assert!(!net.penalties.is_empty());
+    assert!(
+        net.penalties.iter().all(|(_, peer, _)| *peer == forger),
+        "{:?}",
+        net.penalties
+    );
+    assert!(net.evidence.is_empty(), "forgeries are not evidence");
+}
+
+#[test]
+fn withheld_commit_signatures_do_not_prevent_finality() {
+    let mut net = Net::new(4, false);
+    let withholder = net.committee.leader(2) as usize;
+    net.withhold_commit[withholder] = true;
+    net.run(4);
+    let honest: Vec<usize> = (0..4).filter(|i| *i != withholder).collect();
+    assert!(
+        honest.iter().all(|i| net.height(*i) >= 5),
+        "heights {:?}",
+        (0..4).map(|i| net.height(i)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_sync_response_with_a_forged_justify_is_penalized_and_not_stored() {
+    let mut net = Net::new(4, false);
+    let lagging = (0..4)
+        .find(|i| *i != net.committee.leader(1) as usize)
+        .unwrap();
+    net.engines[lagging] = None;
+    net.pump(3_000);
+    net.queue.clear();
+    net.corrupt_sync = true;
+    net.boot(lagging, None);
+    net.fire_timers();
+    net.pump(5_000);
+    assert!(
+        net.penalties
+            .iter()
+            .any(|(i, _, o)| *i == lagging && *o == Offense::InvalidCertificate),
+        "{:?}",
+        net.penalties
+    );
+    // Nothing it committed rests on a forged certificate.
+    for (blocks, _) in &net.commits[lagging] {
+        for b in blocks {
+            assert!(
+                b.justify.view() == 0
+                    || b.justify
+                        .0
+                        .verify(&net.committee, &DOMAIN, Phase::Vote)
+                        .is_ok()
+            );
+        }
+    }
 }

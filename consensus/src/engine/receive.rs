@@ -323,36 +323,43 @@ impl Engine {
         let (voter, view) = (vote.voter, vote.view);
         let old_ok = held.verified || self.vote_valid(&held.msg);
         let new_ok = self.vote_valid(&vote);
-        let keep = match (old_ok, new_ok) {
-            (true, true) => {
-                if held.msg.block_hash != vote.block_hash {
-                    self.emit_evidence(
-                        voter,
-                        view,
-                        Phase::Vote,
-                        (held.msg.block_hash, held.msg.signature),
-                        (vote.block_hash, vote.signature),
-                    );
+        let same_block = held.msg.block_hash == vote.block_hash;
+        if old_ok && new_ok && !same_block {
+            self.emit_evidence(
+                voter,
+                view,
+                Phase::Vote,
+                (held.msg.block_hash, held.msg.signature),
+                (vote.block_hash, vote.signature),
+            );
+        }
+        // Same block, both valid: keep the copy that carries a commit signature.
+        let prefer_new = same_block && held.msg.commit.is_none() && vote.commit.is_some();
+        let keep = self.settle(held, vote, from, (old_ok, new_ok), prefer_new);
+        self.votes.resolve(&self.committee, view, voter, keep);
+    }
+
+    /// What to keep after a contest between a held message and a new one, given the
+    /// validity of each; penalizes whoever delivered an invalid one.
+    fn settle<T>(
+        &mut self,
+        held: Slot<T>,
+        new: T,
+        from: Option<PeerId>,
+        (old_ok, new_ok): (bool, bool),
+        prefer_new: bool,
+    ) -> Option<Slot<T>> {
+        let fresh = |msg| Slot {
+            msg,
+            from,
+            verified: true,
+        };
+        match (old_ok, new_ok) {
+            (true, true) if prefer_new => Some(fresh(new)),
+            (true, _) => {
+                if !new_ok {
+                    self.penalize(from, Offense::InvalidSignature);
                 }
-                // Same block: keep the copy that carries a commit signature.
-                if held.msg.block_hash == vote.block_hash
-                    && held.msg.commit.is_none()
-                    && vote.commit.is_some()
-                {
-                    Some(Slot {
-                        msg: vote,
-                        from,
-                        verified: true,
-                    })
-                } else {
-                    Some(Slot {
-                        verified: true,
-                        ..held
-                    })
-                }
-            }
-            (true, false) => {
-                self.penalize(from, Offense::InvalidSignature);
                 Some(Slot {
                     verified: true,
                     ..held
@@ -360,19 +367,14 @@ impl Engine {
             }
             (false, true) => {
                 self.penalize(held.from, Offense::InvalidSignature);
-                Some(Slot {
-                    msg: vote,
-                    from,
-                    verified: true,
-                })
+                Some(fresh(new))
             }
             (false, false) => {
                 self.penalize(held.from, Offense::InvalidSignature);
                 self.penalize(from, Offense::InvalidSignature);
                 None
             }
-        };
-        self.votes.resolve(&self.committee, view, voter, keep);
+        }
     }
 
     fn timeout_sig_valid(&self, t: &TimeoutMsg) -> bool {
@@ -463,49 +465,23 @@ impl Engine {
     /// Two different timeouts for one sender and view: verify both (signature and high
     /// certificate); keep a valid one, report an equivocation if both are valid with
     /// different high certificate views.
-    fn settle_timeout(&mut self, held: Slot<TimeoutMsg>, t: TimeoutMsg, from: Option<PeerId>) {
+    fn settle_timeout(&mut self, held: Slot<TimeoutMsg>, mut t: TimeoutMsg, from: Option<PeerId>) {
         let (sender, view) = (t.sender, t.view);
         let old_ok = (held.verified || self.timeout_sig_valid(&held.msg))
             && self.verify_cert(Phase::Vote, &held.msg.high_qc.0);
         let new_ok = self.timeout_sig_valid(&t) && self.verify_cert(Phase::Vote, &t.high_qc.0);
-        let mut t = t;
         t.last_tc = None;
-        let keep = match (old_ok, new_ok) {
-            (true, true) => {
-                let subject = |m: &TimeoutMsg| TimeoutMsg::subject(m.high_qc.view());
-                self.emit_evidence(
-                    sender,
-                    view,
-                    Phase::Timeout,
-                    (subject(&held.msg), held.msg.signature),
-                    (subject(&t), t.signature),
-                );
-                Some(Slot {
-                    verified: true,
-                    ..held
-                })
-            }
-            (true, false) => {
-                self.penalize(from, Offense::InvalidSignature);
-                Some(Slot {
-                    verified: true,
-                    ..held
-                })
-            }
-            (false, true) => {
-                self.penalize(held.from, Offense::InvalidSignature);
-                Some(Slot {
-                    msg: t,
-                    from,
-                    verified: true,
-                })
-            }
-            (false, false) => {
-                self.penalize(held.from, Offense::InvalidSignature);
-                self.penalize(from, Offense::InvalidSignature);
-                None
-            }
-        };
+        if old_ok && new_ok {
+            let subject = |m: &TimeoutMsg| TimeoutMsg::subject(m.high_qc.view());
+            self.emit_evidence(
+                sender,
+                view,
+                Phase::Timeout,
+                (subject(&held.msg), held.msg.signature),
+                (subject(&t), t.signature),
+            );
+        }
+        let keep = self.settle(held, t, from, (old_ok, new_ok), false);
         let qc_ok = keep.is_some();
         self.timeouts
             .resolve(&self.committee, view, sender, keep, qc_ok);

@@ -280,6 +280,30 @@ fn byzantine_scenario(ctx: &mut Ctx, behavior: Behavior) -> Setup {
     s
 }
 
+/// A negative control: members 0 and 1 of an equal-stake committee of `n` each run on
+/// two nodes (appended as the last two slots), and a partition that never heals splits
+/// the slots into `groups`. Passes only if a violation is detected.
+fn twins_across_partition(ctx: &mut Ctx, n: usize, rule: QuorumRule, groups: Vec<u8>) -> Setup {
+    let mut s = ctx.base(vec![100; n]);
+    s.quorum_rule = rule;
+    for member in [0, 1] {
+        s.slots[member as usize].behavior = Behavior::Twin;
+        s.slots.push(SlotSpec {
+            member,
+            behavior: Behavior::Twin,
+            crash_after_persist: 0.0,
+        });
+    }
+    s.network.partitions = vec![Partition {
+        from_ms: 0,
+        until_ms: u64::MAX,
+        cut: Cut::Symmetric(groups),
+    }];
+    s.expect_violation = true;
+    s.max_time_ms = 3_600_000;
+    s
+}
+
 /// Every scenario, in the order `--scenario all` runs them.
 pub fn scenarios() -> &'static [Scenario] {
     &SCENARIOS
@@ -519,58 +543,27 @@ static SCENARIOS: [Scenario; 20] = [
     Scenario {
         name: "nc-twins",
         about: "NEGATIVE CONTROL: f+1 twinned keys split across a partition must break agreement",
+        // slots 0,1 (twins) and 2 on one side; 3 and the twins 4,5 on the other.
         build: |ctx| {
-            let mut s = ctx.base(vec![100; 4]);
-            s.slots.push(SlotSpec {
-                member: 0,
-                behavior: Behavior::Twin,
-                crash_after_persist: 0.0,
-            });
-            s.slots.push(SlotSpec {
-                member: 1,
-                behavior: Behavior::Twin,
-                crash_after_persist: 0.0,
-            });
-            s.slots[0].behavior = Behavior::Twin;
-            s.slots[1].behavior = Behavior::Twin;
-            // slots: 0,1 twins (side A), 2 honest (A), 3 honest (B), 4,5 twins (B)
-            s.network.partitions = vec![Partition {
-                from_ms: 0,
-                until_ms: u64::MAX,
-                cut: Cut::Symmetric(vec![0, 0, 0, 1, 1, 1]),
-            }];
-            s.expect_violation = true;
-            s.max_time_ms = 3_600_000;
-            s
+            twins_across_partition(
+                ctx,
+                4,
+                QuorumRule::MoreThanTwoThirds,
+                vec![0, 0, 0, 1, 1, 1],
+            )
         },
     },
     Scenario {
         name: "nc-quorum",
         about: "NEGATIVE CONTROL: a quorum of exactly two thirds must be caught",
+        // twins 0,1 and honest 2,3 on one side; honest 4,5 and the twins 6,7 on the other.
         build: |ctx| {
-            let mut s = ctx.base(vec![100; 6]);
-            s.quorum_rule = QuorumRule::UnsafeTwoThirds;
-            s.slots.push(SlotSpec {
-                member: 0,
-                behavior: Behavior::Twin,
-                crash_after_persist: 0.0,
-            });
-            s.slots.push(SlotSpec {
-                member: 1,
-                behavior: Behavior::Twin,
-                crash_after_persist: 0.0,
-            });
-            s.slots[0].behavior = Behavior::Twin;
-            s.slots[1].behavior = Behavior::Twin;
-            // side A: twins 0,1 + honest 2,3; side B: honest 4,5 + twins 6,7
-            s.network.partitions = vec![Partition {
-                from_ms: 0,
-                until_ms: u64::MAX,
-                cut: Cut::Symmetric(vec![0, 0, 0, 0, 1, 1, 1, 1]),
-            }];
-            s.expect_violation = true;
-            s.max_time_ms = 3_600_000;
-            s
+            twins_across_partition(
+                ctx,
+                6,
+                QuorumRule::UnsafeTwoThirds,
+                vec![0, 0, 0, 0, 1, 1, 1, 1],
+            )
         },
     },
 ];

@@ -10,16 +10,20 @@
 //!   simulator's insecure stand-in), aggregation, proofs of possession;
 //! - [`eip2537`]: the conversion to the L1 precompiles' point layout;
 //! - [`committee`]: stakes, the quorum threshold, leader election, signer bitmaps;
-//! - [`messages`]: headers, blocks, certificates, votes, timeouts, evidence.
+//! - [`messages`]: headers, blocks, certificates, votes, timeouts, evidence;
+//! - [`tx`]: transactions, batches and the payload digest;
+//! - [`wire`]: bounded protobuf encodings of all of the above.
 //!
-//! Wire encodings (protobuf) are added beside these types by the network layer; the
-//! hashes and signatures here never depend on them.
+//! Hashes and signatures never depend on the wire encoding: they cover the
+//! `abi.encode` layouts only.
 
 pub mod committee;
 pub mod crypto;
 pub mod eip2537;
 pub mod hash;
 pub mod messages;
+pub mod tx;
+pub mod wire;
 
 pub use committee::{Committee, Member, QuorumRule, SignerBitmap, Stake};
 pub use crypto::{PublicKey, Scheme, SecretKey, Signature, VerifyingKey};
@@ -28,3 +32,4 @@ pub use messages::{
     Block, Certificate, CertificateError, CommitVote, Domain, Equivocation, FinalityCert, Header,
     Message, Phase, Proposal, QuorumCert, SyncRequest, SyncResponse, TimeoutCert, TimeoutMsg, Vote,
 };
+pub use tx::{Batch, Tx};

@@ -91,12 +91,12 @@ impl Fixture {
             height: parent.header.height + 1,
             view,
             epoch: 0,
-            payload_digest: Hash::from_u64(view),
+            payload_digest: synod_types::tx::payload_digest(&[Hash::from_u64(view)]),
             da_commitment: Hash::ZERO,
             timestamp_ms: view,
             proposer: self.committee.leader(view),
         };
-        Block::new(header, justify)
+        Block::with_payload(header, justify, vec![Hash::from_u64(view)])
     }
 
     fn proposal(&self, block: Block, commit: Option<FinalityCert>) -> Proposal {

@@ -246,25 +246,41 @@ impl FinalityCert {
     }
 }
 
-/// A block: its header and the certificate of its parent.
+/// A block: its header, the certificate of its parent, and its payload — the digests
+/// of the batches it orders, whose [`crate::tx::payload_digest`] is
+/// `header.payload_digest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     /// The header.
     pub header: Header,
     /// Certificate of `header.parent` (the genesis certificate for height 1).
     pub justify: QuorumCert,
+    /// Batch digests, in order.
+    pub payload: Vec<Hash>,
     hash: Hash,
 }
 
 impl Block {
-    /// Builds a block, computing its hash once.
+    /// Builds a block without payload, computing its hash once.
     pub fn new(header: Header, justify: QuorumCert) -> Block {
+        Block::with_payload(header, justify, Vec::new())
+    }
+
+    /// Builds a block ordering the batches `payload`.
+    pub fn with_payload(header: Header, justify: QuorumCert, payload: Vec<Hash>) -> Block {
         let hash = header.hash();
         Block {
             header,
             justify,
+            payload,
             hash,
         }
+    }
+
+    /// Whether the payload hashes to the header's payload digest. The payload is not
+    /// signed directly; this binds it to the signed header.
+    pub fn payload_matches(&self) -> bool {
+        crate::tx::payload_digest(&self.payload) == self.header.payload_digest
     }
 
     /// The block hash (of the header).

@@ -62,6 +62,8 @@ pub mod pb {
         pub header: Option<Header>,
         #[prost(message, optional, tag = "2")]
         pub justify: Option<Certificate>,
+        #[prost(bytes = "vec", repeated, tag = "3")]
+        pub payload: Vec<Vec<u8>>,
     }
 
     #[derive(Clone, PartialEq, ::prost::Message)]
@@ -203,11 +205,14 @@ pub struct Limits {
     pub max_tx_bytes: usize,
     /// Most transactions in one batch.
     pub max_batch_txs: usize,
+    /// Most batches one block orders.
+    pub max_block_batches: usize,
 }
 
 impl Limits {
     /// Defaults for a committee of `committee_size` members: 4 MiB messages, 64 blocks
-    /// per sync response, 128 KiB transactions, 65,536 transactions per batch.
+    /// per sync response, 128 KiB transactions, 65,536 transactions per batch, 1,024
+    /// batches per block.
     pub fn new(committee_size: usize) -> Limits {
         Limits {
             max_message_bytes: 4 << 20,
@@ -215,6 +220,7 @@ impl Limits {
             max_sync_blocks: 64,
             max_tx_bytes: crate::tx::DEFAULT_MAX_TX_BYTES,
             max_batch_txs: 1 << 16,
+            max_block_batches: 1 << 10,
         }
     }
 }
@@ -333,6 +339,7 @@ fn block_pb(b: &Block) -> pb::Block {
     pb::Block {
         header: Some(header_pb(&b.header)),
         justify: Some(cert_pb(&b.justify.0)),
+        payload: b.payload.iter().map(|h| h.0.to_vec()).collect(),
     }
 }
 
@@ -414,7 +421,19 @@ fn cert_from(p: pb::Certificate, limits: &Limits) -> Result<Certificate, WireErr
 fn block_from(p: pb::Block, limits: &Limits) -> Result<Block, WireError> {
     let header = header_from(required("block.header", p.header)?, limits)?;
     let justify = QuorumCert(cert_from(required("block.justify", p.justify)?, limits)?);
-    Ok(Block::new(header, justify))
+    if p.payload.len() > limits.max_block_batches {
+        return Err(WireError::Bound {
+            field: "block.payload",
+            got: p.payload.len(),
+            max: limits.max_block_batches,
+        });
+    }
+    let payload = p
+        .payload
+        .iter()
+        .map(|h| hash("block.payload", h))
+        .collect::<Result<_, _>>()?;
+    Ok(Block::with_payload(header, justify, payload))
 }
 
 fn tc_from(p: pb::TimeoutCert, limits: &Limits) -> Result<TimeoutCert, WireError> {
@@ -628,7 +647,11 @@ mod tests {
             timestamp_ms: 1_700_000_000_000,
             proposer: 5,
         };
-        let block = Block::new(header, QuorumCert(cert.clone()));
+        let block = Block::with_payload(
+            header,
+            QuorumCert(cert.clone()),
+            vec![Hash([5; 32]), Hash([6; 32])],
+        );
         let tc = TimeoutCert {
             epoch: 2,
             view: 41,

@@ -76,8 +76,8 @@ pub enum Input {
     PayloadReady {
         /// The view it was requested for.
         view: u64,
-        /// Digest of the ordered batch digests.
-        payload_digest: Hash,
+        /// The digests of the batches the block orders.
+        payload: Vec<Hash>,
         /// DA commitment of the block data.
         da_commitment: Hash,
         /// The proposer's clock, milliseconds since the Unix epoch.
@@ -148,13 +148,11 @@ pub enum Action {
         /// Height of the block to build.
         height: u64,
     },
-    /// Before voting: check the payload is available and valid, then answer with
-    /// `PayloadChecked`.
+    /// Before voting: check the payload is available and valid (every batch stored),
+    /// then answer with `PayloadChecked`. Its digest already matches the header.
     CheckPayload {
-        /// The block hash.
-        block_hash: Hash,
-        /// Its header.
-        header: Header,
+        /// The block.
+        block: Block,
     },
     /// These blocks are final, ascending; `certificate` is the finality certificate of
     /// the last one, and proves the others as its ancestors.
@@ -390,10 +388,10 @@ impl Engine {
             Input::TimerFired { view } => self.on_timer(view),
             Input::PayloadReady {
                 view,
-                payload_digest,
+                payload,
                 da_commitment,
                 timestamp_ms,
-            } => self.on_payload_ready(view, payload_digest, da_commitment, timestamp_ms),
+            } => self.on_payload_ready(view, payload, da_commitment, timestamp_ms),
             Input::PayloadChecked { block_hash, valid } => {
                 if let Some(tc) = self.awaiting_check.remove(&block_hash) {
                     if valid {
@@ -626,7 +624,7 @@ impl Engine {
     fn on_payload_ready(
         &mut self,
         view: u64,
-        payload_digest: Hash,
+        payload: Vec<Hash>,
         da_commitment: Hash,
         timestamp_ms: u64,
     ) {
@@ -651,7 +649,7 @@ impl Engine {
             height: parent.header.height + 1,
             view,
             epoch: self.committee.epoch(),
-            payload_digest,
+            payload_digest: synod_types::tx::payload_digest(&payload),
             da_commitment,
             timestamp_ms: timestamp_ms.max(parent.header.timestamp_ms),
             proposer: me,
@@ -661,7 +659,7 @@ impl Engine {
         } else {
             self.tc_for(view).cloned()
         };
-        let block = Block::new(header, justify);
+        let block = Block::with_payload(header, justify, payload);
         let digest =
             self.cfg
                 .domain

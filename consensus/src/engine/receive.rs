@@ -54,6 +54,12 @@ impl Engine {
                 Offense::Malformed("justify does not certify the parent"),
             );
         }
+        if !p.block.payload_matches() {
+            return self.penalize(
+                Some(from),
+                Offense::Malformed("payload does not match the header's digest"),
+            );
+        }
         // S2, structurally: the view follows the justify directly or a timeout
         // certificate of the previous view. This bounds proposals by real certificates.
         let direct = p.block.justify.view() + 1 == view;
@@ -178,12 +184,9 @@ impl Engine {
             && self.me.is_some()
             && safe_to_vote(&self.safety, view, &block.justify, tc.as_ref())
         {
-            let header = block.header.clone();
+            let block = block.clone();
             self.awaiting_check.insert(*hash, tc);
-            self.out.push(Action::CheckPayload {
-                block_hash: *hash,
-                header,
-            });
+            self.out.push(Action::CheckPayload { block });
         }
     }
 
@@ -535,6 +538,7 @@ impl Engine {
             // The hash chain authenticates the headers; the justify rides along and is
             // checked like any certificate (cached, so a chain costs one check a block).
             if block.justify.block_hash() != block.header.parent
+                || !block.payload_matches()
                 || !self.verify_cert(Phase::Vote, &block.justify.0)
             {
                 self.penalize(Some(from), Offense::InvalidCertificate);

@@ -138,12 +138,12 @@ impl Net {
                 Action::ScheduleTimer { .. } => {}
                 Action::RequestPayload { view, .. } => follow.push(Input::PayloadReady {
                     view,
-                    payload_digest: Hash::from_u64(view * 100 + i as u64),
+                    payload: vec![Hash::from_u64(view * 100 + i as u64)],
                     da_commitment: Hash::ZERO,
                     timestamp_ms: view,
                 }),
-                Action::CheckPayload { block_hash, .. } => follow.push(Input::PayloadChecked {
-                    block_hash,
+                Action::CheckPayload { block } => follow.push(Input::PayloadChecked {
+                    block_hash: block.hash(),
                     valid: true,
                 }),
                 Action::Commit {
@@ -302,7 +302,7 @@ fn a_vote_leaves_only_after_its_safety_state_is_acknowledged() {
         message: Message::Proposal(proposal.clone()),
     });
     let check = actions.iter().find_map(|a| match a {
-        Action::CheckPayload { block_hash, .. } => Some(*block_hash),
+        Action::CheckPayload { block } => Some(block.hash()),
         _ => None,
     });
     let actions = engine.handle(Input::PayloadChecked {
@@ -383,8 +383,13 @@ fn after_a_restart_the_same_vote_is_resent_and_no_conflicting_one_is_signed() {
         .unwrap()
         .header
         .clone();
-    header.payload_digest = Hash::from_u64(424242);
-    let block = Block::new(header, QuorumCert::genesis(0, net.genesis.hash(), 4));
+    let payload = vec![Hash::from_u64(424242)];
+    header.payload_digest = synod_types::tx::payload_digest(&payload);
+    let block = Block::with_payload(
+        header,
+        QuorumCert::genesis(0, net.genesis.hash(), 4),
+        payload,
+    );
     let digest = DOMAIN.digest(0, 1, Phase::Proposal, &block.hash());
     let conflicting = Proposal {
         signature: net.keys[leader].sign(&digest),
@@ -467,8 +472,9 @@ fn conflicting_signed_proposals_become_verified_evidence() {
         .unwrap()
         .clone();
     let mut header = first.header.clone();
-    header.payload_digest = Hash::from_u64(777);
-    let block = Block::new(header, first.justify.clone());
+    let payload = vec![Hash::from_u64(777)];
+    header.payload_digest = synod_types::tx::payload_digest(&payload);
+    let block = Block::with_payload(header, first.justify.clone(), payload);
     let digest = DOMAIN.digest(0, 1, Phase::Proposal, &block.hash());
     let conflicting = Proposal {
         signature: net.keys[leader].sign(&digest),

@@ -456,21 +456,21 @@ impl Sim {
                 );
             }
             Action::RequestPayload { view, .. } => {
-                let payload_digest = AbiWriter::default()
+                let batch = AbiWriter::default()
                     .uint(self.seed)
                     .uint(slot as u64)
                     .uint(view)
                     .keccak();
                 return Step::Feed(Input::PayloadReady {
                     view,
-                    payload_digest,
+                    payload: vec![batch],
                     da_commitment: Hash::ZERO,
                     timestamp_ms: now,
                 });
             }
-            Action::CheckPayload { block_hash, .. } => {
+            Action::CheckPayload { block } => {
                 return Step::Feed(Input::PayloadChecked {
-                    block_hash,
+                    block_hash: block.hash(),
                     valid: true,
                 });
             }
@@ -686,28 +686,32 @@ impl Sim {
     /// Relays what a forger received, tampered with where no signature covers it.
     fn tamper_and_relay(&mut self, forger: usize, message: &Message) {
         let tampered = match message {
-            Message::Proposal(p) if p.timeout_cert.is_some() || p.commit.is_some() => {
-                let mut p = p.clone();
-                p.timeout_cert = None;
-                p.commit = None;
-                Message::Proposal(p)
+            Message::Proposal(p) => {
+                let mut stripped = p.clone();
+                stripped.timeout_cert = None;
+                stripped.commit = None;
+                let mut reordered = p.clone();
+                reordered.block.payload.push(keccak256(b"smuggled batch"));
+                vec![Message::Proposal(stripped), Message::Proposal(reordered)]
             }
             Message::Timeout(t) if t.high_qc.view() > 0 => {
                 let mut t = t.clone();
                 t.high_qc.0.signature.0[7] ^= 0x40;
                 t.last_tc = None;
-                Message::Timeout(t)
+                vec![Message::Timeout(t)]
             }
             Message::Vote(v) if v.commit.is_some() => {
                 let mut v = v.clone();
                 v.commit = None;
-                Message::Vote(v)
+                vec![Message::Vote(v)]
             }
             _ => return,
         };
-        for t in 0..self.slots.len() {
-            if t != forger {
-                self.send_raw(forger, t, tampered.clone());
+        for message in tampered {
+            for t in 0..self.slots.len() {
+                if t != forger {
+                    self.send_raw(forger, t, message.clone());
+                }
             }
         }
     }
@@ -730,8 +734,10 @@ impl Sim {
             return;
         };
         let mut header = proposal.block.header.clone();
-        header.payload_digest = keccak256(&[&header.payload_digest.0[..], b"equivocate"].concat());
-        let block = Block::new(header, proposal.block.justify.clone());
+        let mut payload = proposal.block.payload.clone();
+        payload.push(keccak256(b"equivocate"));
+        header.payload_digest = synod_types::tx::payload_digest(&payload);
+        let block = Block::with_payload(header, proposal.block.justify.clone(), payload);
         let mut other = proposal.clone();
         other.signature = self.sign(from, block.header.view, Phase::Proposal, &block.hash());
         other.block = block;
@@ -800,7 +806,7 @@ fn describe_action(a: &Action) -> String {
         ),
         Action::ScheduleTimer { view, after_ms } => format!("timer v{view} in {after_ms}ms"),
         Action::RequestPayload { view, height, .. } => format!("request payload v{view} h{height}"),
-        Action::CheckPayload { header, .. } => format!("check payload v{}", header.view),
+        Action::CheckPayload { block } => format!("check payload v{}", block.header.view),
         Action::Commit {
             blocks,
             certificate,

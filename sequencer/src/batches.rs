@@ -1,0 +1,340 @@
+//! Batches: building them from the mempool, and the pool of batches a leader orders
+//! into blocks.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use synod_types::{Batch, Hash};
+use thiserror::Error;
+
+use crate::mempool::Mempool;
+
+/// When a validator cuts a batch.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// Cut a batch at least this often when transactions are pending, in milliseconds.
+    pub interval_ms: u64,
+    /// Cut as soon as this many bytes are pending; also the largest batch.
+    pub max_bytes: usize,
+    /// Most transactions in one batch.
+    pub max_txs: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            interval_ms: 20,
+            max_bytes: 1 << 20,
+            max_txs: 1 << 14,
+        }
+    }
+}
+
+/// Cuts this validator's batches from its mempool.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    cfg: BatchConfig,
+    author: u32,
+    epoch: u64,
+    next_seq: u64,
+    last_cut_ms: u64,
+}
+
+impl BatchBuilder {
+    /// A builder for `author` in `epoch`, continuing at sequence `next_seq`.
+    pub fn new(cfg: BatchConfig, author: u32, epoch: u64, next_seq: u64) -> BatchBuilder {
+        BatchBuilder {
+            cfg,
+            author,
+            epoch,
+            next_seq,
+            last_cut_ms: 0,
+        }
+    }
+
+    /// Cuts a batch if `max_bytes` are pending, or if anything is pending and
+    /// `interval_ms` passed since the last cut.
+    pub fn poll(&mut self, now_ms: u64, mempool: &mut Mempool) -> Option<Batch> {
+        let due = now_ms.saturating_sub(self.last_cut_ms) >= self.cfg.interval_ms;
+        if mempool.is_empty() || (!due && mempool.bytes() < self.cfg.max_bytes) {
+            return None;
+        }
+        let txs = mempool.take(self.cfg.max_bytes, self.cfg.max_txs);
+        if txs.is_empty() {
+            return None;
+        }
+        self.last_cut_ms = now_ms;
+        let batch = Batch {
+            author: self.author,
+            epoch: self.epoch,
+            seq: self.next_seq,
+            txs,
+        };
+        self.next_seq += 1;
+        Some(batch)
+    }
+}
+
+/// Bounds of the batch pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Most batches held.
+    pub max_batches: usize,
+    /// Most bytes of transactions held.
+    pub max_bytes: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_batches: 1 << 14,
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Why a batch was not added.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PoolError {
+    /// The pool is at its bound.
+    #[error("batch pool is full ({batches} batches, {bytes} bytes)")]
+    Full {
+        /// Batches held.
+        batches: usize,
+        /// Bytes held.
+        bytes: usize,
+    },
+}
+
+/// Batches received (or built) and not yet finalized; the leader picks from them.
+#[derive(Debug)]
+pub struct BatchPool {
+    cfg: PoolConfig,
+    batches: HashMap<Hash, Batch>,
+    /// Unordered batches per author, in arrival order.
+    waiting: BTreeMap<u32, VecDeque<Hash>>,
+    finalized: HashSet<Hash>,
+    bytes: usize,
+    cursor: u32,
+}
+
+impl BatchPool {
+    /// An empty pool.
+    pub fn new(cfg: PoolConfig) -> BatchPool {
+        BatchPool {
+            cfg,
+            batches: HashMap::new(),
+            waiting: BTreeMap::new(),
+            finalized: HashSet::new(),
+            bytes: 0,
+            cursor: 0,
+        }
+    }
+
+    /// Adds a batch; returns its digest (adding a known batch is a no-op).
+    pub fn add(&mut self, batch: Batch) -> Result<Hash, PoolError> {
+        let digest = batch.digest();
+        if self.batches.contains_key(&digest) || self.finalized.contains(&digest) {
+            return Ok(digest);
+        }
+        if self.batches.len() >= self.cfg.max_batches
+            || self.bytes + batch.size() > self.cfg.max_bytes
+        {
+            return Err(PoolError::Full {
+                batches: self.batches.len(),
+                bytes: self.bytes,
+            });
+        }
+        self.bytes += batch.size();
+        self.waiting
+            .entry(batch.author)
+            .or_default()
+            .push_back(digest);
+        self.batches.insert(digest, batch);
+        Ok(digest)
+    }
+
+    /// A held batch.
+    pub fn get(&self, digest: &Hash) -> Option<&Batch> {
+        self.batches.get(digest)
+    }
+
+    /// The digests of `payload` that are not held, in order: empty means a vote may be
+    /// cast for a block ordering `payload`.
+    pub fn missing(&self, payload: &[Hash]) -> Vec<Hash> {
+        payload
+            .iter()
+            .filter(|d| !self.batches.contains_key(d) && !self.finalized.contains(d))
+            .copied()
+            .collect()
+    }
+
+    /// Up to `max` batch digests for a new block, skipping those in `exclude` (ordered
+    /// by blocks not yet final), one author at a time in turn, oldest first per author.
+    pub fn pick(&mut self, max: usize, exclude: &HashSet<Hash>) -> Vec<Hash> {
+        let mut out = Vec::new();
+        let authors: Vec<u32> = self
+            .waiting
+            .range(self.cursor..)
+            .chain(self.waiting.range(..self.cursor))
+            .map(|(a, _)| *a)
+            .collect();
+        if let Some(first) = authors.first() {
+            self.cursor = first.wrapping_add(1);
+        }
+        let mut depth = 0;
+        while out.len() < max {
+            let mut any = false;
+            for author in &authors {
+                if out.len() >= max {
+                    break;
+                }
+                let queue = &self.waiting[author];
+                let candidates: Vec<Hash> = queue
+                    .iter()
+                    .filter(|d| !exclude.contains(d))
+                    .copied()
+                    .collect();
+                if let Some(d) = candidates.get(depth) {
+                    out.push(*d);
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+            depth += 1;
+        }
+        out
+    }
+
+    /// Marks batches as finalized: they leave the pool (returned, for the output
+    /// stream) and are never picked or accepted again.
+    pub fn finalize(&mut self, digests: &[Hash]) -> Vec<Batch> {
+        let mut out = Vec::new();
+        for d in digests {
+            if !self.finalized.insert(*d) {
+                continue;
+            }
+            if let Some(batch) = self.batches.remove(d) {
+                self.bytes -= batch.size();
+                if let Some(q) = self.waiting.get_mut(&batch.author) {
+                    q.retain(|x| x != d);
+                }
+                out.push(batch);
+            }
+        }
+        self.waiting.retain(|_, q| !q.is_empty());
+        out
+    }
+
+    /// Batches held.
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Whether no batch is held.
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mempool::MempoolConfig;
+    use synod_types::Tx;
+
+    fn batch(author: u32, seq: u64) -> Batch {
+        Batch {
+            author,
+            epoch: 0,
+            seq,
+            txs: vec![Tx {
+                namespace: 1,
+                payload: vec![author as u8, seq as u8],
+            }],
+        }
+    }
+
+    #[test]
+    fn batches_are_cut_by_interval_or_by_size() {
+        let mut m = Mempool::new(MempoolConfig::default());
+        let mut b = BatchBuilder::new(
+            BatchConfig {
+                interval_ms: 100,
+                max_bytes: 30,
+                max_txs: 100,
+            },
+            2,
+            0,
+            5,
+        );
+        assert!(b.poll(1000, &mut m).is_none(), "nothing pending");
+        m.insert(Tx {
+            namespace: 1,
+            payload: vec![1],
+        })
+        .unwrap();
+        let first = b.poll(1000, &mut m).expect("interval elapsed");
+        assert_eq!((first.author, first.seq, first.txs.len()), (2, 5, 1));
+        m.insert(Tx {
+            namespace: 1,
+            payload: vec![2],
+        })
+        .unwrap();
+        assert!(
+            b.poll(1050, &mut m).is_none(),
+            "interval not elapsed, below size"
+        );
+        for i in 3..6 {
+            m.insert(Tx {
+                namespace: 1,
+                payload: vec![i],
+            })
+            .unwrap();
+        }
+        let full = b.poll(1060, &mut m).expect("size reached");
+        assert_eq!(full.seq, 6);
+        assert!(full.size() <= 30);
+    }
+
+    #[test]
+    fn the_pool_picks_fairly_skips_excluded_and_forgets_finalized() {
+        let mut pool = BatchPool::new(PoolConfig::default());
+        let a: Vec<Hash> = (0..3).map(|s| pool.add(batch(1, s)).unwrap()).collect();
+        let b: Vec<Hash> = (0..2).map(|s| pool.add(batch(2, s)).unwrap()).collect();
+        assert_eq!(pool.pick(4, &HashSet::new()), vec![a[0], b[0], a[1], b[1]]);
+        let exclude: HashSet<Hash> = [a[0], b[0]].into();
+        assert_eq!(
+            pool.pick(10, &exclude),
+            vec![b[1], a[1], a[2]],
+            "round-robin resumes at the next author"
+        );
+        assert_eq!(pool.missing(&[a[0], Hash([9; 32])]), vec![Hash([9; 32])]);
+        let out = pool.finalize(&[a[0], b[0], a[0]]);
+        assert_eq!(out.len(), 2, "each batch finalized once");
+        assert_eq!(pool.add(batch(1, 0)).unwrap(), a[0]);
+        assert_eq!(pool.len(), 3, "a finalized batch is not taken back");
+        assert!(
+            pool.missing(&[a[0]]).is_empty(),
+            "finalized batches count as available"
+        );
+    }
+
+    #[test]
+    fn the_pool_is_bounded() {
+        let mut pool = BatchPool::new(PoolConfig {
+            max_batches: 2,
+            max_bytes: 1 << 20,
+        });
+        pool.add(batch(1, 0)).unwrap();
+        pool.add(batch(1, 1)).unwrap();
+        assert_eq!(
+            pool.add(batch(1, 2)),
+            Err(PoolError::Full {
+                batches: 2,
+                bytes: 20
+            })
+        );
+    }
+}

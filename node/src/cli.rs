@@ -14,6 +14,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create, import and list validator keys (EIP-2335 keystores).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Run the consensus engine in the deterministic simulator and check its invariants.
     Sim(SimArgs),
 }
@@ -60,4 +63,56 @@ pub struct SimArgs {
     /// Print one line per run, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+/// Where the node keeps its files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArg {
+    /// Data directory; keystores live in its `keys/` folder.
+    #[arg(long, env = "SYNOD_DATA_DIR", default_value = ".synod")]
+    pub data_dir: std::path::PathBuf,
+}
+
+/// Key derivation function of new keystores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KdfArg {
+    /// scrypt, n = 2^18, r = 8, p = 1.
+    Scrypt,
+    /// PBKDF2-HMAC-SHA256, 2^18 iterations.
+    Pbkdf2,
+}
+
+/// `synod keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new BLS validator key and store it in an encrypted keystore.
+    New {
+        /// Where to store it.
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// File holding the keystore password (a trailing newline is ignored).
+        #[arg(long)]
+        password_file: std::path::PathBuf,
+        /// Key derivation function.
+        #[arg(long, value_enum, default_value = "scrypt")]
+        kdf: KdfArg,
+    },
+    /// Import an EIP-2335 keystore after checking that the password opens it.
+    Import {
+        /// Where to store it.
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// The keystore JSON file.
+        #[arg(long)]
+        keystore: std::path::PathBuf,
+        /// File holding its password.
+        #[arg(long)]
+        password_file: std::path::PathBuf,
+    },
+    /// List the keystores in the data directory.
+    List {
+        /// Where to look.
+        #[command(flatten)]
+        dir: DataDirArg,
+    },
 }

@@ -1,12 +1,13 @@
 //! The synod node: command line, configuration and the wiring of the Synod crates.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls [`run`]. Each
-//! subcommand lives in `cmd/`. Today that is `sim`, which drives the consensus engine
-//! in the deterministic simulator (`synod_consensus::sim`); the daemon itself (`start`,
-//! `init`, `keys`, `status`, `stake`, `testnet`) builds on the same engine.
+//! subcommand lives in `cmd/`: `sim` drives the consensus engine in the deterministic
+//! simulator (`synod_consensus::sim`); `keys` manages EIP-2335 keystores ([`keys`]).
+//! The daemon itself (`start`, `init`, `status`, `stake`, `testnet`) builds on these.
 
 pub mod cli;
 mod cmd;
+pub mod keys;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 pub fn run(cli: cli::Cli) -> ExitCode {
     let result = match &cli.command {
         cli::Command::Sim(args) => cmd::sim::run(args),
+        cli::Command::Keys(command) => cmd::keys::run(command),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -154,3 +154,75 @@ fn generated_cli_reference() {
         "docs/cli.md is out of date: run `make docs`"
     );
 }
+
+#[test]
+fn keys_new_list_and_import() {
+    let dir = std::env::temp_dir().join(format!("synod-keys-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let password = dir.join("password.txt");
+    std::fs::write(&password, "s3cret password\n").unwrap();
+    let a = dir.join("a");
+    let (code, out, err) = synod(&[
+        "keys",
+        "new",
+        "--data-dir",
+        a.to_str().unwrap(),
+        "--password-file",
+        password.to_str().unwrap(),
+        "--kdf",
+        "pbkdf2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let pubkey = out
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("created key ")
+        .to_string();
+    assert_eq!(pubkey.len(), 2 + 96);
+    let (_, listed, _) = synod(&["keys", "list", "--data-dir", a.to_str().unwrap()]);
+    assert!(listed.starts_with(&pubkey), "{listed}");
+    let keystore = a.join("keys").join(format!("{}.json", &pubkey[2..]));
+
+    let wrong = dir.join("wrong.txt");
+    std::fs::write(&wrong, "not it").unwrap();
+    let b = dir.join("b");
+    let (code, _, err) = synod(&[
+        "keys",
+        "import",
+        "--data-dir",
+        b.to_str().unwrap(),
+        "--keystore",
+        keystore.to_str().unwrap(),
+        "--password-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("wrong password"), "{err}");
+    let (code, out, err) = synod(&[
+        "keys",
+        "import",
+        "--data-dir",
+        b.to_str().unwrap(),
+        "--keystore",
+        keystore.to_str().unwrap(),
+        "--password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&pubkey));
+    let (code, _, err) = synod(&[
+        "keys",
+        "import",
+        "--data-dir",
+        b.to_str().unwrap(),
+        "--keystore",
+        keystore.to_str().unwrap(),
+        "--password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "importing twice is refused");
+    assert!(err.contains("already exists"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -157,12 +157,9 @@ fn derive_key(kdf: &Module, password: &[u8]) -> Result<Zeroizing<[u8; 32]>, Keys
                 param_u32(kdf, "p")?,
             );
             if !n.is_power_of_two()
-                || n < 2
-                || n > MAX_SCRYPT_N
-                || r == 0
-                || r > MAX_SCRYPT_R
-                || p == 0
-                || p > MAX_SCRYPT_P
+                || !(2..=MAX_SCRYPT_N).contains(&n)
+                || !(1..=MAX_SCRYPT_R).contains(&r)
+                || !(1..=MAX_SCRYPT_P).contains(&p)
             {
                 return Err(KeystoreError::Unsupported(format!(
                     "scrypt parameters n={n} r={r} p={p} are outside n ≤ 2^20 (a power of two), r ≤ {MAX_SCRYPT_R}, p ≤ {MAX_SCRYPT_P}"

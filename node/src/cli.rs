@@ -33,7 +33,7 @@ pub struct SimArgs {
     pub scenario: String,
 
     /// Number of seeds per scenario (seeds `seed`, `seed+1`, …).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, env = "SYNOD_SIM_SEEDS", default_value_t = 100)]
     pub seeds: u64,
 
     /// First seed; with `--seeds 1` this replays exactly one run.

@@ -7,6 +7,7 @@
 
 pub mod cli;
 mod cmd;
+pub mod config;
 pub mod keys;
 
 use std::process::ExitCode;

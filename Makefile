@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 SYNOD := ./target/release/synod
+# C and C++ dependencies (RocksDB, blst) go through ccache when it is installed.
+WITH_CCACHE := if command -v ccache >/dev/null 2>&1; then export CC="ccache cc" CXX="ccache c++"; fi;
 # Seeds per simulator scenario in `make test` (the integration test reads it).
 SYNOD_SIM_SEEDS ?= 100
 export SYNOD_SIM_SEEDS
@@ -18,15 +20,15 @@ bootstrap: ## Install missing system packages and the pinned npm tools
 	@scripts/bootstrap
 
 build: bootstrap ## Debug build of the workspace
-	$(CARGO) build --workspace
+	$(WITH_CCACHE) $(CARGO) build --workspace
 
 release: bootstrap ## Release build of the synod binary
-	$(CARGO) build --release -p synod-node
+	$(WITH_CCACHE) $(CARGO) build --release -p synod-node
 
 test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets -- -D warnings
+	@$(WITH_CCACHE) if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --workspace --lib --bins --tests; \
@@ -49,7 +51,7 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 lint: ## Clippy with warnings as errors
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets -- -D warnings
 
 docs: ## Regenerate the generated references in docs/
 	UPDATE_DOCS=1 $(CARGO) test -p synod-node --test cli -- generated_cli_reference

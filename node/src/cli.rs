@@ -33,7 +33,12 @@ pub struct SimArgs {
     pub scenario: String,
 
     /// Number of seeds per scenario (seeds `seed`, `seed+1`, …).
-    #[arg(long, env = "SYNOD_SIM_SEEDS", default_value_t = 100)]
+    #[arg(
+        long,
+        env = "SYNOD_SIM_SEEDS",
+        hide_env_values = true,
+        default_value_t = 100
+    )]
     pub seeds: u64,
 
     /// First seed; with `--seeds 1` this replays exactly one run.
@@ -69,7 +74,12 @@ pub struct SimArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataDirArg {
     /// Data directory; keystores live in its `keys/` folder.
-    #[arg(long, env = "SYNOD_DATA_DIR", default_value = ".synod")]
+    #[arg(
+        long,
+        env = "SYNOD_DATA_DIR",
+        hide_env_values = true,
+        default_value = ".synod"
+    )]
     pub data_dir: std::path::PathBuf,
 }
 

@@ -93,7 +93,7 @@ macro_rules! options {
             pub struct $SectionArgs {
                 $(
                     $(#[doc = $doc])*
-                    #[arg(id = $flag, long = $flag, env = $env, help_heading = stringify!($section) $(, $($arg)*)?)]
+                    #[arg(id = $flag, long = $flag, env = $env, hide_env_values = true, help_heading = stringify!($section) $(, $($arg)*)?)]
                     pub $field: Option<$ty>,
                 )*
             }

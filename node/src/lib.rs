@@ -9,6 +9,7 @@ pub mod cli;
 mod cmd;
 pub mod config;
 pub mod keys;
+pub mod storage;
 
 use std::process::ExitCode;
 

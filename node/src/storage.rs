@@ -1,0 +1,499 @@
+//! The node's database (RocksDB), one column family per kind of record:
+//!
+//! | family | key | value |
+//! |---|---|---|
+//! | `blocks` | block hash | block (wire encoding) |
+//! | `heights` | finalized height, big-endian | block hash |
+//! | `certificates` | block hash | finality certificate of a committed block |
+//! | `batches` | batch digest | batch |
+//! | `txs` | transaction hash | height, batch index, position |
+//! | `safety` | `state` | the consensus safety state |
+//! | `meta` | `schema`, `committed` | schema version, last committed block hash |
+//!
+//! Safety-state writes are synced before they return: the engine releases a vote only
+//! after that (`docs/protocol.md` §3, S5). Commits are one atomic, synced write batch.
+//! Records read back are decoded with the same bounds as network input: a corrupt
+//! database yields an error, never a panic.
+
+use std::path::Path;
+
+use prost::Message as _;
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use thiserror::Error;
+
+use synod_consensus::SafetyState;
+use synod_types::wire::{self, Limits, WireError};
+use synod_types::{Batch, Block, FinalityCert, Hash, Message, QuorumCert};
+
+const CF_BLOCKS: &str = "blocks";
+const CF_HEIGHTS: &str = "heights";
+const CF_CERTS: &str = "certificates";
+const CF_BATCHES: &str = "batches";
+const CF_TXS: &str = "txs";
+const CF_SAFETY: &str = "safety";
+const CF_META: &str = "meta";
+const FAMILIES: [&str; 7] = [
+    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_BATCHES, CF_TXS, CF_SAFETY, CF_META,
+];
+
+const SCHEMA_VERSION: u32 = 1;
+
+/// What went wrong with the database.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// RocksDB reported an error.
+    #[error("database error: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// A record does not decode.
+    #[error("corrupt {what} record: {source}")]
+    Corrupt {
+        /// Which record.
+        what: &'static str,
+        /// Why.
+        source: WireError,
+    },
+    /// The database was written by an incompatible version.
+    #[error("database schema {found} is not supported (expected {SCHEMA_VERSION}); use a matching synod version or a fresh data directory")]
+    Schema {
+        /// The version found.
+        found: u32,
+    },
+}
+
+/// Where a finalized transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Height of the block.
+    pub height: u64,
+    /// Index of the batch in the block's payload.
+    pub batch: u32,
+    /// Position of the transaction in the batch.
+    pub position: u32,
+}
+
+/// The safety state as stored.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SafetyRecord {
+    #[prost(uint64, tag = "1")]
+    epoch: u64,
+    #[prost(uint64, tag = "2")]
+    highest_vote_view: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    high_qc: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    last_vote: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    last_timeout: Vec<u8>,
+    #[prost(bytes = "vec", tag = "6")]
+    last_proposal: Vec<u8>,
+}
+
+/// The node's database.
+#[derive(Debug)]
+pub struct Store {
+    db: DB,
+    limits: Limits,
+}
+
+fn corrupt(what: &'static str) -> impl Fn(WireError) -> StorageError {
+    move |source| StorageError::Corrupt { what, source }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`. `limits` bound what is decoded.
+    pub fn open(path: &Path, limits: Limits) -> Result<Store, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        options.set_max_open_files(512);
+        let families = FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let store = Store { db, limits };
+        match store.get(CF_META, b"schema")? {
+            None => store.put_synced(CF_META, b"schema", &SCHEMA_VERSION.to_be_bytes())?,
+            Some(v) => {
+                let found = v.try_into().map(u32::from_be_bytes).unwrap_or(u32::MAX);
+                if found != SCHEMA_VERSION {
+                    return Err(StorageError::Schema { found });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("every column family is created at open")
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.cf(cf), key)?)
+    }
+
+    fn put_synced(&self, cf: &str, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.put_cf_opt(self.cf(cf), key, value, &options)?;
+        Ok(())
+    }
+
+    /// Stores a block (not yet final).
+    pub fn put_block(&self, block: &Block) -> Result<(), StorageError> {
+        self.db.put_cf(
+            self.cf(CF_BLOCKS),
+            block.hash().0,
+            wire::encode_block(block),
+        )?;
+        Ok(())
+    }
+
+    /// A stored block.
+    pub fn block(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+        self.get(CF_BLOCKS, &hash.0)?
+            .map(|b| wire::decode_block(&b, &self.limits).map_err(corrupt("block")))
+            .transpose()
+    }
+
+    /// The finalized block at `height`.
+    pub fn block_at(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        match self.get(CF_HEIGHTS, &height.to_be_bytes())? {
+            Some(hash) => {
+                let hash = Hash(
+                    hash.try_into()
+                        .map_err(|v: Vec<u8>| StorageError::Corrupt {
+                            what: "height index",
+                            source: WireError::Length {
+                                field: "hash",
+                                expected: 32,
+                                got: v.len(),
+                            },
+                        })?,
+                );
+                self.block(&hash)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a batch.
+    pub fn put_batch(&self, batch: &Batch) -> Result<Hash, StorageError> {
+        let digest = batch.digest();
+        self.db
+            .put_cf(self.cf(CF_BATCHES), digest.0, wire::encode_batch(batch))?;
+        Ok(digest)
+    }
+
+    /// A stored batch.
+    pub fn batch(&self, digest: &Hash) -> Result<Option<Batch>, StorageError> {
+        self.get(CF_BATCHES, &digest.0)?
+            .map(|b| wire::decode_batch(&b, &self.limits).map_err(corrupt("batch")))
+            .transpose()
+    }
+
+    /// Makes `blocks` (ascending, each the child of the one before, the first the child
+    /// of the last committed block) final, with `certificate` for the last one, and
+    /// indexes the transactions of `batches` (one list per block, in payload order).
+    /// One synced, atomic write.
+    pub fn commit(
+        &self,
+        blocks: &[Block],
+        certificate: &FinalityCert,
+        batches: &[Vec<Batch>],
+    ) -> Result<(), StorageError> {
+        let Some(last) = blocks.last() else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::default();
+        for (i, block) in blocks.iter().enumerate() {
+            let height = block.header.height;
+            batch.put_cf(
+                self.cf(CF_BLOCKS),
+                block.hash().0,
+                wire::encode_block(block),
+            );
+            batch.put_cf(self.cf(CF_HEIGHTS), height.to_be_bytes(), block.hash().0);
+            for (b, content) in batches
+                .get(i)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                for (p, tx) in content.txs.iter().enumerate() {
+                    let mut loc = Vec::with_capacity(16);
+                    loc.extend_from_slice(&height.to_be_bytes());
+                    loc.extend_from_slice(&(b as u32).to_be_bytes());
+                    loc.extend_from_slice(&(p as u32).to_be_bytes());
+                    batch.put_cf(self.cf(CF_TXS), tx.hash().0, loc);
+                }
+            }
+        }
+        batch.put_cf(
+            self.cf(CF_CERTS),
+            last.hash().0,
+            wire::encode_certificate(&certificate.0),
+        );
+        batch.put_cf(self.cf(CF_META), b"committed", last.hash().0);
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// The last committed block and its finality certificate.
+    pub fn committed(&self) -> Result<Option<(Block, FinalityCert)>, StorageError> {
+        let Some(hash) = self.get(CF_META, b"committed")? else {
+            return Ok(None);
+        };
+        let hash = Hash(
+            hash.try_into()
+                .map_err(|v: Vec<u8>| StorageError::Corrupt {
+                    what: "committed pointer",
+                    source: WireError::Length {
+                        field: "hash",
+                        expected: 32,
+                        got: v.len(),
+                    },
+                })?,
+        );
+        let block = self.block(&hash)?;
+        let cert = self
+            .get(CF_CERTS, &hash.0)?
+            .map(|c| wire::decode_certificate(&c, &self.limits).map_err(corrupt("certificate")))
+            .transpose()?;
+        Ok(block.zip(cert.map(FinalityCert)))
+    }
+
+    /// Where a finalized transaction is.
+    pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StorageError> {
+        let Some(v) = self.get(CF_TXS, &hash.0)? else {
+            return Ok(None);
+        };
+        if v.len() != 16 {
+            return Err(StorageError::Corrupt {
+                what: "transaction index",
+                source: WireError::Length {
+                    field: "location",
+                    expected: 16,
+                    got: v.len(),
+                },
+            });
+        }
+        let u64_at = |i: usize| u64::from_be_bytes(v[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u32::from_be_bytes(v[i..i + 4].try_into().expect("4 bytes"));
+        Ok(Some(TxLocation {
+            height: u64_at(0),
+            batch: u32_at(8),
+            position: u32_at(12),
+        }))
+    }
+
+    /// Persists the safety state and syncs it to disk before returning (S5).
+    pub fn put_safety(&self, state: &SafetyState) -> Result<(), StorageError> {
+        let encode = |m: Option<Message>| m.map(|m| wire::encode_message(&m)).unwrap_or_default();
+        let record = SafetyRecord {
+            epoch: state.epoch,
+            highest_vote_view: state.highest_vote_view,
+            high_qc: wire::encode_certificate(&state.high_qc.0),
+            last_vote: encode(state.last_vote.clone().map(Message::Vote)),
+            last_timeout: encode(state.last_timeout.clone().map(Message::Timeout)),
+            last_proposal: encode(state.last_proposal.clone().map(Message::Proposal)),
+        };
+        self.put_synced(CF_SAFETY, b"state", &record.encode_to_vec())
+    }
+
+    /// The persisted safety state, if any.
+    pub fn safety(&self) -> Result<Option<SafetyState>, StorageError> {
+        let Some(bytes) = self.get(CF_SAFETY, b"state")? else {
+            return Ok(None);
+        };
+        let bad = corrupt("safety state");
+        let record = SafetyRecord::decode(bytes.as_slice())
+            .map_err(|e| bad(WireError::Decode(e.to_string())))?;
+        let message = |b: &[u8]| -> Result<Option<Message>, StorageError> {
+            if b.is_empty() {
+                return Ok(None);
+            }
+            wire::decode_message(b, &self.limits)
+                .map(Some)
+                .map_err(corrupt("safety state"))
+        };
+        let high_qc = QuorumCert(
+            wire::decode_certificate(&record.high_qc, &self.limits)
+                .map_err(corrupt("safety state"))?,
+        );
+        let last_vote = match message(&record.last_vote)? {
+            Some(Message::Vote(v)) => Some(v),
+            _ => None,
+        };
+        let last_timeout = match message(&record.last_timeout)? {
+            Some(Message::Timeout(t)) => Some(t),
+            _ => None,
+        };
+        let last_proposal = match message(&record.last_proposal)? {
+            Some(Message::Proposal(p)) => Some(p),
+            _ => None,
+        };
+        Ok(Some(SafetyState {
+            epoch: record.epoch,
+            highest_vote_view: record.highest_vote_view,
+            high_qc,
+            last_vote,
+            last_timeout,
+            last_proposal,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_types::{Certificate, CommitVote, Header, Signature, SignerBitmap, Tx, Vote};
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("synod-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn cert(view: u64, hash: Hash) -> Certificate {
+        let mut signers = SignerBitmap::new(4);
+        signers.set(1);
+        Certificate {
+            epoch: 0,
+            view,
+            block_hash: hash,
+            signers,
+            signature: Signature([view as u8; 96]),
+        }
+    }
+
+    fn chain(n: u64) -> Vec<Block> {
+        let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
+        let mut out = Vec::new();
+        let mut parent = genesis;
+        for h in 1..=n {
+            let payload = vec![Hash::from_u64(h)];
+            let header = Header {
+                parent: parent.hash(),
+                height: h,
+                view: h,
+                epoch: 0,
+                payload_digest: synod_types::tx::payload_digest(&payload),
+                da_commitment: Hash::ZERO,
+                timestamp_ms: h,
+                proposer: 0,
+            };
+            let block =
+                Block::with_payload(header, QuorumCert(cert(h - 1, parent.hash())), payload);
+            out.push(block.clone());
+            parent = block;
+        }
+        out
+    }
+
+    #[test]
+    fn everything_written_is_read_back_after_reopening() {
+        let dir = temp_dir("reopen");
+        let blocks = chain(3);
+        let fc = FinalityCert(cert(3, blocks[2].hash()));
+        let batch = Batch {
+            author: 1,
+            epoch: 0,
+            seq: 4,
+            txs: vec![
+                Tx {
+                    namespace: 9,
+                    payload: b"a".to_vec(),
+                },
+                Tx {
+                    namespace: 9,
+                    payload: b"b".to_vec(),
+                },
+            ],
+        };
+        let vote = Vote {
+            epoch: 0,
+            view: 4,
+            block_hash: Hash([4; 32]),
+            voter: 1,
+            signature: Signature([1; 96]),
+            commit: Some(CommitVote {
+                view: 3,
+                block_hash: blocks[2].hash(),
+                signature: Signature([2; 96]),
+            }),
+        };
+        let safety = SafetyState {
+            epoch: 0,
+            highest_vote_view: 4,
+            high_qc: QuorumCert(cert(3, blocks[2].hash())),
+            last_vote: Some(vote),
+            last_timeout: None,
+            last_proposal: None,
+        };
+        {
+            let store = Store::open(&dir, Limits::new(4)).unwrap();
+            assert_eq!(store.committed().unwrap(), None);
+            assert_eq!(store.safety().unwrap(), None);
+            store.put_safety(&safety).unwrap();
+            let digest = store.put_batch(&batch).unwrap();
+            assert_eq!(store.batch(&digest).unwrap(), Some(batch.clone()));
+            store
+                .commit(&blocks, &fc, &[vec![], vec![batch.clone()], vec![]])
+                .unwrap();
+        }
+        let store = Store::open(&dir, Limits::new(4)).unwrap();
+        assert_eq!(store.safety().unwrap(), Some(safety));
+        assert_eq!(store.committed().unwrap(), Some((blocks[2].clone(), fc)));
+        for b in &blocks {
+            assert_eq!(store.block_at(b.header.height).unwrap().as_ref(), Some(b));
+            assert_eq!(store.block(&b.hash()).unwrap().as_ref(), Some(b));
+        }
+        assert_eq!(
+            store.tx_location(&batch.txs[1].hash()).unwrap(),
+            Some(TxLocation {
+                height: 2,
+                batch: 0,
+                position: 1
+            })
+        );
+        assert_eq!(store.tx_location(&Hash([7; 32])).unwrap(), None);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_not_panics() {
+        let dir = temp_dir("corrupt");
+        let store = Store::open(&dir, Limits::new(4)).unwrap();
+        let hash = Hash([1; 32]);
+        store
+            .db
+            .put_cf(store.cf(CF_BLOCKS), hash.0, b"\xff\xff garbage")
+            .unwrap();
+        assert!(matches!(
+            store.block(&hash),
+            Err(StorageError::Corrupt { what: "block", .. })
+        ));
+        store
+            .db
+            .put_cf(store.cf(CF_SAFETY), b"state", b"\x0a\x05abc")
+            .unwrap();
+        assert!(matches!(store.safety(), Err(StorageError::Corrupt { .. })));
+        store
+            .db
+            .put_cf(store.cf(CF_META), b"committed", b"short")
+            .unwrap();
+        assert!(matches!(
+            store.committed(),
+            Err(StorageError::Corrupt { .. })
+        ));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -95,6 +95,22 @@ pub struct Store {
     limits: Limits,
 }
 
+/// A 32-byte hash read back from the database.
+fn stored_hash(what: &'static str, bytes: Vec<u8>) -> Result<Hash, StorageError> {
+    let got = bytes.len();
+    bytes
+        .try_into()
+        .map(Hash)
+        .map_err(|_| StorageError::Corrupt {
+            what,
+            source: WireError::Length {
+                field: "hash",
+                expected: 32,
+                got,
+            },
+        })
+}
+
 fn corrupt(what: &'static str) -> impl Fn(WireError) -> StorageError {
     move |source| StorageError::Corrupt { what, source }
 }
@@ -162,17 +178,7 @@ impl Store {
     pub fn block_at(&self, height: u64) -> Result<Option<Block>, StorageError> {
         match self.get(CF_HEIGHTS, &height.to_be_bytes())? {
             Some(hash) => {
-                let hash = Hash(
-                    hash.try_into()
-                        .map_err(|v: Vec<u8>| StorageError::Corrupt {
-                            what: "height index",
-                            source: WireError::Length {
-                                field: "hash",
-                                expected: 32,
-                                got: v.len(),
-                            },
-                        })?,
-                );
+                let hash = stored_hash("height index", hash)?;
                 self.block(&hash)
             }
             None => Ok(None),
@@ -249,17 +255,7 @@ impl Store {
         let Some(hash) = self.get(CF_META, b"committed")? else {
             return Ok(None);
         };
-        let hash = Hash(
-            hash.try_into()
-                .map_err(|v: Vec<u8>| StorageError::Corrupt {
-                    what: "committed pointer",
-                    source: WireError::Length {
-                        field: "hash",
-                        expected: 32,
-                        got: v.len(),
-                    },
-                })?,
-        );
+        let hash = stored_hash("committed pointer", hash)?;
         let block = self.block(&hash)?;
         let cert = self
             .get(CF_CERTS, &hash.0)?

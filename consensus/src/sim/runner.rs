@@ -1,22 +1,26 @@
 //! Runs one simulated network from a seed: every random choice comes from one ChaCha
 //! stream, so the same scenario and seed replay the same run event for event.
 
+mod byzantine;
+mod trace;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use synod_types::hash::AbiWriter;
 use synod_types::{
     keccak256, Block, Committee, Domain, FinalityCert, Hash, Header, Member, Message, Phase,
-    QuorumCert, SecretKey, SyncResponse, TimeoutMsg, Vote,
+    QuorumCert, SecretKey, SyncResponse,
 };
 
 use super::checker::Checker;
 use super::network::{Event, Network, Queue};
 use super::scenario::{Behavior, Setup};
 use crate::engine::{Action, Config, Engine, Input, PeerId, Recipient, Recovery, SafetyState};
+use byzantine::corrupt;
+use trace::{describe_action, describe_message};
 
 /// The result of one run.
 #[derive(Debug, Clone)]
@@ -640,82 +644,6 @@ impl Sim {
         }
     }
 
-    /// Votes and timeouts in the names of random honest members, with junk signatures:
-    /// they must neither displace the real ones nor get their members penalized.
-    fn forge(&mut self, from: usize) {
-        let Some(view) = self.slots[from].engine.as_ref().map(|e| e.status().view) else {
-            return;
-        };
-        let honest: Vec<u32> = (0..self.committee.size() as u32)
-            .filter(|m| self.honest_member(*m))
-            .collect();
-        let Some(&victim) = honest.get(self.rng.gen_range(0..honest.len().max(1))) else {
-            return;
-        };
-        let mut junk = [0u8; 96];
-        self.rng.fill(&mut junk[..]);
-        let leader = self.committee.leader(view + 1);
-        let vote = Vote {
-            epoch: 0,
-            view,
-            block_hash: keccak256(&junk[..32]),
-            voter: victim,
-            signature: synod_types::Signature(junk),
-            commit: None,
-        };
-        let high_qc = QuorumCert::genesis(0, self.genesis.hash(), self.committee.size());
-        let timeout = TimeoutMsg {
-            epoch: 0,
-            view,
-            high_qc,
-            last_tc: None,
-            sender: victim,
-            signature: synod_types::Signature(junk),
-        };
-        for t in 0..self.slots.len() {
-            if t == from {
-                continue;
-            }
-            if self.slots[t].member == leader {
-                self.send_raw(from, t, Message::Vote(vote.clone()));
-            }
-            self.send_raw(from, t, Message::Timeout(timeout.clone()));
-        }
-    }
-
-    /// Relays what a forger received, tampered with where no signature covers it.
-    fn tamper_and_relay(&mut self, forger: usize, message: &Message) {
-        let tampered = match message {
-            Message::Proposal(p) => {
-                let mut stripped = p.clone();
-                stripped.timeout_cert = None;
-                stripped.commit = None;
-                let mut reordered = p.clone();
-                reordered.block.payload.push(keccak256(b"smuggled batch"));
-                vec![Message::Proposal(stripped), Message::Proposal(reordered)]
-            }
-            Message::Timeout(t) if t.high_qc.view() > 0 => {
-                let mut t = t.clone();
-                t.high_qc.0.signature.0[7] ^= 0x40;
-                t.last_tc = None;
-                vec![Message::Timeout(t)]
-            }
-            Message::Vote(v) if v.commit.is_some() => {
-                let mut v = v.clone();
-                v.commit = None;
-                vec![Message::Vote(v)]
-            }
-            _ => return,
-        };
-        for message in tampered {
-            for t in 0..self.slots.len() {
-                if t != forger {
-                    self.send_raw(forger, t, message.clone());
-                }
-            }
-        }
-    }
-
     fn sign(&self, slot: usize, view: u64, phase: Phase, subject: &Hash) -> synod_types::Signature {
         let digest = self
             .cfg
@@ -723,128 +651,10 @@ impl Sim {
             .digest(self.committee.epoch(), view, phase, subject);
         self.slots[slot].key.sign(&digest)
     }
-
-    /// Sends one proposal to half the targets and a conflicting one to the other half;
-    /// one target gets both, so equivocation evidence can be produced.
-    fn equivocate(&mut self, from: usize, mut targets: Vec<usize>, message: Message) {
-        let Message::Proposal(proposal) = &message else {
-            for t in targets {
-                self.send_raw(from, t, message.clone());
-            }
-            return;
-        };
-        let mut header = proposal.block.header.clone();
-        let mut payload = proposal.block.payload.clone();
-        payload.push(keccak256(b"equivocate"));
-        header.payload_digest = synod_types::tx::payload_digest(&payload);
-        let block = Block::with_payload(header, proposal.block.justify.clone(), payload);
-        let mut other = proposal.clone();
-        other.signature = self.sign(from, block.header.view, Phase::Proposal, &block.hash());
-        other.block = block;
-        targets.shuffle(&mut self.rng);
-        let half = targets.len() / 2;
-        for (i, t) in targets.iter().enumerate() {
-            let m = if i < half {
-                message.clone()
-            } else {
-                Message::Proposal(other.clone())
-            };
-            self.send_raw(from, *t, m);
-        }
-        if let Some(t) = targets.first() {
-            if self.honest(*t) {
-                self.equivocations += 1;
-            }
-            self.send_raw(from, *t, Message::Proposal(other));
-        }
-    }
-}
-
-fn describe_message(m: &Message) -> String {
-    match m {
-        Message::Proposal(p) => format!(
-            "proposal v{} h{} {:?} justify v{} tc={:?} fc={:?}",
-            p.block.header.view,
-            p.block.header.height,
-            p.block.hash(),
-            p.block.justify.view(),
-            p.timeout_cert.as_ref().map(|t| t.view),
-            p.commit.as_ref().map(|f| f.view())
-        ),
-        Message::Vote(v) => format!(
-            "vote v{} {:?} by {} commit={}",
-            v.view,
-            v.block_hash,
-            v.voter,
-            v.commit.is_some()
-        ),
-        Message::Timeout(t) => format!(
-            "timeout v{} high_qc v{} by {}",
-            t.view,
-            t.high_qc.view(),
-            t.sender
-        ),
-        Message::SyncRequest(r) => format!("sync request {:?} max {}", r.block_hash, r.max_blocks),
-        Message::SyncResponse(r) => format!("sync response {} blocks", r.blocks.len()),
-    }
-}
-
-fn describe_action(a: &Action) -> String {
-    match a {
-        Action::Send { to, message } => format!("send {to:?} {}", describe_message(message)),
-        Action::Broadcast(message) => format!("broadcast {}", describe_message(message)),
-        Action::PersistSafety { seq, state } => format!(
-            "persist #{seq} highest_vote v{} high_qc v{}",
-            state.highest_vote_view,
-            state.high_qc.view()
-        ),
-        Action::PersistBlock(b) => format!(
-            "store block v{} h{} {:?}",
-            b.header.view,
-            b.header.height,
-            b.hash()
-        ),
-        Action::ScheduleTimer { view, after_ms } => format!("timer v{view} in {after_ms}ms"),
-        Action::RequestPayload { view, height, .. } => format!("request payload v{view} h{height}"),
-        Action::CheckPayload { block } => format!("check payload v{}", block.header.view),
-        Action::Commit {
-            blocks,
-            certificate,
-        } => format!(
-            "COMMIT {} blocks up to h{} (fc v{})",
-            blocks.len(),
-            blocks.last().map_or(0, |b| b.header.height),
-            certificate.view()
-        ),
-        Action::Evidence(e) => format!("EVIDENCE {:?} v{} by {:?}", e.phase, e.view, e.signer),
-        Action::Penalize { peer, offense } => format!("PENALIZE {peer:?} {offense:?}"),
-    }
 }
 
 enum Step {
     Continue,
     Feed(Input),
     Crashed,
-}
-
-/// Flips a bit of every signature in the message.
-fn corrupt(message: Message) -> Message {
-    match message {
-        Message::Proposal(mut p) => {
-            p.signature.0[5] ^= 0x10;
-            Message::Proposal(p)
-        }
-        Message::Vote(mut v) => {
-            v.signature.0[5] ^= 0x10;
-            if let Some(c) = v.commit.as_mut() {
-                c.signature.0[5] ^= 0x10;
-            }
-            Message::Vote(v)
-        }
-        Message::Timeout(mut t) => {
-            t.signature.0[5] ^= 0x10;
-            Message::Timeout(t)
-        }
-        other => other,
-    }
 }

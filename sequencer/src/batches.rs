@@ -81,6 +81,9 @@ pub struct PoolConfig {
     pub max_batches: usize,
     /// Most bytes of transactions held.
     pub max_bytes: usize,
+    /// Finalized batch digests remembered, to refuse them if they are sent again
+    /// (older ones are recognized by the node's store).
+    pub finalized_window: usize,
 }
 
 impl Default for PoolConfig {
@@ -88,6 +91,7 @@ impl Default for PoolConfig {
         PoolConfig {
             max_batches: 1 << 14,
             max_bytes: 1 << 30,
+            finalized_window: 1 << 20,
         }
     }
 }
@@ -113,6 +117,7 @@ pub struct BatchPool {
     /// Unordered batches per author, in arrival order.
     waiting: BTreeMap<u32, VecDeque<Hash>>,
     finalized: HashSet<Hash>,
+    finalized_order: VecDeque<Hash>,
     bytes: usize,
     cursor: u32,
 }
@@ -125,6 +130,7 @@ impl BatchPool {
             batches: HashMap::new(),
             waiting: BTreeMap::new(),
             finalized: HashSet::new(),
+            finalized_order: VecDeque::new(),
             bytes: 0,
             cursor: 0,
         }
@@ -214,6 +220,12 @@ impl BatchPool {
         for d in digests {
             if !self.finalized.insert(*d) {
                 continue;
+            }
+            self.finalized_order.push_back(*d);
+            if self.finalized_order.len() > self.cfg.finalized_window {
+                if let Some(old) = self.finalized_order.pop_front() {
+                    self.finalized.remove(&old);
+                }
             }
             if let Some(batch) = self.batches.remove(d) {
                 self.bytes -= batch.size();
@@ -326,6 +338,7 @@ mod tests {
         let mut pool = BatchPool::new(PoolConfig {
             max_batches: 2,
             max_bytes: 1 << 20,
+            finalized_window: 2,
         });
         pool.add(batch(1, 0)).unwrap();
         pool.add(batch(1, 1)).unwrap();
@@ -335,6 +348,19 @@ mod tests {
                 batches: 2,
                 bytes: 20
             })
+        );
+        // The memory of finalized batches is a window, not a growing set.
+        let digests: Vec<Hash> = (0..2).map(|s| batch(1, s).digest()).collect();
+        pool.finalize(&digests);
+        for seq in 10..20 {
+            let d = pool.add(batch(2, seq)).unwrap();
+            pool.finalize(&[d]);
+        }
+        assert_eq!(pool.finalized.len(), 2);
+        assert_eq!(
+            pool.missing(&[digests[0]]),
+            vec![digests[0]],
+            "forgotten beyond the window"
         );
     }
 }

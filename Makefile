@@ -11,7 +11,7 @@ SYNOD_SIM_SEEDS ?= 100
 export SYNOD_SIM_SEEDS
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help bootstrap build release test testnet sim bench fmt lint docs clean
+.PHONY: help bootstrap build release test testnet testnet-down sim bench fmt lint docs clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,10 +34,17 @@ test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
 		$(CARGO) test --workspace --lib --bins --tests; \
 	fi
 
-testnet: release ## Start a local network (today: the consensus simulator's demo)
-	@echo "make testnet: the node daemon is not built yet; running the consensus simulator demo instead."
-	@echo "Four validators on a simulated network, each scenario with three seeds:"
-	$(SYNOD) sim --scenario all --seeds 3 --verbose
+# `make testnet NODES=7 FULL_NODES=1 TESTNET_ARGS=--detach` changes the network.
+NODES ?= 4
+FULL_NODES ?= 0
+TESTNET_DIR ?= .testnet
+TESTNET_ARGS ?=
+
+testnet: release ## Start 4 validators on 127.0.0.1 and show their status each second (Ctrl-C stops)
+	$(SYNOD) testnet up --nodes $(NODES) --full-nodes $(FULL_NODES) --dir $(TESTNET_DIR) $(TESTNET_ARGS)
+
+testnet-down: ## Stop a network started with TESTNET_ARGS=--detach
+	$(SYNOD) testnet down --dir $(TESTNET_DIR)
 
 sim: release ## Every simulator scenario with SYNOD_SIM_SEEDS seeds
 	$(SYNOD) sim --scenario all --seeds $(SYNOD_SIM_SEEDS)

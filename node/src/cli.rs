@@ -19,6 +19,70 @@ pub enum Command {
     Keys(KeysCommand),
     /// Run the consensus engine in the deterministic simulator and check its invariants.
     Sim(SimArgs),
+    /// Prepare a data directory: network identity and a configuration file.
+    Init(InitArgs),
+    /// Write a genesis file for a new network.
+    Genesis(GenesisArgs),
+    /// Run the node (validator or full node).
+    Start(Box<StartArgs>),
+    /// Show a running node's status, read over its RPC.
+    Status(StatusArgs),
+    /// Run a local network of synod processes.
+    #[command(subcommand)]
+    Testnet(synod_testnet::cli::TestnetCommand),
+}
+
+/// Options of `synod start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Configuration file (TOML); flags and SYNOD_* variables override it.
+    #[arg(long, env = "SYNOD_CONFIG", hide_env_values = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    pub dump_config: bool,
+    /// Every configuration option.
+    #[command(flatten)]
+    pub options: crate::config::ConfigArgs,
+}
+
+/// Options of `synod init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Where to create it.
+    #[command(flatten)]
+    pub dir: DataDirArg,
+}
+
+/// Options of `synod genesis`.
+#[derive(Debug, clap::Args)]
+pub struct GenesisArgs {
+    /// A validator as `0x<BLS public key>:<stake>`; repeat for each.
+    #[arg(long = "validator", required = true)]
+    pub validators: Vec<String>,
+    /// L1 chain id the signatures are bound to.
+    #[arg(long, default_value_t = 31337)]
+    pub chain_id: u64,
+    /// Bridge contract address the signatures are bound to.
+    #[arg(long, default_value = "0x0000000000000000000000000000000000000000")]
+    pub bridge: String,
+    /// Genesis time in milliseconds since the Unix epoch (default: now).
+    #[arg(long)]
+    pub timestamp_ms: Option<u64>,
+    /// Where to write it.
+    #[arg(long, default_value = "genesis.json")]
+    pub out: std::path::PathBuf,
+}
+
+/// Options of `synod status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The node's RPC URL.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc: String,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `synod sim`.

@@ -9,7 +9,10 @@ pub mod cli;
 mod cmd;
 pub mod config;
 pub mod keys;
+pub mod rpc;
+pub mod service;
 pub mod storage;
+pub mod telemetry;
 
 use std::process::ExitCode;
 
@@ -18,6 +21,11 @@ pub fn run(cli: cli::Cli) -> ExitCode {
     let result = match &cli.command {
         cli::Command::Sim(args) => cmd::sim::run(args),
         cli::Command::Keys(command) => cmd::keys::run(command),
+        cli::Command::Init(args) => cmd::init::run(args),
+        cli::Command::Genesis(args) => cmd::init::genesis(args),
+        cli::Command::Start(args) => cmd::start::run(args),
+        cli::Command::Status(args) => cmd::status::run(args),
+        cli::Command::Testnet(command) => synod_testnet::run(command),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

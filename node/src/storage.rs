@@ -201,19 +201,23 @@ impl Store {
     }
 
     /// Makes `blocks` (ascending, each the child of the one before, the first the child
-    /// of the last committed block) final, with `certificate` for the last one, and
-    /// indexes the transactions of `batches` (one list per block, in payload order).
-    /// One synced, atomic write.
+    /// of the last committed block) final, with `certificate` for the last one, stores
+    /// `batches` (one list per block, in payload order) and indexes their transactions.
+    /// A transaction hash finalizes once: a copy already in the index, or earlier in
+    /// this commit, is not indexed again. Returns the locations of the transactions
+    /// indexed by this commit, per block. One synced, atomic write.
     pub fn commit(
         &self,
         blocks: &[Block],
         certificate: &FinalityCert,
         batches: &[Vec<Batch>],
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<Vec<(Hash, TxLocation)>>, StorageError> {
         let Some(last) = blocks.last() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut batch = WriteBatch::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut indexed = Vec::with_capacity(blocks.len());
         for (i, block) in blocks.iter().enumerate() {
             let height = block.header.height;
             batch.put_cf(
@@ -222,6 +226,7 @@ impl Store {
                 wire::encode_block(block),
             );
             batch.put_cf(self.cf(CF_HEIGHTS), height.to_be_bytes(), block.hash().0);
+            let mut fresh = Vec::new();
             for (b, content) in batches
                 .get(i)
                 .map(Vec::as_slice)
@@ -229,14 +234,30 @@ impl Store {
                 .iter()
                 .enumerate()
             {
+                batch.put_cf(
+                    self.cf(CF_BATCHES),
+                    content.digest().0,
+                    wire::encode_batch(content),
+                );
                 for (p, tx) in content.txs.iter().enumerate() {
+                    let hash = tx.hash();
+                    if !seen.insert(hash) || self.get(CF_TXS, &hash.0)?.is_some() {
+                        continue;
+                    }
+                    let location = TxLocation {
+                        height,
+                        batch: b as u32,
+                        position: p as u32,
+                    };
                     let mut loc = Vec::with_capacity(16);
                     loc.extend_from_slice(&height.to_be_bytes());
-                    loc.extend_from_slice(&(b as u32).to_be_bytes());
-                    loc.extend_from_slice(&(p as u32).to_be_bytes());
-                    batch.put_cf(self.cf(CF_TXS), tx.hash().0, loc);
+                    loc.extend_from_slice(&location.batch.to_be_bytes());
+                    loc.extend_from_slice(&location.position.to_be_bytes());
+                    batch.put_cf(self.cf(CF_TXS), hash.0, loc);
+                    fresh.push((hash, location));
                 }
             }
+            indexed.push(fresh);
         }
         batch.put_cf(
             self.cf(CF_CERTS),
@@ -247,7 +268,24 @@ impl Store {
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options)?;
-        Ok(())
+        Ok(indexed)
+    }
+
+    /// The finality certificate stored for a committed block (the last block of each
+    /// commit has one; its ancestors are proven through it).
+    pub fn certificate(&self, hash: &Hash) -> Result<Option<FinalityCert>, StorageError> {
+        self.get(CF_CERTS, &hash.0)?
+            .map(|c| {
+                wire::decode_certificate(&c, &self.limits)
+                    .map(FinalityCert)
+                    .map_err(corrupt("certificate"))
+            })
+            .transpose()
+    }
+
+    /// Whether a batch is stored.
+    pub fn has_batch(&self, digest: &Hash) -> Result<bool, StorageError> {
+        Ok(self.get(CF_BATCHES, &digest.0)?.is_some())
     }
 
     /// The last committed block and its finality certificate.

@@ -1,11 +1,35 @@
-//! Synod's peer-to-peer layer (libp2p): gossip topics for batches, proposals,
-//! certificates and forwarded transactions with strict validation and peer scoring;
-//! request-response for votes to the next leader and for sync; discovery, connection
-//! limits and maximum message sizes.
+//! Synod's peer-to-peer layer, on libp2p.
 //!
-//! It carries the `synod_types::Message`s that the consensus engine emits as
-//! `Action::Send` / `Action::Broadcast`, and turns what peers send into
-//! `Input::Message`, reporting `Action::Penalize` back into peer scores.
+//! ```text
+//!   node ── NetworkHandle (publish / request / respond / report / penalize) ──▶ swarm task
+//!   node ◀── Event (Gossip, Request, Connected, Disconnected) ────────────────── swarm task
+//! ```
 //!
-//! Not built yet: the node milestone adds it. This crate compiles so the workspace
-//! layout of `docs/architecture.md` holds from the start.
+//! - Transport: TCP + noise + yamux, and QUIC when a `/udp/…/quic-v1` listen address is
+//!   given; a persisted ed25519 identity ([`identity`]); bootnodes, identify and
+//!   Kademlia discovery; connection limits.
+//! - Gossipsub topics ([`gossip::Topic`]): consensus (proposals, timeouts), batches,
+//!   forwarded transactions, finality certificates, validator announcements. Every
+//!   message is decoded with the bounds of `synod_types::wire` before the node sees it;
+//!   an undecodable one is rejected at once. The node reports a [`Verdict`] on the rest
+//!   (gossipsub's Accept / Reject / Ignore), which feeds the forwarder's peer score, and
+//!   can add penalties of its own; a peer whose penalties reach [`network::BAN_POINTS`]
+//!   is disconnected and banned.
+//! - Direct requests ([`protocol`]): votes to the next leader, sync of blocks by hash,
+//!   batches by digest, finalized blocks by height. Length-prefixed frames, bounded
+//!   in size and in the number of items.
+//!
+//! The crate knows nothing of consensus rules: whether a signature or certificate is
+//! valid is the node's and the engine's business.
+
+pub mod gossip;
+pub mod identity;
+pub mod network;
+pub mod protocol;
+
+pub use gossip::{announce_message, Gossip, Topic};
+pub use libp2p::{gossipsub::MessageId, identity::Keypair, Multiaddr, PeerId};
+pub use network::{
+    start, Event, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, RequestError, Verdict,
+};
+pub use protocol::{Request, Response};

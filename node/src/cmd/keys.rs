@@ -89,7 +89,7 @@ fn read_bounded(path: &Path) -> Result<String> {
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }
 
-fn read_password(path: &Path) -> Result<String> {
+pub fn read_password(path: &Path) -> Result<String> {
     let password = read_bounded(path)?;
     if password.trim().is_empty() {
         bail!("the password file {} is empty", path.display());

@@ -1,2 +1,17 @@
+pub mod init;
 pub mod keys;
 pub mod sim;
+pub mod start;
+pub mod status;
+
+use std::io::Write;
+
+/// Prints to stdout (commands' results; logs go to stderr).
+pub fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}

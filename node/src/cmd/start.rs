@@ -1,0 +1,227 @@
+//! `synod start`: the daemon.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use synod_p2p::{Multiaddr, NetworkConfig};
+use synod_staking::Genesis;
+use synod_types::wire::Limits;
+use synod_types::SecretKey;
+
+use crate::cli::StartArgs;
+use crate::cmd::keys;
+use crate::config::{Config, Role};
+use crate::rpc::{self, Listener};
+use crate::service::{Node, Setup};
+use crate::storage::Store;
+
+/// The network identity file in the data directory.
+pub fn identity_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("network.key")
+}
+
+/// Resolves the configuration of `synod start` (file, flags, variables).
+pub fn resolve(args: &StartArgs) -> Result<Config> {
+    Ok(Config::resolve(
+        args.config.as_deref(),
+        args.options.clone(),
+    )?)
+}
+
+/// Runs `synod start`.
+pub fn run(args: &StartArgs) -> Result<bool> {
+    let config = resolve(args)?;
+    if args.dump_config {
+        crate::cmd::print(&config.to_toml())?;
+        return Ok(true);
+    }
+    crate::telemetry::init_logs(config.log.format, &config.log.level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("synod")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(daemon(config))?;
+    // Background tasks (open connections, timers) are not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    Ok(true)
+}
+
+fn load_key(config: &Config) -> Result<Option<SecretKey>> {
+    if config.node.role == Role::Full {
+        return Ok(None);
+    }
+    let found = keys::list(&config.node.data_dir)?;
+    let (path, keystore) = match found.as_slice() {
+        [one] => one,
+        [] => bail!(
+            "no validator keystore in {}: create one with `synod keys new`, or run a full node with --node.role full",
+            keys::keys_dir(&config.node.data_dir).display()
+        ),
+        _ => bail!(
+            "{} keystores in {}: a validator signs with exactly one",
+            found.len(),
+            keys::keys_dir(&config.node.data_dir).display()
+        ),
+    };
+    if config.node.password_file.is_empty() {
+        bail!(
+            "a validator needs --node.password-file to open {}",
+            path.display()
+        );
+    }
+    let password = keys::read_password(Path::new(&config.node.password_file))?;
+    let key = keystore
+        .decrypt(&password)
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(Some(key))
+}
+
+fn listen_addrs(config: &Config) -> Result<Vec<Multiaddr>> {
+    let tcp: Multiaddr = config.network.listen.parse().with_context(|| {
+        format!(
+            "network.listen {:?} is not a multiaddr",
+            config.network.listen
+        )
+    })?;
+    let mut addrs = vec![tcp.clone()];
+    if config.network.quic {
+        // Same host and port, over UDP.
+        let quic: String = tcp
+            .to_string()
+            .replace("/tcp/", "/udp/")
+            .trim_end_matches('/')
+            .to_string()
+            + "/quic-v1";
+        addrs.push(
+            quic.parse()
+                .context("network.listen cannot be mapped to QUIC")?,
+        );
+    }
+    Ok(addrs)
+}
+
+async fn daemon(config: Config) -> Result<()> {
+    let genesis = Genesis::load(&config.node.genesis)?;
+    let committee = Arc::new(genesis.committee()?);
+    let domain = genesis.domain()?;
+    let key = load_key(&config)?;
+    if let Some(key) = &key {
+        if committee.index_of(&key.public_key()).is_none() {
+            tracing::warn!("this validator key is not in the genesis committee; following only");
+        }
+    }
+    let mut limits = Limits::new(committee.size());
+    limits.max_message_bytes = config.network.max_message_bytes;
+    limits.max_tx_bytes = config.mempool.max_tx_bytes;
+    let data_dir = &config.node.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let store = Arc::new(Store::open(&data_dir.join("db"), limits.clone())?);
+    let identity = synod_p2p::identity::load_or_create(&identity_path(data_dir))?;
+    let bootnodes = config
+        .network
+        .bootnodes
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            b.parse()
+                .with_context(|| format!("bootnode {b:?} is not a multiaddr"))
+        })
+        .collect::<Result<Vec<Multiaddr>>>()?;
+    let (net, events) = synod_p2p::start(
+        identity,
+        NetworkConfig {
+            chain_id: domain.chain_id,
+            listen: listen_addrs(&config)?,
+            bootnodes,
+            max_peers: config.network.max_peers as u32,
+            limits,
+            request_timeout: Duration::from_secs(10),
+            event_queue: 16_384,
+        },
+    )?;
+    let metrics = crate::telemetry::metrics();
+    let (node, shared, inputs) = Node::new(Setup {
+        config: config.clone(),
+        committee: committee.clone(),
+        domain,
+        genesis: genesis.block(),
+        key,
+        store,
+        net: net.clone(),
+        events,
+    })?;
+    let (stop, server) = jsonrpsee::server::stop_channel();
+    let listener = Listener {
+        addr: config.rpc.addr.clone(),
+        max_request_bytes: config.rpc.max_request_bytes as u32,
+        max_connections: config.rpc.max_connections,
+        rate_limit: config.rpc.rate_limit,
+        token: None,
+    };
+    let rpc_addr = rpc::start(
+        listener.clone(),
+        rpc::methods::module(shared.clone()),
+        shared.clone(),
+        metrics.clone(),
+        stop.clone(),
+    )
+    .await?;
+    if !config.rpc.admin_addr.is_empty() {
+        let token_file = &config.rpc.admin_token_file;
+        if token_file.is_empty() {
+            bail!("rpc.admin-addr needs rpc.admin-token-file");
+        }
+        let token = keys::read_password(Path::new(token_file))?
+            .trim()
+            .to_string();
+        let admin = Listener {
+            addr: config.rpc.admin_addr.clone(),
+            token: Some(token),
+            ..listener
+        };
+        let addr = rpc::start(
+            admin,
+            rpc::admin_module(shared.clone(), net.clone()),
+            shared.clone(),
+            metrics,
+            stop,
+        )
+        .await?;
+        tracing::info!(%addr, "admin RPC listening");
+    }
+    tracing::info!(
+        role = ?config.node.role,
+        peer = %net.local_peer_id(),
+        rpc = %rpc_addr,
+        validators = committee.size(),
+        "synod started"
+    );
+    let result = node.run(inputs, shutdown_signal()).await;
+    let _ = server.stop();
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,343 @@
+//! The JSON-RPC methods (`docs/rpc.md` lists them with examples).
+
+use std::sync::Arc;
+
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use synod_types::{Batch, Block, Hash, Tx};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::service::{Command, Finalized, Shared};
+
+/// Transactions accepted in one `synod_sendTransactions` call, at most.
+pub const MAX_TXS_PER_CALL: usize = 4_096;
+
+/// JSON-RPC error codes beyond the standard ones.
+pub mod code {
+    /// The transaction was refused (size, duplicate, mempool full).
+    pub const TX_REJECTED: i32 = -32001;
+    /// The node is shutting down or overloaded.
+    pub const UNAVAILABLE: i32 = -32002;
+    /// The store failed.
+    pub const INTERNAL: i32 = -32603;
+    /// Invalid parameters.
+    pub const INVALID_PARAMS: i32 = -32602;
+}
+
+fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
+    error(code::INVALID_PARAMS, message)
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    error(code::INTERNAL, format!("storage error: {e}"))
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
+    let bytes = hex::decode(s.strip_prefix("0x").unwrap_or(s))
+        .map_err(|e| invalid(format!("hash {s:?} is not hex: {e}")))?;
+    bytes
+        .try_into()
+        .map(Hash)
+        .map_err(|b: Vec<u8>| invalid(format!("hash must be 32 bytes, got {}", b.len())))
+}
+
+/// A transaction as clients send it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TxParam {
+    namespace: u64,
+    /// Payload, 0x-hex.
+    data: String,
+}
+
+impl TxParam {
+    fn into_tx(self, max_bytes: usize) -> Result<Tx, ErrorObjectOwned> {
+        let hex_len = self.data.len().saturating_sub(2) / 2;
+        if hex_len > max_bytes {
+            return Err(error(
+                code::TX_REJECTED,
+                format!("transaction payload of {hex_len} bytes exceeds the limit of {max_bytes}"),
+            ));
+        }
+        let payload = hex::decode(self.data.strip_prefix("0x").unwrap_or(&self.data))
+            .map_err(|e| invalid(format!("`data` is not hex: {e}")))?;
+        Ok(Tx {
+            namespace: self.namespace,
+            payload,
+        })
+    }
+}
+
+fn tx_json(tx: &Tx) -> Value {
+    json!({ "hash": tx.hash().to_hex(), "namespace": tx.namespace, "data": hex0x(&tx.payload) })
+}
+
+fn block_json(block: &Block, certificate: Option<&synod_types::FinalityCert>) -> Value {
+    let h = &block.header;
+    json!({
+        "hash": block.hash().to_hex(),
+        "height": h.height,
+        "view": h.view,
+        "epoch": h.epoch,
+        "parent": h.parent.to_hex(),
+        "proposer": h.proposer,
+        "timestamp_ms": h.timestamp_ms,
+        "payload_digest": h.payload_digest.to_hex(),
+        "da_commitment": h.da_commitment.to_hex(),
+        "batches": block.payload.iter().map(|d| d.to_hex()).collect::<Vec<_>>(),
+        "finality_certificate": certificate.map(|c| json!({
+            "epoch": c.0.epoch,
+            "view": c.0.view,
+            "block_hash": c.0.block_hash.to_hex(),
+            "signers": hex0x(c.0.signers.as_bytes()),
+            "signature": hex0x(&c.0.signature.0),
+        })),
+    })
+}
+
+fn batch_json(digest: &Hash, batch: &Batch) -> Value {
+    json!({
+        "digest": digest.to_hex(),
+        "author": batch.author,
+        "epoch": batch.epoch,
+        "seq": batch.seq,
+        "txs": batch.txs.iter().map(tx_json).collect::<Vec<_>>(),
+    })
+}
+
+async fn submit(
+    shared: &Shared,
+    txs: Vec<Tx>,
+) -> Result<Vec<Result<Hash, String>>, ErrorObjectOwned> {
+    let (reply, answer) = oneshot::channel();
+    shared
+        .commands
+        .send(Command::Submit { txs, reply })
+        .await
+        .map_err(|_| error(code::UNAVAILABLE, "node is shutting down"))?;
+    let results = answer
+        .await
+        .map_err(|_| error(code::UNAVAILABLE, "node is shutting down"))?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect())
+}
+
+fn raw(value: &Value) -> Result<SubscriptionMessage, serde_json::Error> {
+    Ok(SubscriptionMessage::from(serde_json::value::to_raw_value(
+        value,
+    )?))
+}
+
+/// Builds the module with every public method.
+pub fn module(shared: Shared) -> RpcModule<Shared> {
+    let mut m = RpcModule::new(shared);
+    let register = "method names are unique";
+
+    m.register_async_method(
+        "synod_sendTransaction",
+        |params: Params<'static>, ctx, _| async move {
+            let (tx,): (TxParam,) = params.parse()?;
+            let tx = tx.into_tx(ctx.limits.max_tx_bytes)?;
+            match submit(&ctx, vec![tx]).await?.pop() {
+                Some(Ok(hash)) => Ok::<_, ErrorObjectOwned>(hash.to_hex()),
+                Some(Err(reason)) => Err(error(code::TX_REJECTED, reason)),
+                None => Err(error(code::UNAVAILABLE, "no answer")),
+            }
+        },
+    )
+    .expect(register);
+
+    m.register_async_method(
+        "synod_sendTransactions",
+        |params: Params<'static>, ctx, _| async move {
+            let (txs,): (Vec<TxParam>,) = params.parse()?;
+            if txs.len() > MAX_TXS_PER_CALL {
+                return Err(invalid(format!(
+                    "{} transactions in one call, at most {MAX_TXS_PER_CALL}",
+                    txs.len()
+                )));
+            }
+            let txs = txs
+                .into_iter()
+                .map(|t| t.into_tx(ctx.limits.max_tx_bytes))
+                .collect::<Result<Vec<_>, _>>()?;
+            let results = submit(&ctx, txs).await?;
+            Ok::<_, ErrorObjectOwned>(
+                results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(hash) => json!({ "hash": hash.to_hex() }),
+                        Err(reason) => json!({ "error": reason }),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        },
+    )
+    .expect(register);
+
+    m.register_async_method(
+        "synod_getTransaction",
+        |params: Params<'static>, ctx, _| async move {
+            let (hash,): (String,) = params.parse()?;
+            let hash = parse_hash(&hash)?;
+            if let Some(loc) = ctx.store.tx_location(&hash).map_err(internal)? {
+                let block = ctx.store.block_at(loc.height).map_err(internal)?;
+                return Ok::<_, ErrorObjectOwned>(json!({
+                    "hash": hash.to_hex(),
+                    "status": "finalized",
+                    "height": loc.height,
+                    "block_hash": block.map(|b| b.hash().to_hex()),
+                    "batch": loc.batch,
+                    "position": loc.position,
+                }));
+            }
+            let (reply, answer) = oneshot::channel();
+            let pending = ctx
+                .commands
+                .send(Command::IsPending { hash, reply })
+                .await
+                .is_ok()
+                && answer.await.unwrap_or(false);
+            Ok(json!({
+                "hash": hash.to_hex(),
+                "status": if pending { "pending" } else { "unknown" },
+            }))
+        },
+    )
+    .expect(register);
+
+    m.register_method("synod_getBlock", |params: Params<'_>, ctx, _| {
+        let (at,): (Value,) = params.parse()?;
+        let block = match &at {
+            Value::Number(n) => {
+                let height = n
+                    .as_u64()
+                    .ok_or_else(|| invalid("height must be a non-negative integer"))?;
+                ctx.store.block_at(height).map_err(internal)?
+            }
+            Value::String(s) if s == "latest" || s == "finalized" => {
+                ctx.store.committed().map_err(internal)?.map(|(b, _)| b)
+            }
+            Value::String(s) => ctx.store.block(&parse_hash(s)?).map_err(internal)?,
+            _ => return Err(invalid("expected a height, a block hash or \"finalized\"")),
+        };
+        let Some(block) = block else {
+            return Ok::<_, ErrorObjectOwned>(Value::Null);
+        };
+        let certificate = ctx.store.certificate(&block.hash()).map_err(internal)?;
+        Ok(block_json(&block, certificate.as_ref()))
+    })
+    .expect(register);
+
+    m.register_method("synod_getBatch", |params: Params<'_>, ctx, _| {
+        let (digest,): (String,) = params.parse()?;
+        let digest = parse_hash(&digest)?;
+        Ok::<_, ErrorObjectOwned>(
+            ctx.store
+                .batch(&digest)
+                .map_err(internal)?
+                .map_or(Value::Null, |b| batch_json(&digest, &b)),
+        )
+    })
+    .expect(register);
+
+    m.register_method("synod_getTips", |_, ctx, _| {
+        let s = ctx.status.borrow();
+        json!({
+            "proposed": s.proposed_height,
+            "finalized": s.finalized_height,
+            "finalized_hash": s.finalized_hash,
+            "attested": Value::Null,
+        })
+    })
+    .expect(register);
+
+    m.register_method("synod_getCommittee", |_, ctx, _| {
+        let c = &ctx.committee;
+        json!({
+            "epoch": c.epoch(),
+            "total_stake": c.total_stake().to_string(),
+            "quorum_stake": c.quorum_stake().to_string(),
+            "members": c.members().iter().enumerate().map(|(i, m)| json!({
+                "index": i,
+                "public_key": hex0x(&m.public_key.0),
+                "stake": m.stake,
+            })).collect::<Vec<_>>(),
+        })
+    })
+    .expect(register);
+
+    m.register_method("synod_status", |_, ctx, _| {
+        serde_json::to_value(&*ctx.status.borrow()).unwrap_or(Value::Null)
+    })
+    .expect(register);
+
+    m.register_subscription(
+        "synod_subscribeFinalized",
+        "synod_finalized",
+        "synod_unsubscribeFinalized",
+        |params: Params<'static>, pending: PendingSubscriptionSink, ctx: Arc<Shared>, _| async move {
+            #[derive(Deserialize, Default)]
+            #[serde(deny_unknown_fields)]
+            struct Filter {
+                namespace: Option<u64>,
+            }
+            let parsed = if params.is_object() {
+                params.parse::<Filter>()
+            } else {
+                params
+                    .sequence()
+                    .optional_next::<Filter>()
+                    .map(Option::unwrap_or_default)
+            };
+            let filter = match parsed {
+                Ok(f) => f,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            let mut rx = ctx.finalized.subscribe();
+            let sink = pending.accept().await?;
+            loop {
+                let block: Arc<Finalized> = match rx.recv().await {
+                    Ok(b) => b,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        sink.send(raw(&json!({ "lagged": n }))?).await?;
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                };
+                let txs: Vec<Value> = block
+                    .txs
+                    .iter()
+                    .filter(|t| filter.namespace.is_none_or(|n| n == t.namespace))
+                    .map(|t| json!({
+                        "hash": t.hash.to_hex(),
+                        "namespace": t.namespace,
+                        "batch": t.location.batch,
+                        "position": t.location.position,
+                        "data": hex0x(&t.payload),
+                    }))
+                    .collect();
+                let mut value = block_json(&block.block, block.certificate.as_ref());
+                value["txs"] = Value::Array(txs);
+                sink.send(raw(&value)?).await?;
+            }
+        },
+    )
+    .expect(register);
+    m
+}

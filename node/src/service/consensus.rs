@@ -1,0 +1,237 @@
+//! Driving the consensus engine: its inputs from the network and timers, its actions
+//! executed in order. Safety state is written and synced before the engine is told it
+//! is durable, so no signed message leaves before its record (`docs/protocol.md` §3, S5).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use synod_consensus::engine::{Action, Input, Offense, Recipient, Recovery};
+use synod_consensus::{Config as EngineConfig, Engine};
+use synod_p2p::{Gossip, Request, Verdict};
+use synod_types::{Block, Committee, Domain, Message, SecretKey};
+
+use super::{now_ms, Internal, Node, Purpose, PENALTY_INVALID, PENALTY_MINOR};
+use crate::config::Config;
+use crate::storage::Store;
+
+/// Counters behind the one-line-per-second progress log.
+#[derive(Debug)]
+pub struct Progress {
+    /// Highest block height seen certified or proposed.
+    pub highest_height: u64,
+    last_line: Instant,
+    height_at_last_line: u64,
+    txs_at_last_line: u64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            highest_height: 0,
+            last_line: Instant::now(),
+            height_at_last_line: 0,
+            txs_at_last_line: 0,
+        }
+    }
+}
+
+/// Builds the engine, recovering the safety state and the committed block from disk.
+pub fn engine(
+    cfg: &Config,
+    domain: &Domain,
+    committee: &Arc<Committee>,
+    key: SecretKey,
+    genesis: Block,
+    store: &Store,
+) -> Result<Engine> {
+    let mut engine_cfg = EngineConfig::new(domain.clone());
+    engine_cfg.base_timeout_ms = cfg.consensus.base_timeout_ms;
+    engine_cfg.max_timeout_ms = cfg.consensus.max_timeout_ms;
+    engine_cfg.timeout_backoff_percent = cfg.consensus.backoff_percent;
+    let safety = store.safety().context("reading the safety state")?;
+    let committed = store.committed().context("reading the committed block")?;
+    let recovery = match (safety, committed) {
+        (None, None) => None,
+        (safety, committed) => {
+            let safety = match safety {
+                Some(s) => s,
+                None => synod_consensus::SafetyState::initial(
+                    committee.epoch(),
+                    synod_types::QuorumCert::genesis(
+                        committee.epoch(),
+                        genesis.hash(),
+                        committee.size(),
+                    ),
+                ),
+            };
+            anyhow::ensure!(
+                safety.epoch == committee.epoch(),
+                "the stored safety state is for epoch {}, the committee is of epoch {}",
+                safety.epoch,
+                committee.epoch()
+            );
+            Some(Recovery {
+                safety,
+                committed,
+                blocks: Vec::new(),
+            })
+        }
+    };
+    Ok(Engine::new(
+        engine_cfg,
+        committee.clone(),
+        Some(key),
+        genesis,
+        recovery,
+    ))
+}
+
+impl Node {
+    /// Feeds one input to the engine and executes what it asks.
+    pub(super) async fn drive(&mut self, input: Input) -> Result<()> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(());
+        };
+        let actions = engine.handle(input);
+        self.execute(actions).await
+    }
+
+    /// Executes actions in order; the answers they produce are executed after them.
+    pub(super) async fn execute(&mut self, actions: Vec<Action>) -> Result<()> {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let more = self.act(action).await?;
+            queue.extend(more);
+        }
+        Ok(())
+    }
+
+    async fn act(&mut self, action: Action) -> Result<Vec<Action>> {
+        fn engine(node: &mut Node) -> &mut Engine {
+            node.engine
+                .as_mut()
+                .expect("actions come only from an engine")
+        }
+        match action {
+            Action::PersistSafety { seq, state } => {
+                // S5: durable before the engine releases the message it records.
+                self.store
+                    .put_safety(&state)
+                    .context("persisting the safety state")?;
+                return Ok(engine(self).handle(Input::SafetyPersisted { seq }));
+            }
+            Action::Send { to, message } => self.send(to, message),
+            Action::Broadcast(message) => {
+                if let Message::Proposal(p) = &message {
+                    self.progress.highest_height =
+                        self.progress.highest_height.max(p.block.header.height);
+                }
+                self.net.publish(Gossip::Consensus(message)).await;
+            }
+            Action::PersistBlock(block) => {
+                self.store.put_block(&block).context("storing a block")?;
+                self.progress.highest_height =
+                    self.progress.highest_height.max(block.header.height);
+                self.unfinal
+                    .insert(block.hash(), (block.header.height, block.payload.clone()));
+            }
+            Action::ScheduleTimer { view, after_ms } => {
+                let internal = self.internal.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                    let _ = internal.send(Internal::Timer(view)).await;
+                });
+            }
+            Action::RequestPayload { view, .. } => {
+                let payload = self.pick_payload();
+                let digest = synod_types::tx::payload_digest(&payload);
+                return Ok(engine(self).handle(Input::PayloadReady {
+                    view,
+                    payload,
+                    // The batches travel on the validators' own network; the commitment
+                    // of that inline availability is the payload digest itself.
+                    da_commitment: digest,
+                    timestamp_ms: now_ms(),
+                }));
+            }
+            Action::CheckPayload { block } => {
+                if let Some(valid) = self.check_payload(block)? {
+                    return Ok(valid);
+                }
+            }
+            Action::Commit {
+                blocks,
+                certificate,
+            } => {
+                self.commits.push_back((blocks, certificate));
+                self.flush_commits().await?;
+            }
+            Action::Evidence(evidence) => {
+                tracing::warn!(
+                    signer = %hex::encode(&evidence.signer.0[..8]),
+                    epoch = evidence.epoch,
+                    view = evidence.view,
+                    phase = ?evidence.phase,
+                    "equivocation evidence"
+                );
+                metrics::counter!("synod_consensus_evidence_total").increment(1);
+            }
+            Action::Penalize { peer, offense } => {
+                let points = match offense {
+                    Offense::InvalidSignature | Offense::InvalidCertificate => PENALTY_INVALID,
+                    Offense::Malformed(_) | Offense::BadSyncResponse => PENALTY_MINOR,
+                };
+                if let Some(peer) = self.peers.peer(peer) {
+                    if self.judging.as_ref().is_some_and(|(_, s, _)| *s == peer) {
+                        // Gossipsub scores the rejection itself.
+                        self.judge(Verdict::Reject);
+                    } else {
+                        self.net.penalize(peer, points).await;
+                    }
+                    tracing::debug!(%peer, ?offense, "peer penalized");
+                    metrics::counter!("synod_p2p_penalties_total").increment(1);
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    fn send(&mut self, to: Recipient, message: Message) {
+        let (peer, purpose) = match (&to, &message) {
+            (Recipient::Validator(index), Message::SyncRequest(_)) => {
+                (self.peers.validator(*index), Purpose::Sync)
+            }
+            (Recipient::Peer(p), Message::SyncRequest(_)) => (self.peers.peer(*p), Purpose::Sync),
+            (Recipient::Validator(index), _) => (self.peers.validator(*index), Purpose::Vote),
+            (Recipient::Peer(p), _) => (self.peers.peer(*p), Purpose::Vote),
+        };
+        match peer {
+            Some(peer) => self.request(peer, Request::Consensus(message), purpose),
+            None => tracing::debug!(?to, "no known peer for recipient; message dropped"),
+        }
+    }
+
+    /// Logs one line per second: progress, not every message.
+    pub(super) fn progress_line(&mut self) {
+        let elapsed = self.progress.last_line.elapsed().as_secs_f64().max(1e-3);
+        let blocks =
+            self.finalized_height - self.progress.height_at_last_line.min(self.finalized_height);
+        let txs = self.finalized_txs - self.progress.txs_at_last_line;
+        let view = self.engine.as_ref().map_or(0, |e| e.status().view);
+        tracing::info!(
+            height = self.finalized_height,
+            view,
+            blocks_per_s = format_args!("{:.1}", blocks as f64 / elapsed),
+            tx_per_s = format_args!("{:.0}", txs as f64 / elapsed),
+            mempool = self.mempool.len(),
+            batches = self.pool.len(),
+            peers = self.peers.connected_peers().count(),
+            "progress"
+        );
+        self.progress.last_line = Instant::now();
+        self.progress.height_at_last_line = self.finalized_height;
+        self.progress.txs_at_last_line = self.finalized_txs;
+    }
+}

@@ -1,0 +1,217 @@
+//! Following finality: how a full node learns finalized blocks, and how every node serves
+//! them by height.
+//!
+//! Validators publish each commit's last block with its finality certificate. A full
+//! node verifies the certificate (one aggregate signature, `docs/protocol.md` §5) and
+//! then asks a peer for the finalized blocks from its own height on; a range is
+//! accepted only if its parent links lead from the node's last finalized block to the
+//! certified block, so each block in it is proven final by that one certificate.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use synod_p2p::protocol::{MAX_FINALIZED_PER_REQUEST, MAX_FINALIZED_PER_RESPONSE};
+use synod_p2p::{PeerId, Request, Response, Verdict};
+use synod_types::{Block, FinalityCert, Phase};
+
+use super::{Node, Purpose, PENALTY_INVALID};
+use crate::config::Role;
+
+/// How long a range request may stay unanswered before another is sent.
+const RANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The follower's progress.
+#[derive(Debug)]
+pub struct Follow {
+    /// Highest finalized height proven by a certificate seen on the network.
+    network_height: u64,
+    /// Height of the last block queued for commit.
+    queued_height: u64,
+    /// The peer that last showed a certificate above us.
+    source: Option<PeerId>,
+    inflight: Option<Instant>,
+}
+
+impl Follow {
+    /// A follower at `height`.
+    pub fn new(height: u64) -> Follow {
+        Follow {
+            network_height: height,
+            queued_height: height,
+            source: None,
+            inflight: None,
+        }
+    }
+
+    /// Highest finalized height known on the network.
+    pub fn network_height(&self) -> u64 {
+        self.network_height
+    }
+
+    /// A commit reached the store.
+    pub fn committed(&mut self, height: u64) {
+        self.queued_height = self.queued_height.max(height);
+        self.network_height = self.network_height.max(height);
+    }
+
+    /// The range request failed; another may be sent.
+    pub fn request_failed(&mut self) {
+        self.inflight = None;
+    }
+}
+
+impl Node {
+    fn verify_finality(&self, block: &Block, certificate: &FinalityCert) -> bool {
+        certificate.0.block_hash == block.hash()
+            && certificate.0.view == block.header.view
+            && certificate
+                .0
+                .verify(&self.committee, &self.domain, Phase::Commit)
+                .is_ok()
+    }
+
+    /// A finalized block with its certificate, from the certificates topic.
+    pub(super) async fn on_finalized_gossip(
+        &mut self,
+        source: PeerId,
+        block: Block,
+        certificate: FinalityCert,
+    ) -> Result<()> {
+        let height = block.header.height;
+        if height <= self.follow.queued_height.max(self.follow.network_height) {
+            // Known already: nothing to verify, nothing to learn.
+            self.judge(Verdict::Ignore);
+            return Ok(());
+        }
+        if !self.verify_finality(&block, &certificate) {
+            self.judge(Verdict::Reject);
+            return Ok(());
+        }
+        self.judge(Verdict::Accept);
+        self.follow.network_height = height;
+        self.follow.source = Some(source);
+        if self.cfg.node.role != Role::Full {
+            // Validators finalize through their engine, which syncs what it misses.
+            return Ok(());
+        }
+        if height == self.follow.queued_height + 1 && self.commits.is_empty() {
+            let parent_ok = block.header.parent == self.finalized_hash;
+            if parent_ok {
+                self.follow.queued_height = height;
+                self.commits.push_back((vec![block], certificate));
+                return self.flush_commits().await;
+            }
+        }
+        self.request_range(source);
+        Ok(())
+    }
+
+    fn request_range(&mut self, peer: PeerId) {
+        if self
+            .follow
+            .inflight
+            .is_some_and(|t| t.elapsed() < RANGE_TIMEOUT)
+        {
+            return;
+        }
+        self.follow.inflight = Some(Instant::now());
+        self.request(
+            peer,
+            Request::Finalized {
+                from_height: self.follow.queued_height + 1,
+                max: MAX_FINALIZED_PER_REQUEST,
+            },
+            Purpose::Finalized,
+        );
+    }
+
+    /// Once a second: a full node behind the network asks for the next range.
+    pub(super) fn follow_tick(&mut self) {
+        if self.cfg.node.role != Role::Full
+            || self.follow.network_height <= self.follow.queued_height
+        {
+            return;
+        }
+        let peer = self
+            .follow
+            .source
+            .filter(|p| self.peers.connected_peers().any(|c| c == p))
+            .or_else(|| self.peers.connected_validators().first().copied());
+        if let Some(peer) = peer {
+            self.request_range(peer);
+        }
+    }
+
+    /// A range of finalized blocks from a peer: linked from our last block to a block
+    /// that the certificate proves final.
+    pub(super) async fn on_finalized_range(
+        &mut self,
+        peer: PeerId,
+        blocks: Vec<Block>,
+        certificate: Option<FinalityCert>,
+    ) -> Result<()> {
+        self.follow.inflight = None;
+        let (Some(last), Some(certificate)) = (blocks.last(), certificate) else {
+            return Ok(());
+        };
+        let mut parent = match self.commits.back() {
+            Some((queued, _)) => queued.last().map(|b| b.hash()),
+            None => Some(self.finalized_hash),
+        };
+        let first_height = self.follow.queued_height + 1;
+        let linked = blocks.iter().enumerate().all(|(i, b)| {
+            let ok = b.header.height == first_height + i as u64
+                && Some(b.header.parent) == parent
+                && b.payload_matches();
+            parent = Some(b.hash());
+            ok
+        });
+        if !self.verify_finality(last, &certificate) {
+            tracing::debug!(%peer, "finalized range with an invalid certificate");
+            self.net.penalize(peer, PENALTY_INVALID).await;
+            return Ok(());
+        }
+        if !linked {
+            // Either the peer is on another chain (impossible with a valid certificate
+            // unless a third of the stake is Byzantine) or we moved on meanwhile.
+            tracing::debug!(%peer, "finalized range does not link to our chain");
+            return Ok(());
+        }
+        let height = last.header.height;
+        self.follow.queued_height = height;
+        self.follow.network_height = self.follow.network_height.max(height);
+        self.commits.push_back((blocks, certificate));
+        self.flush_commits().await?;
+        if self.follow.network_height > self.follow.queued_height {
+            self.request_range(peer);
+        }
+        Ok(())
+    }
+
+    /// Finalized blocks from `from` for a peer: at least `max` if there are, and on to
+    /// the next block with a stored certificate, which proves them all.
+    pub(super) fn finalized_range(&self, from: u64, max: u32) -> Result<Response> {
+        let mut blocks = Vec::new();
+        let mut height = from.max(1);
+        while height <= self.finalized_height && blocks.len() < MAX_FINALIZED_PER_RESPONSE {
+            let Some(block) = self.store.block_at(height)? else {
+                break;
+            };
+            let certificate = self.store.certificate(&block.hash())?;
+            blocks.push(block);
+            if let Some(certificate) = certificate {
+                if blocks.len() >= max as usize || height == self.finalized_height {
+                    return Ok(Response::Finalized {
+                        blocks,
+                        certificate: Some(certificate),
+                    });
+                }
+            }
+            height += 1;
+        }
+        Ok(Response::Finalized {
+            blocks: Vec::new(),
+            certificate: None,
+        })
+    }
+}

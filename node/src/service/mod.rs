@@ -1,0 +1,592 @@
+//! The running node: one task that owns the consensus engine, the mempool, the batch
+//! pool and the store, and talks to the network, the RPC server and its timers over
+//! bounded channels.
+//!
+//! ```text
+//!   RPC ──Command──▶ ┌──────────────── Node (this task) ────────────────┐ ──Gossip/Request──▶ p2p
+//!                    │ mempool → batches → pool     engine (validator)  │ ◀──Event────────── p2p
+//!   timers ─Internal▶│ store (RocksDB)              follower (full node) │
+//!                    └───────────────────────────────────────────────────┘
+//!                         │ watch: NodeStatus        │ broadcast: Finalized
+//!                         ▼                          ▼
+//!                    /status, getTips           synod_subscribeFinalized
+//! ```
+//!
+//! A validator drives the engine ([`consensus`]); a full node follows finality
+//! certificates ([`follow`]). Both serve batches and finalized blocks to peers.
+
+mod consensus;
+mod follow;
+mod payload;
+mod peers;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use synod_consensus::Engine;
+use synod_p2p::{Event, Gossip, MessageId, NetworkHandle, PeerId, Request, Response, Verdict};
+use synod_sequencer::{BatchBuilder, BatchPool, Mempool, Rejected};
+use synod_types::wire::Limits;
+use synod_types::{Block, Committee, Domain, FinalityCert, Hash, SecretKey, Tx};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::config::{Config, Role};
+use crate::storage::{Store, TxLocation};
+
+pub use peers::Peers;
+
+/// What the RPC server asks of the node.
+#[derive(Debug)]
+pub enum Command {
+    /// Validate and accept transactions; one answer per transaction.
+    Submit {
+        /// The transactions.
+        txs: Vec<Tx>,
+        /// Hashes of the accepted ones, or why each was refused.
+        reply: oneshot::Sender<Vec<Result<Hash, Rejected>>>,
+    },
+    /// Whether a transaction is accepted and not yet final.
+    IsPending {
+        /// Its hash.
+        hash: Hash,
+        /// The answer.
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// A finalized transaction as the finalized stream carries it.
+#[derive(Debug, Clone)]
+pub struct FinalTx {
+    /// Its hash.
+    pub hash: Hash,
+    /// Its namespace.
+    pub namespace: u64,
+    /// Where it is.
+    pub location: TxLocation,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// One finalized block on the finalized stream.
+#[derive(Debug, Clone)]
+pub struct Finalized {
+    /// The block.
+    pub block: Block,
+    /// The finality certificate, if this block is the last of its commit.
+    pub certificate: Option<FinalityCert>,
+    /// Transactions finalized by this block (first occurrences only).
+    pub txs: Vec<FinalTx>,
+}
+
+/// What the node shows of itself: `/status`, `synod_getTips`, the progress line.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct NodeStatus {
+    /// `validator` or `full`.
+    pub role: String,
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Index in the committee, for a validator that is a member.
+    pub validator_index: Option<u32>,
+    /// Current consensus view (validators).
+    pub view: u64,
+    /// Height of the highest certified block known (validators), or the finalized
+    /// height (full nodes).
+    pub proposed_height: u64,
+    /// Height of the last finalized block.
+    pub finalized_height: u64,
+    /// Hash of the last finalized block.
+    pub finalized_hash: String,
+    /// Finalized height announced by peers (what this node syncs towards).
+    pub network_height: u64,
+    /// Whether this node is within a few blocks of the network.
+    pub synced: bool,
+    /// Connected peers.
+    pub peers: usize,
+    /// Transactions waiting in the mempool.
+    pub mempool_txs: usize,
+    /// Batches waiting to be ordered.
+    pub pending_batches: usize,
+    /// Transactions finalized since start.
+    pub finalized_txs: u64,
+    /// Blocks finalized since start.
+    pub finalized_blocks: u64,
+}
+
+/// Handles the RPC server shares with the node.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The database (read-only use by RPC).
+    pub store: Arc<Store>,
+    /// The latest status.
+    pub status: watch::Receiver<NodeStatus>,
+    /// The finalized stream.
+    pub finalized: broadcast::Sender<Arc<Finalized>>,
+    /// Commands to the node.
+    pub commands: mpsc::Sender<Command>,
+    /// The committee.
+    pub committee: Arc<Committee>,
+    /// Decoding limits.
+    pub limits: Limits,
+}
+
+/// Timer and request outcomes that come back to the node task.
+#[derive(Debug)]
+enum Internal {
+    Timer(u64),
+    Response {
+        peer: PeerId,
+        purpose: Purpose,
+        result: Result<Response, synod_p2p::RequestError>,
+    },
+}
+
+/// Why a request was sent, to route its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Vote,
+    Sync,
+    Batches,
+    Finalized,
+}
+
+/// Penalty points per offence.
+const PENALTY_INVALID: f64 = 25.0;
+const PENALTY_MINOR: f64 = 5.0;
+/// Finalized blocks kept for subscribers that lag.
+pub const FINALIZED_STREAM_DEPTH: usize = 1_024;
+const INTERNAL_QUEUE: usize = 16_384;
+/// Blocks behind the network at which a node is reported as syncing.
+const SYNCED_SLACK: u64 = 8;
+
+/// Everything the node needs to start.
+pub struct Setup {
+    /// The resolved configuration.
+    pub config: Config,
+    /// The genesis committee.
+    pub committee: Arc<Committee>,
+    /// The chain and bridge signatures are bound to.
+    pub domain: Domain,
+    /// The genesis block.
+    pub genesis: Block,
+    /// The validator's key (`None` for a full node).
+    pub key: Option<SecretKey>,
+    /// The open database.
+    pub store: Arc<Store>,
+    /// The network.
+    pub net: NetworkHandle,
+    /// Network events.
+    pub events: mpsc::Receiver<Event>,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup").finish_non_exhaustive()
+    }
+}
+
+/// The node task.
+pub struct Node {
+    cfg: Config,
+    domain: Domain,
+    committee: Arc<Committee>,
+    limits: Limits,
+    store: Arc<Store>,
+    net: NetworkHandle,
+    engine: Option<Engine>,
+    key: Option<SecretKey>,
+    me: Option<u32>,
+    mempool: Mempool,
+    builder: Option<BatchBuilder>,
+    pool: BatchPool,
+    peers: Peers,
+    /// Payload checks waiting for batches: block hash → (block, digests still missing).
+    checks: HashMap<Hash, (Block, HashSet<Hash>)>,
+    /// Digests ordered by blocks that are not final yet: block hash → (height, digests).
+    unfinal: HashMap<Hash, (u64, Vec<Hash>)>,
+    /// Commits waiting for their batches, in order.
+    commits: VecDeque<(Vec<Block>, FinalityCert)>,
+    /// Batch digests being fetched.
+    fetching: HashSet<Hash>,
+    /// Transactions accepted here and not final yet.
+    own_pending: HashSet<Hash>,
+    /// Transactions a full node accepted, to forward at the next tick.
+    forward: Vec<Tx>,
+    /// The gossip message being handled, to report its verdict.
+    judging: Option<(MessageId, PeerId, Verdict)>,
+    follow: follow::Follow,
+    finalized_height: u64,
+    finalized_hash: Hash,
+    finalized_txs: u64,
+    finalized_blocks: u64,
+    internal: mpsc::Sender<Internal>,
+    status: watch::Sender<NodeStatus>,
+    finalized: broadcast::Sender<Arc<Finalized>>,
+    last_announce: Option<Instant>,
+    announce_due: Option<Instant>,
+    progress: consensus::Progress,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Node {
+    /// Builds the node from its setup and recovers its state from the store.
+    pub fn new(setup: Setup) -> Result<(Node, Shared, Inputs)> {
+        let Setup {
+            config: cfg,
+            committee,
+            domain,
+            genesis,
+            key,
+            store,
+            net,
+            events,
+        } = setup;
+        let limits = Limits::new(committee.size());
+        let me = key
+            .as_ref()
+            .and_then(|k| committee.index_of(&k.public_key()));
+        let (finalized_height, finalized_hash) = match store.committed()? {
+            Some((block, _)) => (block.header.height, block.hash()),
+            None => (0, genesis.hash()),
+        };
+        let engine = match (cfg.node.role, &key) {
+            (Role::Validator, Some(key)) => Some(consensus::engine(
+                &cfg,
+                &domain,
+                &committee,
+                key.clone(),
+                genesis.clone(),
+                &store,
+            )?),
+            _ => None,
+        };
+        let mempool = Mempool::new(payload::mempool_config(&cfg));
+        let builder = me.map(|index| {
+            // Batches are numbered by their creation time so a restarted validator never
+            // reuses a sequence number for different contents.
+            BatchBuilder::new(
+                payload::batch_config(&cfg),
+                index,
+                committee.epoch(),
+                now_ms(),
+            )
+        });
+        let (internal, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
+        let (command_tx, command_rx) = mpsc::channel(4_096);
+        let (status, status_rx) = watch::channel(NodeStatus::default());
+        let (finalized, _) = broadcast::channel(FINALIZED_STREAM_DEPTH);
+        let shared = Shared {
+            store: store.clone(),
+            status: status_rx,
+            finalized: finalized.clone(),
+            commands: command_tx,
+            committee: committee.clone(),
+            limits: limits.clone(),
+        };
+        let node = Node {
+            follow: follow::Follow::new(finalized_height),
+            cfg,
+            domain,
+            committee,
+            limits,
+            store,
+            net,
+            engine,
+            key,
+            me,
+            mempool,
+            builder,
+            pool: BatchPool::new(synod_sequencer::batches::PoolConfig::default()),
+            peers: Peers::default(),
+            checks: HashMap::new(),
+            unfinal: HashMap::new(),
+            commits: VecDeque::new(),
+            fetching: HashSet::new(),
+            own_pending: HashSet::new(),
+            forward: Vec::new(),
+            judging: None,
+            finalized_height,
+            finalized_hash,
+            finalized_txs: 0,
+            finalized_blocks: 0,
+            internal,
+            status,
+            finalized,
+            last_announce: None,
+            announce_due: Some(Instant::now() + Duration::from_millis(500)),
+            progress: consensus::Progress::default(),
+        };
+        let inputs = Inputs {
+            events,
+            commands: command_rx,
+            internal: internal_rx,
+        };
+        Ok((node, shared, inputs))
+    }
+
+    /// Runs until `shutdown` resolves or a storage error makes going on unsafe.
+    pub async fn run(
+        mut self,
+        mut inputs: Inputs,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        tokio::pin!(shutdown);
+        if let Some(engine) = self.engine.as_mut() {
+            let actions = engine.start();
+            self.execute(actions).await?;
+        }
+        let mut batch_tick = tokio::time::interval(Duration::from_millis(
+            self.cfg.batch.interval_ms.clamp(1, 1_000),
+        ));
+        batch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut second = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                Some(internal) = inputs.internal.recv() => self.on_internal(internal).await?,
+                Some(event) = inputs.events.recv() => self.on_network(event).await?,
+                Some(command) = inputs.commands.recv() => self.on_command(command),
+                _ = batch_tick.tick() => self.cut_batches().await,
+                _ = second.tick() => self.every_second().await,
+            }
+        }
+        tracing::info!(height = self.finalized_height, "shutting down");
+        Ok(())
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Submit { txs, reply } => {
+                let results = txs.into_iter().map(|tx| self.accept_tx(tx)).collect();
+                let _ = reply.send(results);
+            }
+            Command::IsPending { hash, reply } => {
+                let _ = reply.send(self.own_pending.contains(&hash));
+            }
+        }
+    }
+
+    async fn on_network(&mut self, event: Event) -> Result<()> {
+        match event {
+            Event::Gossip {
+                source,
+                origin,
+                id,
+                message,
+            } => {
+                self.judging = Some((id.clone(), source, Verdict::Accept));
+                self.on_gossip(source, origin, message).await?;
+                if let Some((id, source, verdict)) = self.judging.take() {
+                    self.net.report(id, source, verdict).await;
+                }
+            }
+            Event::Request { peer, id, request } => {
+                let response = self.serve(peer, request).await?;
+                self.net.respond(id, response).await;
+            }
+            Event::Connected(peer) => {
+                self.peers.connected(peer);
+                // Announce to the newcomer once its subscriptions have arrived.
+                self.announce_due = Some(Instant::now() + Duration::from_millis(500));
+            }
+            Event::Disconnected(peer) => self.peers.disconnected(peer),
+        }
+        Ok(())
+    }
+
+    /// Sets the verdict on the gossip message being handled.
+    fn judge(&mut self, verdict: Verdict) {
+        if let Some((_, _, v)) = self.judging.as_mut() {
+            if *v != Verdict::Reject {
+                *v = verdict;
+            }
+        }
+    }
+
+    async fn on_gossip(
+        &mut self,
+        source: PeerId,
+        origin: Option<PeerId>,
+        message: Gossip,
+    ) -> Result<()> {
+        match message {
+            Gossip::Consensus(message) => {
+                if self.engine.is_some() {
+                    let from = self.peers.engine_id(source);
+                    self.drive(synod_consensus::Input::Message { from, message })
+                        .await?;
+                } else {
+                    self.judge(Verdict::Ignore);
+                }
+            }
+            Gossip::Batch(batch) => self.on_batch(origin, batch),
+            Gossip::Tx(tx) => self.on_forwarded_tx(tx),
+            Gossip::Finalized { block, certificate } => {
+                self.on_finalized_gossip(source, block, certificate).await?;
+            }
+            Gossip::Announce {
+                public_key,
+                signature,
+                ..
+            } => self.on_announce(origin, public_key, signature),
+        }
+        Ok(())
+    }
+
+    async fn on_internal(&mut self, internal: Internal) -> Result<()> {
+        match internal {
+            Internal::Timer(view) => {
+                self.drive(synod_consensus::Input::TimerFired { view })
+                    .await?;
+            }
+            Internal::Response {
+                peer,
+                purpose,
+                result,
+            } => match (purpose, result) {
+                (_, Err(e)) => {
+                    tracing::debug!(%peer, ?purpose, error = %e, "request failed");
+                    if purpose == Purpose::Batches {
+                        self.fetching.clear();
+                    }
+                    if purpose == Purpose::Finalized {
+                        self.follow.request_failed();
+                    }
+                }
+                (Purpose::Vote, Ok(_)) => {}
+                (Purpose::Sync, Ok(Response::Consensus(message))) => {
+                    let from = self.peers.engine_id(peer);
+                    self.drive(synod_consensus::Input::Message { from, message })
+                        .await?;
+                }
+                (Purpose::Batches, Ok(Response::Batches(batches))) => {
+                    self.on_fetched_batches(peer, batches).await?;
+                }
+                (
+                    Purpose::Finalized,
+                    Ok(Response::Finalized {
+                        blocks,
+                        certificate,
+                    }),
+                ) => {
+                    self.on_finalized_range(peer, blocks, certificate).await?;
+                }
+                (purpose, Ok(other)) => {
+                    tracing::debug!(%peer, ?purpose, answer = ?std::mem::discriminant(&other), "unexpected answer");
+                    if purpose == Purpose::Finalized {
+                        self.follow.request_failed();
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Sends a request in the background; the answer comes back as `Internal`.
+    fn request(&self, peer: PeerId, request: Request, purpose: Purpose) {
+        let net = self.net.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let result = net.request(peer, request).await;
+            let _ = internal
+                .send(Internal::Response {
+                    peer,
+                    purpose,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    /// Answers a peer's direct request.
+    async fn serve(&mut self, peer: PeerId, request: Request) -> Result<Response> {
+        Ok(match request {
+            Request::Consensus(message) => match message {
+                synod_types::Message::SyncRequest(r) => {
+                    Response::Consensus(synod_types::Message::SyncResponse(
+                        self.blocks_back_from(r.block_hash, r.max_blocks)?,
+                    ))
+                }
+                message => {
+                    if self.engine.is_some() {
+                        let from = self.peers.engine_id(peer);
+                        self.drive(synod_consensus::Input::Message { from, message })
+                            .await?;
+                        Response::Ack
+                    } else {
+                        Response::Refused("not a validator".into())
+                    }
+                }
+            },
+            Request::Batches(digests) => Response::Batches(self.batches_for(&digests)?),
+            Request::Finalized { from_height, max } => self.finalized_range(from_height, max)?,
+        })
+    }
+
+    async fn every_second(&mut self) {
+        self.publish_status();
+        self.progress_line();
+        let due = self.announce_due.is_some_and(|t| Instant::now() >= t)
+            || self
+                .last_announce
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(15));
+        if due {
+            self.announce().await;
+        }
+        self.follow_tick();
+    }
+
+    fn publish_status(&mut self) {
+        let net = self.net.status();
+        let (view, proposed) = match &self.engine {
+            Some(engine) => {
+                let s = engine.status();
+                (s.view, s.committed_height.max(self.progress.highest_height))
+            }
+            None => (0, self.finalized_height),
+        };
+        let network_height = self.follow.network_height().max(self.finalized_height);
+        let status = NodeStatus {
+            role: match self.cfg.node.role {
+                Role::Validator => "validator".into(),
+                Role::Full => "full".into(),
+            },
+            peer_id: self.net.local_peer_id().to_string(),
+            validator_index: self.me,
+            view,
+            proposed_height: proposed,
+            finalized_height: self.finalized_height,
+            finalized_hash: self.finalized_hash.to_hex(),
+            network_height,
+            synced: self.finalized_height + SYNCED_SLACK >= network_height,
+            peers: net.peers,
+            mempool_txs: self.mempool.len(),
+            pending_batches: self.pool.len(),
+            finalized_txs: self.finalized_txs,
+            finalized_blocks: self.finalized_blocks,
+        };
+        crate::telemetry::record_status(&status, &net);
+        let _ = self.status.send(status);
+    }
+}
+
+/// The node's input queues, consumed by [`Node::run`].
+#[derive(Debug)]
+pub struct Inputs {
+    events: mpsc::Receiver<Event>,
+    commands: mpsc::Receiver<Command>,
+    internal: mpsc::Receiver<Internal>,
+}

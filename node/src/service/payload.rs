@@ -1,0 +1,440 @@
+//! Transactions, batches and commits: what the node accepts, what it orders, and how a
+//! finalized block reaches the store and the finalized stream.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use synod_consensus::engine::{Action, Input};
+use synod_p2p::protocol::MAX_BATCHES_PER_REQUEST;
+use synod_p2p::{Gossip, PeerId, Request, Verdict};
+use synod_sequencer::batches::BatchConfig;
+use synod_sequencer::{MempoolConfig, Rejected};
+use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, Signature, Tx};
+
+use super::{now_ms, FinalTx, Finalized, Node, Purpose};
+use crate::config::{Config, Role};
+
+/// The mempool bounds of the configuration.
+pub fn mempool_config(cfg: &Config) -> MempoolConfig {
+    MempoolConfig {
+        max_bytes: cfg.mempool.max_bytes,
+        max_txs: cfg.mempool.max_txs,
+        max_tx_bytes: cfg.mempool.max_tx_bytes,
+        max_namespace_percent: cfg.mempool.max_namespace_percent,
+        ..MempoolConfig::default()
+    }
+}
+
+/// When batches are cut.
+pub fn batch_config(cfg: &Config) -> BatchConfig {
+    BatchConfig {
+        interval_ms: cfg.batch.interval_ms,
+        max_bytes: cfg.batch.max_bytes,
+        ..BatchConfig::default()
+    }
+}
+
+/// The committee members that carry a transaction forwarded by a full node: two, so
+/// one of them being down loses nothing; the commit deduplicates.
+fn carriers(hash: &Hash, members: usize) -> [u32; 2] {
+    let h = u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"));
+    let first = (h % members as u64) as u32;
+    [first, ((first as usize + 1) % members) as u32]
+}
+
+impl Node {
+    /// Validates a client's transaction: into the mempool (validator) or forwarded to
+    /// the validators (full node).
+    pub(super) fn accept_tx(&mut self, tx: Tx) -> Result<Hash, Rejected> {
+        let hash = match self.cfg.node.role {
+            Role::Validator => self.mempool.insert(tx)?,
+            Role::Full => {
+                if tx.payload.is_empty() {
+                    return Err(Rejected::Empty);
+                }
+                if tx.payload.len() > self.cfg.mempool.max_tx_bytes {
+                    return Err(Rejected::TooLarge {
+                        size: tx.payload.len(),
+                        max: self.cfg.mempool.max_tx_bytes,
+                    });
+                }
+                let hash = tx.hash();
+                if self.own_pending.contains(&hash) {
+                    return Err(Rejected::Duplicate(hash));
+                }
+                if self.own_pending.len() >= self.cfg.mempool.max_txs {
+                    return Err(Rejected::Full {
+                        txs: self.own_pending.len(),
+                        bytes: 0,
+                    });
+                }
+                self.forward.push(tx);
+                hash
+            }
+        };
+        self.own_pending.insert(hash);
+        metrics::counter!("synod_rpc_transactions_accepted_total").increment(1);
+        Ok(hash)
+    }
+
+    /// Publishes transactions accepted by a full node.
+    pub(super) async fn forward_txs(&mut self) {
+        for tx in std::mem::take(&mut self.forward) {
+            self.net.publish(Gossip::Tx(tx)).await;
+        }
+    }
+
+    /// A transaction forwarded by a full node: taken by the members that carry it.
+    pub(super) fn on_forwarded_tx(&mut self, tx: Tx) {
+        let Some(me) = self.me else {
+            return self.judge(Verdict::Accept);
+        };
+        if carriers(&tx.hash(), self.committee.size()).contains(&me) {
+            match self.mempool.insert(tx) {
+                Ok(hash) => {
+                    self.own_pending.insert(hash);
+                }
+                Err(Rejected::Empty | Rejected::TooLarge { .. }) => {
+                    return self.judge(Verdict::Reject)
+                }
+                Err(_) => return self.judge(Verdict::Ignore),
+            }
+        }
+        self.judge(Verdict::Accept);
+    }
+
+    /// Cuts this validator's batches and sends them to the others.
+    pub(super) async fn cut_batches(&mut self) {
+        self.forward_txs().await;
+        let Some(builder) = self.builder.as_mut() else {
+            return;
+        };
+        let mut cut = Vec::new();
+        while let Some(batch) = builder.poll(now_ms(), &mut self.mempool) {
+            cut.push(batch);
+        }
+        for batch in cut {
+            match self.pool.add(batch.clone()) {
+                Ok(_) => self.net.publish(Gossip::Batch(batch)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "own batch refused by the pool; transactions requeued");
+                    self.mempool.requeue(batch.txs);
+                }
+            }
+        }
+    }
+
+    /// A batch from the network: only from the announced peer of its author.
+    pub(super) fn on_batch(&mut self, origin: Option<PeerId>, batch: Batch) {
+        if batch.epoch != self.committee.epoch() || batch.author as usize >= self.committee.size() {
+            return self.judge(Verdict::Reject);
+        }
+        let from_author = origin.is_some_and(|o| self.peers.is_validator(batch.author, &o));
+        if !from_author {
+            // Unknown author peer so far (announcement not seen yet): not provably bad.
+            return self.judge(Verdict::Ignore);
+        }
+        match self.pool.add(batch) {
+            Ok(digest) => {
+                self.judge(Verdict::Accept);
+                self.batch_arrived(digest);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "batch dropped");
+                self.judge(Verdict::Ignore);
+            }
+        }
+    }
+
+    /// Up to `block.max_batches` digests not ordered by a block that is not final yet.
+    pub(super) fn pick_payload(&mut self) -> Vec<Hash> {
+        let exclude: HashSet<Hash> = self
+            .unfinal
+            .values()
+            .flat_map(|(_, d)| d.iter().copied())
+            .collect();
+        self.pool.pick(self.cfg.block.max_batches, &exclude)
+    }
+
+    fn is_stored(&self, digest: &Hash) -> bool {
+        self.store.has_batch(digest).unwrap_or(false)
+    }
+
+    /// Checks that every batch of a proposed block is here; fetches the others. Returns
+    /// the engine's answer when the check is complete now.
+    pub(super) fn check_payload(&mut self, block: Block) -> Result<Option<Vec<Action>>> {
+        let missing: HashSet<Hash> = self
+            .pool
+            .missing(&block.payload)
+            .into_iter()
+            .filter(|d| !self.is_stored(d))
+            .collect();
+        let engine = self
+            .engine
+            .as_mut()
+            .expect("only validators check payloads");
+        if missing.is_empty() {
+            return Ok(Some(engine.handle(Input::PayloadChecked {
+                block_hash: block.hash(),
+                valid: true,
+            })));
+        }
+        let proposer = self.peers.validator(block.header.proposer);
+        self.fetch_batches(missing.iter().copied().collect(), proposer);
+        self.checks.insert(block.hash(), (block, missing));
+        Ok(None)
+    }
+
+    /// Asks `peer` (or a connected validator) for batches not already being fetched.
+    pub(super) fn fetch_batches(&mut self, digests: Vec<Hash>, peer: Option<PeerId>) {
+        let wanted: Vec<Hash> = digests
+            .into_iter()
+            .filter(|d| self.fetching.insert(*d))
+            .take(MAX_BATCHES_PER_REQUEST)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let candidates = self.peers.connected_validators();
+        let peer = peer
+            .filter(|p| candidates.contains(p))
+            .or_else(|| {
+                candidates
+                    .get(now_ms() as usize % candidates.len().max(1))
+                    .copied()
+            })
+            .or_else(|| self.peers.connected_peers().next().copied());
+        match peer {
+            Some(peer) => self.request(peer, Request::Batches(wanted), Purpose::Batches),
+            None => {
+                for d in wanted {
+                    self.fetching.remove(&d);
+                }
+            }
+        }
+    }
+
+    /// Batches a peer sent on request: only those asked for are kept.
+    pub(super) async fn on_fetched_batches(
+        &mut self,
+        peer: PeerId,
+        batches: Vec<Batch>,
+    ) -> Result<()> {
+        for batch in batches {
+            let digest = batch.digest();
+            if !self.fetching.remove(&digest) {
+                self.net.penalize(peer, super::PENALTY_MINOR).await;
+                continue;
+            }
+            if let Err(e) = self.pool.add(batch) {
+                tracing::debug!(error = %e, "fetched batch dropped");
+                continue;
+            }
+            self.batch_arrived(digest);
+        }
+        self.fetching.clear();
+        let ready: Vec<Hash> = self
+            .checks
+            .iter()
+            .filter(|(_, (_, missing))| missing.is_empty())
+            .map(|(h, _)| *h)
+            .collect();
+        for block_hash in ready {
+            self.checks.remove(&block_hash);
+            self.drive(Input::PayloadChecked {
+                block_hash,
+                valid: true,
+            })
+            .await?;
+        }
+        // Anything still missing is asked for again, from another validator.
+        let still: Vec<Hash> = self
+            .checks
+            .values()
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        if !still.is_empty() {
+            self.fetch_batches(still, None);
+        }
+        self.flush_commits().await
+    }
+
+    fn batch_arrived(&mut self, digest: Hash) {
+        for (_, missing) in self.checks.values_mut() {
+            missing.remove(&digest);
+        }
+    }
+
+    /// Batches for a peer, from the pool or the store.
+    pub(super) fn batches_for(&self, digests: &[Hash]) -> Result<Vec<Batch>> {
+        let mut out = Vec::new();
+        for d in digests {
+            if let Some(b) = self.pool.get(d) {
+                out.push(b.clone());
+            } else if let Some(b) = self.store.batch(d)? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes queued commits whose batches are all here, in order; fetches the rest.
+    pub(super) async fn flush_commits(&mut self) -> Result<()> {
+        while let Some((blocks, _)) = self.commits.front() {
+            let mut batches = Vec::with_capacity(blocks.len());
+            let mut missing = Vec::new();
+            for block in blocks {
+                let mut list = Vec::with_capacity(block.payload.len());
+                for d in &block.payload {
+                    if let Some(b) = self.pool.get(d) {
+                        list.push(b.clone());
+                    } else if let Some(b) = self.store.batch(d)? {
+                        list.push(b);
+                    } else {
+                        missing.push(*d);
+                    }
+                }
+                batches.push(list);
+            }
+            if !missing.is_empty() {
+                self.fetch_batches(missing, None);
+                return Ok(());
+            }
+            let (blocks, certificate) = self.commits.pop_front().expect("front exists");
+            self.apply_commit(blocks, certificate, batches).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_commit(
+        &mut self,
+        blocks: Vec<Block>,
+        certificate: FinalityCert,
+        batches: Vec<Vec<Batch>>,
+    ) -> Result<()> {
+        let Some(last) = blocks.last().cloned() else {
+            return Ok(());
+        };
+        if last.header.height <= self.finalized_height {
+            return Ok(());
+        }
+        let indexed = self
+            .store
+            .commit(&blocks, &certificate, &batches)
+            .context("writing a commit")?;
+        let subscribers = self.finalized.receiver_count() > 0;
+        let count = blocks.len();
+        for (i, (block, fresh)) in blocks.into_iter().zip(indexed).enumerate() {
+            self.pool.finalize(&block.payload);
+            let mut txs = Vec::with_capacity(if subscribers { fresh.len() } else { 0 });
+            for (hash, location) in &fresh {
+                self.own_pending.remove(hash);
+                if subscribers {
+                    let tx = &batches[i][location.batch as usize].txs[location.position as usize];
+                    txs.push(FinalTx {
+                        hash: *hash,
+                        namespace: tx.namespace,
+                        location: *location,
+                        payload: tx.payload.clone(),
+                    });
+                }
+            }
+            self.finalized_txs += fresh.len() as u64;
+            metrics::counter!("synod_sequencer_finalized_transactions_total")
+                .increment(fresh.len() as u64);
+            if subscribers {
+                let certificate = (i + 1 == count).then(|| certificate.clone());
+                let _ = self.finalized.send(Arc::new(Finalized {
+                    block,
+                    certificate,
+                    txs,
+                }));
+            }
+        }
+        self.finalized_blocks += count as u64;
+        self.finalized_height = last.header.height;
+        self.finalized_hash = last.hash();
+        self.follow.committed(self.finalized_height);
+        let height = self.finalized_height;
+        self.unfinal.retain(|_, (h, _)| *h > height);
+        self.checks.retain(|_, (b, _)| b.header.height > height);
+        metrics::gauge!("synod_consensus_finalized_height").set(height as f64);
+        if self.me.is_some() {
+            self.net
+                .publish(Gossip::Finalized {
+                    block: last,
+                    certificate,
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Blocks from `hash` back along parents, newest first, at most `max` (and 64).
+    pub(super) fn blocks_back_from(
+        &self,
+        hash: Hash,
+        max: u32,
+    ) -> Result<synod_types::SyncResponse> {
+        let mut blocks = Vec::new();
+        let mut next = hash;
+        while blocks.len() < max.min(self.limits.max_sync_blocks as u32) as usize {
+            match self.store.block(&next)? {
+                Some(b) if b.header.height > 0 => {
+                    next = b.header.parent;
+                    blocks.push(b);
+                }
+                _ => break,
+            }
+        }
+        Ok(synod_types::SyncResponse { blocks })
+    }
+
+    /// Publishes this validator's binding of its BLS key to its peer id.
+    pub(super) async fn announce(&mut self) {
+        self.last_announce = Some(std::time::Instant::now());
+        self.announce_due = None;
+        let (Some(key), Some(_)) = (&self.key, self.me) else {
+            return;
+        };
+        let peer = self.net.local_peer_id();
+        let message = synod_p2p::announce_message(self.domain.chain_id, &peer.to_bytes());
+        self.net
+            .publish(Gossip::Announce {
+                public_key: key.public_key(),
+                signature: key.sign(&message),
+                nonce: now_ms(),
+            })
+            .await;
+    }
+
+    /// A validator's announcement: verified once per (member, peer).
+    pub(super) fn on_announce(
+        &mut self,
+        origin: Option<PeerId>,
+        key: PublicKey,
+        signature: Signature,
+    ) {
+        let Some(origin) = origin else {
+            return self.judge(Verdict::Reject);
+        };
+        let Some(index) = self.committee.index_of(&key) else {
+            return self.judge(Verdict::Ignore);
+        };
+        if self.peers.is_validator(index, &origin) {
+            return self.judge(Verdict::Accept);
+        }
+        let message = synod_p2p::announce_message(self.domain.chain_id, &origin.to_bytes());
+        let valid = self
+            .committee
+            .key(index)
+            .is_some_and(|k| k.verify(&message, &signature));
+        if !valid {
+            return self.judge(Verdict::Reject);
+        }
+        tracing::info!(validator = index, peer = %origin, "validator announced");
+        self.peers.set_validator(index, origin);
+        self.judge(Verdict::Accept);
+    }
+}

@@ -1,0 +1,493 @@
+//! The direct (request-response) protocol `/synod/req/1` and its bounded framing.
+//!
+//! One request and one response per stream. Each is a frame: a 4-byte big-endian length,
+//! then a kind byte and the body. The length is checked against the configured maximum
+//! before anything is allocated; bodies are decoded with `synod_types::wire`, which
+//! checks every field. Lists are a 4-byte count (checked against its bound first) and
+//! 4-byte length-prefixed items.
+
+use std::io;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use synod_types::wire::{self, Limits, WireError};
+use synod_types::{Batch, Block, FinalityCert, Hash, Message};
+
+/// The protocol name negotiated on each stream.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/synod/req/1");
+
+/// Batches asked for in one request, at most.
+pub const MAX_BATCHES_PER_REQUEST: usize = 256;
+/// Finalized blocks asked for in one request, at most.
+pub const MAX_FINALIZED_PER_REQUEST: u32 = 64;
+/// Finalized blocks in one response, at most: a response runs on past the number asked
+/// for to the next block with a stored finality certificate.
+pub const MAX_FINALIZED_PER_RESPONSE: usize = 1_024;
+
+/// What one peer asks another directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// A consensus message addressed to this peer: a vote to the next leader, or a sync
+    /// request for blocks by hash.
+    Consensus(Message),
+    /// The batches with these digests.
+    Batches(Vec<Hash>),
+    /// Finalized blocks from `from_height` on, at most `max`, with the finality
+    /// certificate of the last one.
+    Finalized {
+        /// The first height wanted.
+        from_height: u64,
+        /// How many blocks at most.
+        max: u32,
+    },
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// Received; nothing to return (votes).
+    Ack,
+    /// A consensus answer (a sync response).
+    Consensus(Message),
+    /// The batches found, in any order; missing ones are left out.
+    Batches(Vec<Batch>),
+    /// Finalized blocks, ascending, and the finality certificate of the last one (which
+    /// proves the others through their parent links). Empty if none is known.
+    Finalized {
+        /// The blocks.
+        blocks: Vec<Block>,
+        /// Finality certificate of the last block.
+        certificate: Option<FinalityCert>,
+    },
+    /// The request was refused (rate limit, unknown data), with the reason.
+    Refused(String),
+}
+
+const REQ_CONSENSUS: u8 = 1;
+const REQ_BATCHES: u8 = 2;
+const REQ_FINALIZED: u8 = 3;
+const RES_ACK: u8 = 0;
+const RES_CONSENSUS: u8 = 1;
+const RES_BATCHES: u8 = 2;
+const RES_FINALIZED: u8 = 3;
+const RES_REFUSED: u8 = 4;
+const MAX_REASON_BYTES: usize = 256;
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The frame is shorter than its contents claim, or has bytes left over.
+    #[error("truncated or padded frame")]
+    Truncated,
+    /// Unknown kind byte.
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    /// A list longer than its bound.
+    #[error("{what}: {count} items, at most {max} allowed")]
+    TooMany {
+        /// What the list holds.
+        what: &'static str,
+        /// Items claimed.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// An item failed to decode.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// A message of a kind that does not belong in this frame.
+    #[error("unexpected {0} in this frame")]
+    Unexpected(&'static str),
+}
+
+impl Request {
+    /// Encodes the request body (without the length prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Request::Consensus(message) => tagged(REQ_CONSENSUS, wire::encode_message(message)),
+            Request::Batches(digests) => {
+                let mut out = vec![REQ_BATCHES];
+                for d in digests {
+                    out.extend_from_slice(d.as_bytes());
+                }
+                out
+            }
+            Request::Finalized { from_height, max } => {
+                let mut out = vec![REQ_FINALIZED];
+                out.extend_from_slice(&from_height.to_be_bytes());
+                out.extend_from_slice(&max.to_be_bytes());
+                out
+            }
+        }
+    }
+
+    /// Decodes a request body, checking every bound.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Request, FrameError> {
+        let (&kind, body) = bytes.split_first().ok_or(FrameError::Truncated)?;
+        match kind {
+            REQ_CONSENSUS => match wire::decode_message(body, limits)? {
+                m @ (Message::Vote(_) | Message::SyncRequest(_) | Message::Timeout(_)) => {
+                    Ok(Request::Consensus(m))
+                }
+                Message::Proposal(_) => Err(FrameError::Unexpected("proposal")),
+                Message::SyncResponse(_) => Err(FrameError::Unexpected("sync response")),
+            },
+            REQ_BATCHES => {
+                if body.len() % 32 != 0 {
+                    return Err(FrameError::Truncated);
+                }
+                let count = body.len() / 32;
+                if count > MAX_BATCHES_PER_REQUEST {
+                    return Err(FrameError::TooMany {
+                        what: "batch digests",
+                        count,
+                        max: MAX_BATCHES_PER_REQUEST,
+                    });
+                }
+                Ok(Request::Batches(
+                    body.chunks_exact(32)
+                        .map(|c| Hash(c.try_into().expect("chunks_exact yields 32 bytes")))
+                        .collect(),
+                ))
+            }
+            REQ_FINALIZED => {
+                let body: &[u8; 12] = body.try_into().map_err(|_| FrameError::Truncated)?;
+                let (height, max) = body.split_at(8);
+                let max = u32::from_be_bytes(max.try_into().expect("4 bytes"));
+                if max > MAX_FINALIZED_PER_REQUEST {
+                    return Err(FrameError::TooMany {
+                        what: "finalized blocks",
+                        count: max as usize,
+                        max: MAX_FINALIZED_PER_REQUEST as usize,
+                    });
+                }
+                Ok(Request::Finalized {
+                    from_height: u64::from_be_bytes(height.try_into().expect("8 bytes")),
+                    max,
+                })
+            }
+            other => Err(FrameError::UnknownKind(other)),
+        }
+    }
+}
+
+impl Response {
+    /// Encodes the response body (without the length prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Response::Ack => vec![RES_ACK],
+            Response::Consensus(message) => tagged(RES_CONSENSUS, wire::encode_message(message)),
+            Response::Batches(batches) => {
+                let items: Vec<Vec<u8>> = batches.iter().map(wire::encode_batch).collect();
+                tagged(RES_BATCHES, encode_list(&items))
+            }
+            Response::Finalized {
+                blocks,
+                certificate,
+            } => {
+                let mut items: Vec<Vec<u8>> = blocks.iter().map(wire::encode_block).collect();
+                if let Some(fc) = certificate {
+                    items.push(wire::encode_certificate(&fc.0));
+                }
+                tagged(RES_FINALIZED, encode_list(&items))
+            }
+            Response::Refused(reason) => {
+                let mut reason = reason.as_bytes().to_vec();
+                reason.truncate(MAX_REASON_BYTES);
+                tagged(RES_REFUSED, reason)
+            }
+        }
+    }
+
+    /// Decodes a response body, checking every bound.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Response, FrameError> {
+        let (&kind, body) = bytes.split_first().ok_or(FrameError::Truncated)?;
+        match kind {
+            RES_ACK if body.is_empty() => Ok(Response::Ack),
+            RES_ACK => Err(FrameError::Truncated),
+            RES_CONSENSUS => match wire::decode_message(body, limits)? {
+                m @ Message::SyncResponse(_) => Ok(Response::Consensus(m)),
+                _ => Err(FrameError::Unexpected("non-response message")),
+            },
+            RES_BATCHES => {
+                let items = decode_list(body, MAX_BATCHES_PER_REQUEST, "batches")?;
+                let batches = items
+                    .into_iter()
+                    .map(|b| wire::decode_batch(b, limits))
+                    .collect::<Result<_, _>>()?;
+                Ok(Response::Batches(batches))
+            }
+            RES_FINALIZED => {
+                let max = MAX_FINALIZED_PER_RESPONSE + 1;
+                let mut items = decode_list(body, max, "finalized blocks")?;
+                let certificate = match items.len() {
+                    0 => None,
+                    1 => return Err(FrameError::Unexpected("certificate without blocks")),
+                    _ => {
+                        let last = items.pop().expect("at least two items");
+                        Some(FinalityCert(wire::decode_certificate(last, limits)?))
+                    }
+                };
+                let blocks = items
+                    .into_iter()
+                    .map(|b| wire::decode_block(b, limits))
+                    .collect::<Result<_, _>>()?;
+                Ok(Response::Finalized {
+                    blocks,
+                    certificate,
+                })
+            }
+            RES_REFUSED => Ok(Response::Refused(
+                String::from_utf8_lossy(&body[..body.len().min(MAX_REASON_BYTES)]).into_owned(),
+            )),
+            other => Err(FrameError::UnknownKind(other)),
+        }
+    }
+}
+
+fn tagged(kind: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 1);
+    out.push(kind);
+    out.extend_from_slice(&body);
+    out
+}
+
+fn encode_list(items: &[Vec<u8>]) -> Vec<u8> {
+    let total: usize = items.iter().map(|i| i.len() + 4).sum();
+    let mut out = Vec::with_capacity(total + 4);
+    out.extend_from_slice(&(items.len() as u32).to_be_bytes());
+    for item in items {
+        out.extend_from_slice(&(item.len() as u32).to_be_bytes());
+        out.extend_from_slice(item);
+    }
+    out
+}
+
+/// Splits a list into its items without copying; the count is checked before anything
+/// is allocated.
+fn decode_list<'a>(
+    mut body: &'a [u8],
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<&'a [u8]>, FrameError> {
+    let count = take_u32(&mut body)? as usize;
+    if count > max {
+        return Err(FrameError::TooMany { what, count, max });
+    }
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = take_u32(&mut body)? as usize;
+        if len > body.len() {
+            return Err(FrameError::Truncated);
+        }
+        let (item, rest) = body.split_at(len);
+        items.push(item);
+        body = rest;
+    }
+    if body.is_empty() {
+        Ok(items)
+    } else {
+        Err(FrameError::Truncated)
+    }
+}
+
+fn take_u32(body: &mut &[u8]) -> Result<u32, FrameError> {
+    if body.len() < 4 {
+        return Err(FrameError::Truncated);
+    }
+    let (head, rest) = body.split_at(4);
+    *body = rest;
+    Ok(u32::from_be_bytes(head.try_into().expect("4 bytes")))
+}
+
+/// Reads one length-prefixed frame of at most `max` bytes.
+pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the limit of {max}"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// Writes one length-prefixed frame and closes the write side.
+pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    io.write_all(&len.to_be_bytes()).await?;
+    io.write_all(body).await?;
+    io.close().await
+}
+
+/// The request-response codec: framing plus bounded decoding.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    /// Decoding limits.
+    pub limits: Limits,
+}
+
+fn invalid(e: FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl libp2p::request_response::Codec for Codec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let frame = read_frame(io, self.limits.max_message_bytes).await?;
+        Request::decode(&frame, &self.limits).map_err(invalid)
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let frame = read_frame(io, self.limits.max_message_bytes).await?;
+        Response::decode(&frame, &self.limits).map_err(invalid)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Request,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &request.encode()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Response,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &response.encode()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_types::{SyncRequest, Tx};
+
+    fn limits() -> Limits {
+        Limits::new(4)
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let requests = [
+            Request::Batches(vec![Hash::from_u64(1), Hash::from_u64(2)]),
+            Request::Finalized {
+                from_height: 7,
+                max: 64,
+            },
+            Request::Consensus(Message::SyncRequest(SyncRequest {
+                block_hash: Hash::from_u64(9),
+                max_blocks: 3,
+            })),
+        ];
+        for r in requests {
+            assert_eq!(Request::decode(&r.encode(), &limits()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let batch = Batch {
+            author: 1,
+            epoch: 0,
+            seq: 5,
+            txs: vec![Tx {
+                namespace: 3,
+                payload: vec![1, 2, 3],
+            }],
+        };
+        let responses = [
+            Response::Ack,
+            Response::Batches(vec![batch.clone(), batch]),
+            Response::Finalized {
+                blocks: vec![],
+                certificate: None,
+            },
+            Response::Refused("slow down".into()),
+        ];
+        for r in responses {
+            assert_eq!(Response::decode(&r.encode(), &limits()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn hostile_frames_are_errors_not_allocations() {
+        let l = limits();
+        // A list claiming four billion items is refused before anything is allocated.
+        let mut huge = vec![RES_BATCHES];
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            Response::decode(&huge, &l),
+            Err(FrameError::TooMany { .. })
+        ));
+        // An item longer than what is left.
+        let mut short = vec![RES_BATCHES, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            Response::decode(&short, &l),
+            Err(FrameError::Truncated)
+        ));
+        short.truncate(1);
+        assert!(Response::decode(&short, &l).is_err());
+        assert!(matches!(
+            Request::decode(&[REQ_FINALIZED, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], &l),
+            Err(FrameError::TooMany { .. })
+        ));
+        assert!(matches!(
+            Request::decode(&[9], &l),
+            Err(FrameError::UnknownKind(9))
+        ));
+        assert!(Request::decode(&[], &l).is_err());
+        assert!(matches!(
+            Request::decode(&[REQ_BATCHES, 1, 2], &l),
+            Err(FrameError::Truncated)
+        ));
+        // Deterministic garbage never panics.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..2_000usize {
+            let bytes: Vec<u8> = (0..len % 300)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = Request::decode(&bytes, &l);
+            let _ = Response::decode(&bytes, &l);
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_frames_are_refused_before_reading() {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&(10u32 << 20).to_be_bytes());
+        let mut io = futures::io::Cursor::new(frame);
+        let err = read_frame(&mut io, 1 << 20).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    }
+}

@@ -1,0 +1,76 @@
+//! `testnet.json`: what `up` started, for `down`, `load`, `bench` and people.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// One process of the network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// Name, `validator-0`, `full-0`, ….
+    pub name: String,
+    /// `validator` or `full`.
+    pub role: String,
+    /// JSON-RPC URL (HTTP; the same port speaks WebSocket).
+    pub rpc_url: String,
+    /// Prometheus metrics URL.
+    pub metrics_url: String,
+    /// libp2p address with peer id.
+    pub p2p: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Log file.
+    pub log: PathBuf,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// The whole network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Chain id of the genesis.
+    pub chain_id: u64,
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// Every node.
+    pub nodes: Vec<NodeEntry>,
+}
+
+impl Manifest {
+    /// The manifest path of a testnet directory.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("testnet.json")
+    }
+
+    /// Reads a directory's manifest.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = Manifest::path(dir);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no testnet at {}: run `synod testnet up` first",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a testnet manifest", path.display()))
+    }
+
+    /// Writes the manifest.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = Manifest::path(dir);
+        std::fs::write(&path, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// Whether a process is alive (Linux `/proc`).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            // A zombie (state Z) has exited.
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}

@@ -1,0 +1,377 @@
+//! `synod testnet up` and `down`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rand::RngCore;
+use serde_json::Value;
+
+use crate::cli::UpArgs;
+use crate::manifest::{alive, Manifest, NodeEntry};
+
+/// Chain id of local networks (anvil's).
+pub const CHAIN_ID: u64 = 31337;
+const STAKE: u64 = 100;
+
+fn synod() -> Result<PathBuf> {
+    std::env::current_exe().context("cannot find the synod binary")
+}
+
+/// Runs `synod <args>` to completion; returns its stdout.
+fn synod_output(args: &[&str]) -> Result<String> {
+    let out = Command::new(synod()?)
+        .args(args)
+        .env_remove("SYNOD_DATA_DIR")
+        .output()
+        .with_context(|| format!("cannot run synod {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "synod {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The value after `prefix` on the first line that starts with it.
+fn field(output: &str, prefix: &str) -> Result<String> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(|v| v.split_whitespace().next().unwrap_or_default().to_string())
+        .with_context(|| format!("unexpected synod output (no {prefix:?}): {output}"))
+}
+
+struct Planned {
+    name: String,
+    role: &'static str,
+    data_dir: PathBuf,
+    p2p_port: u16,
+    rpc_port: u16,
+    peer_id: String,
+    password_file: Option<PathBuf>,
+}
+
+/// Prepares every node's directory, keys and identity, and the genesis.
+fn prepare(args: &UpArgs, dir: &Path) -> Result<Vec<Planned>> {
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let total = args.nodes + args.full_nodes;
+    if usize::from(args.base_port) + 100 + total > usize::from(u16::MAX) {
+        bail!(
+            "--base-port {} leaves no room for {total} nodes",
+            args.base_port
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut planned = Vec::new();
+    let mut validators = Vec::new();
+    for i in 0..total {
+        let validator = i < args.nodes;
+        let name = if validator {
+            format!("validator-{i}")
+        } else {
+            format!("full-{}", i - args.nodes)
+        };
+        let data_dir = dir.join(&name);
+        if data_dir.exists() {
+            std::fs::remove_dir_all(&data_dir)
+                .with_context(|| format!("cannot clear {}", data_dir.display()))?;
+        }
+        std::fs::create_dir_all(&data_dir)?;
+        let dd = data_dir.to_string_lossy().to_string();
+        let password_file = if validator {
+            let path = data_dir.join("password.txt");
+            let mut secret = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            std::fs::write(&path, hex)?;
+            let out = synod_output(&[
+                "keys",
+                "new",
+                "--data-dir",
+                &dd,
+                "--password-file",
+                &path.to_string_lossy(),
+                "--kdf",
+                "pbkdf2",
+            ])?;
+            validators.push(format!("{}:{STAKE}", field(&out, "created key ")?));
+            Some(path)
+        } else {
+            None
+        };
+        let out = synod_output(&["init", "--data-dir", &dd])?;
+        planned.push(Planned {
+            name,
+            role: if validator { "validator" } else { "full" },
+            data_dir,
+            p2p_port: args.base_port + i as u16,
+            rpc_port: args.base_port + 100 + i as u16,
+            peer_id: field(&out, "peer id ")?,
+            password_file,
+        });
+    }
+    let genesis = dir.join("genesis.json");
+    let mut genesis_args = vec![
+        "genesis".to_string(),
+        "--chain-id".into(),
+        CHAIN_ID.to_string(),
+        "--out".into(),
+        genesis.to_string_lossy().into(),
+    ];
+    for v in validators {
+        genesis_args.push("--validator".into());
+        genesis_args.push(v);
+    }
+    synod_output(&genesis_args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    Ok(planned)
+}
+
+fn p2p_addr(p: &Planned) -> String {
+    format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", p.p2p_port, p.peer_id)
+}
+
+/// Starts `synod start` for one planned node; returns its pid.
+fn spawn(p: &Planned, bootnodes: &str, genesis: &Path, extra: &[String]) -> Result<u32> {
+    let log = p.data_dir.join("synod.log");
+    let file = std::fs::File::create(&log)?;
+    let mut cmd = Command::new(synod()?);
+    cmd.arg("start")
+        .arg("--data-dir")
+        .arg(&p.data_dir)
+        .arg("--node.role")
+        .arg(p.role)
+        .arg("--node.genesis")
+        .arg(genesis)
+        .arg("--network.listen")
+        .arg(format!("/ip4/127.0.0.1/tcp/{}", p.p2p_port))
+        .arg("--network.bootnodes")
+        .arg(bootnodes)
+        .arg("--rpc.addr")
+        .arg(format!("127.0.0.1:{}", p.rpc_port))
+        .args(extra)
+        .env_remove("SYNOD_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    if let Some(pw) = &p.password_file {
+        cmd.arg("--node.password-file").arg(pw);
+    }
+    // Own process group: a detached network survives the terminal's Ctrl-C.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", p.name))?;
+    Ok(child.id())
+}
+
+/// GETs a node's `/status`.
+pub fn status(rpc_url: &str) -> Option<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    agent
+        .get(format!("{rpc_url}/status"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_json()
+        .ok()
+}
+
+fn u64_of(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// `synod testnet up`.
+pub fn up(args: &UpArgs) -> Result<bool> {
+    let dir = &args.dir.dir;
+    if let Ok(old) = Manifest::load(dir) {
+        if old.nodes.iter().any(|n| alive(n.pid)) {
+            bail!(
+                "a testnet is already running in {}: stop it with `synod testnet down --dir {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    let planned = prepare(args, dir)?;
+    let genesis = dir.join("genesis.json");
+    let mut nodes = Vec::new();
+    for (i, p) in planned.iter().enumerate() {
+        // Everyone knows the first validator; the first validator knows the second.
+        let boot = if i == 0 {
+            planned.get(1)
+        } else {
+            planned.first()
+        };
+        let bootnodes = boot.map(p2p_addr).unwrap_or_default();
+        let pid = spawn(p, &bootnodes, &genesis, &args.node_args)?;
+        let rpc_url = format!("http://127.0.0.1:{}", p.rpc_port);
+        nodes.push(NodeEntry {
+            name: p.name.clone(),
+            role: p.role.into(),
+            metrics_url: format!("{rpc_url}/metrics"),
+            rpc_url,
+            p2p: p2p_addr(p),
+            data_dir: p.data_dir.clone(),
+            log: p.data_dir.join("synod.log"),
+            pid,
+        });
+    }
+    let manifest = Manifest {
+        chain_id: CHAIN_ID,
+        genesis,
+        nodes,
+    };
+    manifest.save(dir)?;
+    println!(
+        "started {} validators and {} full nodes; {} describes them",
+        args.nodes,
+        args.full_nodes,
+        Manifest::path(dir).display()
+    );
+    wait_for_finality(&manifest, Duration::from_secs(60))?;
+    if args.detach {
+        println!(
+            "network is finalizing; stop it with `synod testnet down --dir {}`",
+            dir.display()
+        );
+        return Ok(true);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+    let started = Instant::now();
+    let mut last: Option<(Instant, u64)> = None;
+    while !stop.load(Ordering::SeqCst)
+        && (args.duration == 0 || started.elapsed() < Duration::from_secs(args.duration))
+    {
+        let line = status_line(&manifest, &mut last);
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        let tick = Instant::now();
+        while tick.elapsed() < Duration::from_secs(1) && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    println!("stopping the network");
+    down(dir)
+}
+
+/// One line: heights, views, finalized tx/s and peers of every node.
+fn status_line(manifest: &Manifest, last: &mut Option<(Instant, u64)>) -> String {
+    let statuses: Vec<Option<Value>> = manifest.nodes.iter().map(|n| status(&n.rpc_url)).collect();
+    let up = statuses.iter().filter(|s| s.is_some()).count();
+    let heights: Vec<u64> = statuses
+        .iter()
+        .flatten()
+        .map(|s| u64_of(s, "finalized_height"))
+        .collect();
+    let height = heights.iter().copied().max().unwrap_or(0);
+    let view = statuses
+        .iter()
+        .flatten()
+        .map(|s| u64_of(s, "view"))
+        .max()
+        .unwrap_or(0);
+    let txs = statuses
+        .iter()
+        .flatten()
+        .map(|s| u64_of(s, "finalized_txs"))
+        .max()
+        .unwrap_or(0);
+    let peers: Vec<String> = statuses
+        .iter()
+        .map(|s| {
+            s.as_ref()
+                .map_or("-".into(), |s| u64_of(s, "peers").to_string())
+        })
+        .collect();
+    let now = Instant::now();
+    let tps = match last {
+        Some((t, n)) => {
+            (txs.saturating_sub(*n)) as f64 / now.duration_since(*t).as_secs_f64().max(1e-3)
+        }
+        None => 0.0,
+    };
+    *last = Some((now, txs));
+    let lag = heights.iter().map(|h| height - h).max().unwrap_or(0);
+    format!(
+        "height {height} (max lag {lag})  view {view}  finalized {tps:.0} tx/s  nodes up {up}/{}  peers [{}]",
+        manifest.nodes.len(),
+        peers.join(" ")
+    )
+}
+
+/// Waits until every validator reports a finalized height of at least 1.
+pub fn wait_for_finality(manifest: &Manifest, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let done = manifest
+            .nodes
+            .iter()
+            .filter(|n| n.role == "validator")
+            .all(|n| status(&n.rpc_url).is_some_and(|s| u64_of(&s, "finalized_height") >= 1));
+        if done {
+            return Ok(());
+        }
+        for n in &manifest.nodes {
+            if !alive(n.pid) {
+                bail!("{} exited; see {}", n.name, n.log.display());
+            }
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "the network did not finalize a block within {} s; see the logs in {}",
+                timeout.as_secs(),
+                manifest.nodes[0]
+                    .data_dir
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `synod testnet down`: SIGTERM to every node, then SIGKILL after 15 s.
+pub fn down(dir: &Path) -> Result<bool> {
+    let manifest = Manifest::load(dir)?;
+    let signal = |sig: &str, pid: u32| {
+        let _ = Command::new("kill")
+            .arg(sig)
+            .arg(pid.to_string())
+            .stderr(Stdio::null())
+            .status();
+    };
+    for n in &manifest.nodes {
+        if alive(n.pid) {
+            signal("-TERM", n.pid);
+        }
+    }
+    let start = Instant::now();
+    while manifest.nodes.iter().any(|n| alive(n.pid)) {
+        if start.elapsed() > Duration::from_secs(15) {
+            for n in manifest.nodes.iter().filter(|n| alive(n.pid)) {
+                eprintln!("{} did not stop within 15 s; killing it", n.name);
+                signal("-KILL", n.pid);
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("stopped {} nodes", manifest.nodes.len());
+    Ok(true)
+}

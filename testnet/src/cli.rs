@@ -11,6 +11,65 @@ pub enum TestnetCommand {
     Up(UpArgs),
     /// Stop the network described by a directory's testnet.json.
     Down(DirArg),
+    /// Submit transactions to every node and report finality and latency.
+    Load(LoadArgs),
+    /// Start a network, ramp the load to saturation, write JSON and a chart.
+    Bench(BenchArgs),
+}
+
+/// Options of `synod testnet load`.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// The running network.
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Transactions per second, across all nodes.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u64,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Payload bytes per transaction.
+    #[arg(long, default_value_t = 256)]
+    pub size: usize,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Options of `synod testnet bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Validators.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Seconds at the saturation rate.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Payload bytes per transaction.
+    #[arg(long, default_value_t = 256)]
+    pub size: usize,
+    /// Write the result as JSON here (the chart goes beside it, as .svg).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Where to put the network.
+    #[arg(long, default_value = ".testnet-bench")]
+    pub dir: PathBuf,
+    /// First TCP port.
+    #[arg(long, default_value_t = 19500)]
+    pub base_port: u16,
+    /// Offered rate of the first ramp step, tx/s (doubled each step).
+    #[arg(long, default_value_t = 5_000)]
+    pub ramp_start: u64,
+    /// Highest offered rate tried.
+    #[arg(long, default_value_t = 160_000)]
+    pub ramp_max: u64,
+    /// Seconds per ramp step.
+    #[arg(long, default_value_t = 5)]
+    pub ramp_step: u64,
+    /// Extra `synod start` flags for every node.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
 }
 
 /// The testnet directory.

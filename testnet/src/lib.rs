@@ -6,8 +6,15 @@
 //!   (`synod genesis`), then one `synod start` per node on 127.0.0.1 with distinct
 //!   ports; `testnet.json` describes the network; a live status line each second.
 //! - `synod testnet down`: SIGTERM to every process of a `testnet.json`, then waits.
+//! - `synod testnet load`: transactions to every node over JSON-RPC, the finalized
+//!   stream over WebSocket; acknowledged, finalized, lost, latency percentiles.
+//! - `synod testnet bench`: a network, empty blocks per second, a ramp to saturation,
+//!   the sustained rate and the latency at half of it; JSON, an SVG chart, a table.
 
+mod bench;
+mod chart;
 pub mod cli;
+pub mod load;
 mod manifest;
 mod up;
 
@@ -20,5 +27,24 @@ pub fn run(command: &cli::TestnetCommand) -> Result<bool> {
     match command {
         cli::TestnetCommand::Up(args) => up::up(args),
         cli::TestnetCommand::Down(args) => up::down(&args.dir),
+        cli::TestnetCommand::Load(args) => {
+            let manifest = Manifest::load(&args.dir.dir)?;
+            let report = load::run(
+                &manifest,
+                &load::Plan {
+                    steps: vec![(
+                        args.rate as f64,
+                        std::time::Duration::from_secs(args.duration),
+                    )],
+                    size: args.size,
+                },
+            )?;
+            if let Some(path) = &args.json {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+            }
+            println!("{}", report.summary());
+            Ok(report.lost == 0 && report.duplicates == 0)
+        }
+        cli::TestnetCommand::Bench(args) => bench::bench(args),
     }
 }

@@ -292,7 +292,11 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
             #[derive(Deserialize, Default)]
             #[serde(deny_unknown_fields)]
             struct Filter {
+                /// Only transactions of this namespace.
                 namespace: Option<u64>,
+                /// Leave out transaction payloads (hashes and positions only).
+                #[serde(default)]
+                hashes_only: bool,
             }
             let parsed = if params.is_object() {
                 params.parse::<Filter>()
@@ -324,13 +328,18 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
                     .txs
                     .iter()
                     .filter(|t| filter.namespace.is_none_or(|n| n == t.namespace))
-                    .map(|t| json!({
-                        "hash": t.hash.to_hex(),
-                        "namespace": t.namespace,
-                        "batch": t.location.batch,
-                        "position": t.location.position,
-                        "data": hex0x(&t.payload),
-                    }))
+                    .map(|t| {
+                        let mut v = json!({
+                            "hash": t.hash.to_hex(),
+                            "namespace": t.namespace,
+                            "batch": t.location.batch,
+                            "position": t.location.position,
+                        });
+                        if !filter.hashes_only {
+                            v["data"] = Value::String(hex0x(&t.payload));
+                        }
+                        v
+                    })
                     .collect();
                 let mut value = block_json(&block.block, block.certificate.as_ref());
                 value["txs"] = Value::Array(txs);

@@ -360,7 +360,14 @@ impl Node {
         self.unfinal.retain(|_, (h, _)| *h > height);
         self.checks.retain(|_, (b, _)| b.header.height > height);
         metrics::gauge!("synod_consensus_finalized_height").set(height as f64);
-        if self.me.is_some() {
+        // One announcer per height (height mod committee size), so followers get each
+        // certificate once; a gap left by a down member is closed by range sync.
+        let members = self.committee.size() as u64;
+        let first = height + 1 - count as u64;
+        let announcer = self
+            .me
+            .is_some_and(|me| (first..=height).any(|h| h % members == u64::from(me)));
+        if announcer {
             self.net
                 .publish(Gossip::Finalized {
                     block: last,

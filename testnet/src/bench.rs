@@ -1,0 +1,199 @@
+//! `synod testnet bench`: starts a network, measures empty blocks per second, ramps the
+//! load to saturation, holds the saturation rate, then measures latency at half of it;
+//! writes JSON and an SVG chart and prints a table.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::cli::{BenchArgs, DirArg, UpArgs};
+use crate::load::{self, Plan, Report, Second};
+use crate::manifest::Manifest;
+use crate::up;
+
+/// The bench result written to `--json`.
+#[derive(Debug, Serialize)]
+pub struct BenchResult {
+    /// Validators.
+    pub nodes: usize,
+    /// Transaction payload size.
+    pub size_bytes: usize,
+    /// Finalized tx/s sustained at the saturation rate.
+    pub finalized_tps: f64,
+    /// The same in MB/s of payload.
+    pub finalized_mb_per_s: f64,
+    /// Latency at half the sustained rate, ms.
+    pub p50_ms: f64,
+    /// 99th percentile at half the sustained rate, ms.
+    pub p99_ms: f64,
+    /// Finalized blocks per second with no load (empty blocks).
+    pub blocks_per_s: f64,
+    /// Largest peak RSS of any node, MB.
+    pub peak_rss_mb: f64,
+    /// Rate the ramp found saturating.
+    pub saturation_offered_tps: f64,
+    /// Transactions lost (acknowledged, never finalized) over the whole bench.
+    pub lost: u64,
+    /// The ramp, the sustained phase and the half-load phase, second by second.
+    pub ramp: Vec<Second>,
+    /// Sustained phase.
+    pub sustained: Report,
+    /// Half-load phase.
+    pub half_load: Report,
+    /// The chart.
+    pub chart: PathBuf,
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn height(manifest: &Manifest) -> u64 {
+    manifest
+        .nodes
+        .iter()
+        .filter_map(|n| up::status(&n.rpc_url))
+        .filter_map(|s| s.get("finalized_height").and_then(|h| h.as_u64()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Runs the bench.
+pub fn bench(args: &BenchArgs) -> Result<bool> {
+    let dir = args.dir.clone();
+    let up_args = UpArgs {
+        nodes: args.nodes,
+        full_nodes: 0,
+        dir: DirArg { dir: dir.clone() },
+        base_port: args.base_port,
+        detach: true,
+        duration: 0,
+        node_args: args.node_args.clone(),
+    };
+    up::up(&up_args)?;
+    let result = measure(args, &dir);
+    let stopped = up::down(&dir);
+    let result = result?;
+    stopped?;
+    let json = serde_json::to_string_pretty(&result)?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("{}", table(&result));
+    Ok(result.lost == 0)
+}
+
+fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
+    let manifest = Manifest::load(dir)?;
+    // Empty blocks.
+    let idle = Duration::from_secs(5);
+    let h0 = height(&manifest);
+    let t0 = Instant::now();
+    std::thread::sleep(idle);
+    let blocks_per_s = (height(&manifest) - h0) as f64 / t0.elapsed().as_secs_f64();
+    println!("empty blocks: {blocks_per_s:.1} per second");
+
+    // Ramp: double the offered rate each step until finality falls behind.
+    let step = Duration::from_secs(args.ramp_step);
+    let mut rate = args.ramp_start as f64;
+    let mut ramp = Vec::new();
+    let mut best = 0.0f64;
+    let mut lost = 0;
+    loop {
+        let report = load::run(
+            &manifest,
+            &Plan {
+                steps: vec![(rate, step)],
+                size: args.size,
+            },
+        )?;
+        lost += report.lost;
+        let offset = ramp.len() as u64;
+        ramp.extend(report.seconds.iter().cloned().map(|mut s| {
+            s.t += offset;
+            s
+        }));
+        println!(
+            "ramp: offered {rate:.0} tx/s → finalized {:.0} tx/s, p99 {:.0} ms, rejected {}",
+            report.finalized_tps, report.p99_ms, report.rejected
+        );
+        let keeping_up =
+            report.finalized_tps >= 0.9 * rate && report.rejected == 0 && report.p99_ms < 2_000.0;
+        best = best.max(report.finalized_tps.min(rate));
+        if !keeping_up || rate >= args.ramp_max as f64 {
+            break;
+        }
+        rate *= 2.0;
+    }
+    let saturation = best.max(1.0);
+    let sustained = load::run(
+        &manifest,
+        &Plan {
+            steps: vec![(saturation, Duration::from_secs(args.duration))],
+            size: args.size,
+        },
+    )?;
+    println!("sustained: {}", sustained.summary().replace('\n', "; "));
+    let half = load::run(
+        &manifest,
+        &Plan {
+            steps: vec![(saturation / 2.0, Duration::from_secs(args.duration.min(30)))],
+            size: args.size,
+        },
+    )?;
+    println!("half load: {}", half.summary().replace('\n', "; "));
+    lost += sustained.lost + half.lost;
+    let peak = manifest
+        .nodes
+        .iter()
+        .map(|n| peak_rss_mb(n.pid))
+        .fold(0.0, f64::max);
+    let chart = args
+        .json
+        .as_ref()
+        .map_or_else(|| dir.join("bench.svg"), |j| j.with_extension("svg"));
+    let mut series = ramp.clone();
+    for phase in [&sustained.seconds, &half.seconds] {
+        let offset = series.len() as u64;
+        series.extend(phase.iter().cloned().map(|mut s| {
+            s.t += offset;
+            s
+        }));
+    }
+    std::fs::write(&chart, crate::chart::svg(&series))
+        .with_context(|| format!("cannot write {}", chart.display()))?;
+    Ok(BenchResult {
+        nodes: args.nodes,
+        size_bytes: args.size,
+        finalized_tps: sustained.finalized_tps,
+        finalized_mb_per_s: sustained.finalized_tps * args.size as f64 / 1e6,
+        p50_ms: half.p50_ms,
+        p99_ms: half.p99_ms,
+        blocks_per_s,
+        peak_rss_mb: peak,
+        saturation_offered_tps: saturation,
+        lost,
+        ramp,
+        sustained,
+        half_load: half,
+        chart,
+    })
+}
+
+fn table(r: &BenchResult) -> String {
+    format!(
+        "| metric | value |\n|---|---|\n| validators | {} |\n| tx size | {} B |\n| finalized tx/s (sustained) | {:.0} |\n| finalized MB/s | {:.2} |\n| p50 latency at half load | {:.0} ms |\n| p99 latency at half load | {:.0} ms |\n| empty blocks/s | {:.1} |\n| peak RSS per node | {:.0} MB |\n| lost transactions | {} |\n| chart | {} |",
+        r.nodes, r.size_bytes, r.finalized_tps, r.finalized_mb_per_s, r.p50_ms, r.p99_ms,
+        r.blocks_per_s, r.peak_rss_mb, r.lost, r.chart.display()
+    )
+}

@@ -1,0 +1,401 @@
+//! `synod testnet load`: submits transactions to every node over JSON-RPC and follows
+//! the finalized stream over WebSocket, to measure what was acknowledged, finalized and
+//! lost, and the latency from submission to finality.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::manifest::Manifest;
+
+/// Transactions per `synod_sendTransactions` call, at most.
+const CHUNK: usize = 1_000;
+/// How long after the last submission finality is waited for.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// What a load run offers.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Transactions per second, per step.
+    pub steps: Vec<(f64, Duration)>,
+    /// Payload size in bytes.
+    pub size: usize,
+}
+
+/// One second of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Second {
+    /// Seconds since the start.
+    pub t: u64,
+    /// Offered rate in this second.
+    pub offered_tps: f64,
+    /// Transactions acknowledged in this second.
+    pub acknowledged: u64,
+    /// Transactions finalized in this second.
+    pub finalized: u64,
+    /// Median latency of the transactions finalized in this second, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency of the transactions finalized in this second, ms.
+    pub p99_ms: f64,
+}
+
+/// The outcome of a load run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Submitted.
+    pub submitted: u64,
+    /// Acknowledged with a hash.
+    pub acknowledged: u64,
+    /// Refused by a node (mempool full, …).
+    pub rejected: u64,
+    /// Acknowledged and seen finalized.
+    pub finalized: u64,
+    /// Acknowledged and never seen finalized.
+    pub lost: u64,
+    /// Seen finalized more than once on the stream.
+    pub duplicates: u64,
+    /// Latency percentiles, submission to finality, ms.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// Finalized transactions per second over the submission window.
+    pub finalized_tps: f64,
+    /// Per-second series.
+    pub seconds: Vec<Second>,
+}
+
+struct Shared {
+    submitted: Mutex<HashMap<[u8; 32], Instant>>,
+    finalized: Mutex<Vec<([u8; 32], Instant)>>,
+    rejected: Mutex<Vec<String>>,
+    ack_times: Mutex<Vec<Instant>>,
+    stop: AtomicBool,
+}
+
+fn parse_hash(s: &str) -> Option<[u8; 32]> {
+    let s = s.strip_prefix("0x")?;
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Follows `synod_subscribeFinalized` on one node until told to stop.
+fn follow(ws_url: String, shared: Arc<Shared>, ready: mpsc::Sender<Result<()>>) {
+    let result = (|| -> Result<()> {
+        let (mut socket, _) = tungstenite::connect(&ws_url)
+            .with_context(|| format!("cannot open a WebSocket to {ws_url}"))?;
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": "synod_subscribeFinalized", "params": [{"hashes_only": true}]});
+        socket.send(tungstenite::Message::text(request.to_string()))?;
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+        }
+        let _ = ready.send(Ok(()));
+        while !shared.stop.load(Ordering::Relaxed) {
+            let message = match socket.read() {
+                Ok(m) => m,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let now = Instant::now();
+            let tungstenite::Message::Text(text) = message else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(&text)?;
+            let Some(txs) = value
+                .pointer("/params/result/txs")
+                .and_then(Value::as_array)
+            else {
+                continue;
+            };
+            let mut finalized = shared.finalized.lock().unwrap_or_else(|p| p.into_inner());
+            for tx in txs {
+                if let Some(h) = tx.get("hash").and_then(Value::as_str).and_then(parse_hash) {
+                    finalized.push((h, now));
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = ready.send(Err(e));
+    }
+}
+
+/// Sends `rate` tx/s (split across senders) to one node while the plan runs.
+fn send(rpc_url: String, plan: Plan, share: f64, start: Instant, shared: Arc<Shared>, seed: u64) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut rng = rand::thread_rng();
+    let mut counter = seed << 40;
+    let mut owed = 0.0f64;
+    let mut last = Instant::now();
+    let tick = Duration::from_millis(10);
+    let mut step_end = start;
+    for (rate, length) in plan.steps {
+        step_end += length;
+        while Instant::now() < step_end && !shared.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            owed += rate * share * now.duration_since(last).as_secs_f64();
+            last = now;
+            let n = (owed as usize).min(CHUNK * 4);
+            if n == 0 {
+                std::thread::sleep(tick);
+                continue;
+            }
+            owed -= n as f64;
+            for chunk_start in (0..n).step_by(CHUNK) {
+                let k = CHUNK.min(n - chunk_start);
+                let txs: Vec<Value> = (0..k)
+                    .map(|_| {
+                        counter += 1;
+                        let mut payload = vec![0u8; plan.size.max(8)];
+                        rng.fill_bytes(&mut payload);
+                        payload[..8].copy_from_slice(&counter.to_be_bytes());
+                        let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+                        json!({"namespace": counter % 4, "data": format!("0x{hex}")})
+                    })
+                    .collect();
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": "synod_sendTransactions", "params": [txs]});
+                let sent = Instant::now();
+                let answer: Result<Value, _> = agent
+                    .post(&rpc_url)
+                    .send_json(&body)
+                    .and_then(|mut r| r.body_mut().with_config().limit(64 << 20).read_json());
+                let mut acked = Vec::new();
+                let mut refused = Vec::new();
+                match answer {
+                    Ok(v) => match v.get("result").and_then(Value::as_array) {
+                        Some(results) => {
+                            for r in results {
+                                match r.get("hash").and_then(Value::as_str).and_then(parse_hash) {
+                                    Some(h) => acked.push(h),
+                                    None => refused
+                                        .push(r.get("error").map_or("?".into(), |e| e.to_string())),
+                                }
+                            }
+                        }
+                        None => refused.extend(std::iter::repeat_n(
+                            v.get("error").map_or("?".into(), |e| e.to_string()),
+                            k,
+                        )),
+                    },
+                    Err(e) => refused.extend(std::iter::repeat_n(e.to_string(), k)),
+                }
+                let mut submitted = shared.submitted.lock().unwrap_or_else(|p| p.into_inner());
+                for h in &acked {
+                    submitted.insert(*h, sent);
+                }
+                drop(submitted);
+                shared
+                    .ack_times
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(std::iter::repeat_n(sent, acked.len()));
+                if !refused.is_empty() {
+                    let mut r = shared.rejected.lock().unwrap_or_else(|p| p.into_inner());
+                    if r.len() < 1_000_000 {
+                        r.extend(refused);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a plan against the network of `manifest`.
+pub fn run(manifest: &Manifest, plan: &Plan) -> Result<Report> {
+    if manifest.nodes.is_empty() {
+        bail!("the testnet has no nodes");
+    }
+    let shared = Arc::new(Shared {
+        submitted: Mutex::new(HashMap::new()),
+        finalized: Mutex::new(Vec::new()),
+        rejected: Mutex::new(Vec::new()),
+        ack_times: Mutex::new(Vec::new()),
+        stop: AtomicBool::new(false),
+    });
+    let ws_url = manifest.nodes[0].rpc_url.replacen("http://", "ws://", 1);
+    let (ready_tx, ready) = mpsc::channel();
+    let follower = {
+        let shared = shared.clone();
+        std::thread::spawn(move || follow(ws_url, shared, ready_tx))
+    };
+    ready
+        .recv_timeout(Duration::from_secs(10))
+        .context("the finalized subscription did not start")??;
+    let start = Instant::now();
+    let targets = manifest.nodes.len();
+    let senders: Vec<_> = manifest
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let (url, plan, shared) = (n.rpc_url.clone(), plan.clone(), shared.clone());
+            std::thread::spawn(move || {
+                send(url, plan, 1.0 / targets as f64, start, shared, i as u64 + 1)
+            })
+        })
+        .collect();
+    for s in senders {
+        let _ = s.join();
+    }
+    let sent_until = Instant::now();
+    // Wait for the acknowledged transactions to finalize, or for progress to stop.
+    let mut last_count = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let finalized = shared
+            .finalized
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        let acked = shared
+            .submitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        if finalized >= acked {
+            break;
+        }
+        if finalized != last_count {
+            last_count = finalized;
+            last_progress = Instant::now();
+        }
+        if last_progress.elapsed() > DRAIN {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    shared.stop.store(true, Ordering::Relaxed);
+    let _ = follower.join();
+    Ok(report(&shared, plan, start, sent_until))
+}
+
+fn report(shared: &Shared, plan: &Plan, start: Instant, sent_until: Instant) -> Report {
+    let submitted = shared.submitted.lock().unwrap_or_else(|p| p.into_inner());
+    let finalized = shared.finalized.lock().unwrap_or_else(|p| p.into_inner());
+    let rejected = shared
+        .rejected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .len() as u64;
+    let mut seen: HashMap<[u8; 32], u32> = HashMap::with_capacity(finalized.len());
+    let mut latencies = Vec::with_capacity(finalized.len());
+    let secs = (sent_until.duration_since(start).as_secs() + DRAIN.as_secs() + 1) as usize;
+    let mut per_second: Vec<(u64, u64, Vec<f64>)> = vec![(0, 0, Vec::new()); secs + 1];
+    for (hash, at) in finalized.iter() {
+        let count = seen.entry(*hash).or_default();
+        *count += 1;
+        if *count > 1 {
+            continue;
+        }
+        if let Some(sent) = submitted.get(hash) {
+            let ms = at.duration_since(*sent).as_secs_f64() * 1e3;
+            latencies.push(ms);
+            let s = (at.duration_since(start).as_secs() as usize).min(secs);
+            per_second[s].1 += 1;
+            per_second[s].2.push(ms);
+        }
+    }
+    for at in shared
+        .ack_times
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        let s = (at.duration_since(start).as_secs() as usize).min(secs);
+        per_second[s].0 += 1;
+    }
+    let finalized_count = submitted.keys().filter(|h| seen.contains_key(*h)).count() as u64;
+    let duplicates = seen.values().filter(|c| **c > 1).count() as u64;
+    latencies.sort_by(f64::total_cmp);
+    let last_final = finalized
+        .iter()
+        .map(|(_, t)| *t)
+        .max()
+        .unwrap_or(sent_until);
+    let window = last_final.duration_since(start).as_secs_f64().max(1e-3);
+    let mut offered_at = Vec::new();
+    for (rate, length) in &plan.steps {
+        for _ in 0..length.as_secs() {
+            offered_at.push(*rate);
+        }
+    }
+    let last_busy = per_second
+        .iter()
+        .rposition(|s| s.0 > 0 || s.1 > 0)
+        .unwrap_or(0);
+    let seconds = per_second
+        .into_iter()
+        .take(last_busy + 1)
+        .enumerate()
+        .map(|(t, (acked, fin, mut lat))| {
+            lat.sort_by(f64::total_cmp);
+            Second {
+                t: t as u64,
+                offered_tps: offered_at.get(t).copied().unwrap_or(0.0),
+                acknowledged: acked,
+                finalized: fin,
+                p50_ms: percentile(&lat, 0.5),
+                p99_ms: percentile(&lat, 0.99),
+            }
+        })
+        .collect();
+    Report {
+        submitted: submitted.len() as u64 + rejected,
+        acknowledged: submitted.len() as u64,
+        rejected,
+        finalized: finalized_count,
+        lost: submitted.len() as u64 - finalized_count,
+        duplicates,
+        p50_ms: percentile(&latencies, 0.5),
+        p90_ms: percentile(&latencies, 0.9),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: latencies.last().copied().unwrap_or(0.0),
+        finalized_tps: finalized_count as f64 / window,
+        seconds,
+    }
+}
+
+impl Report {
+    /// A human summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "submitted {}  acknowledged {}  rejected {}  finalized {}  lost {}  duplicates {}\nlatency submission→finality: p50 {:.0} ms  p90 {:.0} ms  p99 {:.0} ms  max {:.0} ms\nfinalized {:.0} tx/s",
+            self.submitted, self.acknowledged, self.rejected, self.finalized, self.lost, self.duplicates,
+            self.p50_ms, self.p90_ms, self.p99_ms, self.max_ms, self.finalized_tps
+        )
+    }
+}

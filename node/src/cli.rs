@@ -189,4 +189,30 @@ pub enum KeysCommand {
         #[command(flatten)]
         dir: DataDirArg,
     },
+    /// Export or import the slashing-protection record (what this key has signed).
+    #[command(subcommand)]
+    Protection(ProtectionCommand),
+}
+
+/// `synod keys protection` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProtectionCommand {
+    /// Write the record as interchange JSON.
+    Export {
+        /// The node's data directory.
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// Output file (`-` for stdout).
+        #[arg(long, default_value = "-")]
+        out: std::path::PathBuf,
+    },
+    /// Merge an interchange JSON into the record; protection only ever grows.
+    Import {
+        /// The node's data directory.
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// The interchange file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
 }

@@ -23,7 +23,7 @@ use thiserror::Error;
 
 use synod_consensus::SafetyState;
 use synod_types::wire::{self, Limits, WireError};
-use synod_types::{Batch, Block, FinalityCert, Hash, Message, QuorumCert};
+use synod_types::{Batch, Block, FinalityCert, Hash, Message, QuorumCert, Tx};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
@@ -32,8 +32,10 @@ const CF_BATCHES: &str = "batches";
 const CF_TXS: &str = "txs";
 const CF_SAFETY: &str = "safety";
 const CF_META: &str = "meta";
-const FAMILIES: [&str; 7] = [
-    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_BATCHES, CF_TXS, CF_SAFETY, CF_META,
+/// Transactions acknowledged to clients and not final yet (survive a crash).
+const CF_PENDING: &str = "pending";
+const FAMILIES: [&str; 8] = [
+    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_BATCHES, CF_TXS, CF_SAFETY, CF_META, CF_PENDING,
 ];
 
 const SCHEMA_VERSION: u32 = 1;
@@ -211,6 +213,7 @@ impl Store {
         blocks: &[Block],
         certificate: &FinalityCert,
         batches: &[Vec<Batch>],
+        pending_done: &[Hash],
     ) -> Result<Vec<Vec<(Hash, TxLocation)>>, StorageError> {
         let Some(last) = blocks.last() else {
             return Ok(Vec::new());
@@ -265,6 +268,9 @@ impl Store {
             wire::encode_certificate(&certificate.0),
         );
         batch.put_cf(self.cf(CF_META), b"committed", last.hash().0);
+        for hash in pending_done {
+            batch.delete_cf(self.cf(CF_PENDING), hash.0);
+        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options)?;
@@ -281,6 +287,37 @@ impl Store {
                     .map_err(corrupt("certificate"))
             })
             .transpose()
+    }
+
+    /// Records acknowledged transactions durably (synced) before the client is told.
+    pub fn put_pending(&self, txs: &[(Hash, &Tx)]) -> Result<(), StorageError> {
+        if txs.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        for (hash, tx) in txs {
+            batch.put_cf(self.cf(CF_PENDING), hash.0, wire::encode_tx(tx));
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// Acknowledged transactions not final yet, at most `max` (restored after a restart).
+    pub fn pending(&self, max: usize) -> Result<Vec<Tx>, StorageError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_PENDING), rocksdb::IteratorMode::Start)
+            .take(max)
+        {
+            let (_, value) = item?;
+            out.push(
+                wire::decode_tx(&value, &self.limits).map_err(corrupt("pending transaction"))?,
+            );
+        }
+        Ok(out)
     }
 
     /// Whether a batch is stored.
@@ -478,7 +515,7 @@ mod tests {
             let digest = store.put_batch(&batch).unwrap();
             assert_eq!(store.batch(&digest).unwrap(), Some(batch.clone()));
             store
-                .commit(&blocks, &fc, &[vec![], vec![batch.clone()], vec![]])
+                .commit(&blocks, &fc, &[vec![], vec![batch.clone()], vec![]], &[])
                 .unwrap();
         }
         let store = Store::open(&dir, Limits::new(4)).unwrap();

@@ -328,9 +328,7 @@ fn build_swarm(
         .with_max_established_per_peer(Some(2))
         .with_max_pending_incoming(Some(cfg.max_peers))
         .with_max_pending_outgoing(Some(cfg.max_peers));
-    let codec = Codec {
-        limits: cfg.limits.clone(),
-    };
+    let codec = Codec { limits: cfg.limits };
     let rr_cfg = request_response::Config::default()
         .with_request_timeout(cfg.request_timeout)
         .with_max_concurrent_streams(256);

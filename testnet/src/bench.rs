@@ -89,7 +89,7 @@ pub fn bench(args: &BenchArgs) -> Result<bool> {
     if let Some(path) = &args.json {
         std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!("{}", table(&result));
+    crate::say!("{}", table(&result));
     Ok(result.lost == 0)
 }
 
@@ -101,7 +101,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
     let t0 = Instant::now();
     std::thread::sleep(idle);
     let blocks_per_s = (height(&manifest) - h0) as f64 / t0.elapsed().as_secs_f64();
-    println!("empty blocks: {blocks_per_s:.1} per second");
+    crate::say!("empty blocks: {blocks_per_s:.1} per second");
 
     // Ramp: double the offered rate each step until finality falls behind.
     let step = Duration::from_secs(args.ramp_step);
@@ -123,9 +123,11 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             s.t += offset;
             s
         }));
-        println!(
+        crate::say!(
             "ramp: offered {rate:.0} tx/s → finalized {:.0} tx/s, p99 {:.0} ms, rejected {}",
-            report.finalized_tps, report.p99_ms, report.rejected
+            report.finalized_tps,
+            report.p99_ms,
+            report.rejected
         );
         let keeping_up =
             report.finalized_tps >= 0.9 * rate && report.rejected == 0 && report.p99_ms < 2_000.0;
@@ -143,7 +145,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             size: args.size,
         },
     )?;
-    println!("sustained: {}", sustained.summary().replace('\n', "; "));
+    crate::say!("sustained: {}", sustained.summary().replace('\n', "; "));
     let half = load::run(
         &manifest,
         &Plan {
@@ -151,7 +153,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             size: args.size,
         },
     )?;
-    println!("half load: {}", half.summary().replace('\n', "; "));
+    crate::say!("half load: {}", half.summary().replace('\n', "; "));
     lost += sustained.lost + half.lost;
     let peak = manifest
         .nodes

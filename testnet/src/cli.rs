@@ -13,8 +13,24 @@ pub enum TestnetCommand {
     Down(DirArg),
     /// Submit transactions to every node and report finality and latency.
     Load(LoadArgs),
+    /// Restart one node (SIGTERM, then start it again), optionally with a wiped database.
+    Restart(RestartArgs),
     /// Start a network, ramp the load to saturation, write JSON and a chart.
     Bench(BenchArgs),
+}
+
+/// Options of `synod testnet restart`.
+#[derive(Debug, clap::Args)]
+pub struct RestartArgs {
+    /// The running network.
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// The node, as named in testnet.json (e.g. `validator-2`).
+    #[arg(long)]
+    pub node: String,
+    /// Delete its database first, so it resyncs from its peers.
+    #[arg(long)]
+    pub wipe: bool,
 }
 
 /// Options of `synod testnet load`.

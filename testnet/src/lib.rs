@@ -11,6 +11,17 @@
 //! - `synod testnet bench`: a network, empty blocks per second, a ramp to saturation,
 //!   the sustained rate and the latency at half of it; JSON, an SVG chart, a table.
 
+/// Prints a line of a command's output to stdout (logs go to stderr).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+pub(crate) use say;
+
 mod bench;
 mod chart;
 pub mod cli;
@@ -27,6 +38,7 @@ pub fn run(command: &cli::TestnetCommand) -> Result<bool> {
     match command {
         cli::TestnetCommand::Up(args) => up::up(args),
         cli::TestnetCommand::Down(args) => up::down(&args.dir),
+        cli::TestnetCommand::Restart(args) => up::restart(&args.dir.dir, &args.node, args.wipe),
         cli::TestnetCommand::Load(args) => {
             let manifest = Manifest::load(&args.dir.dir)?;
             let report = load::run(
@@ -42,7 +54,7 @@ pub fn run(command: &cli::TestnetCommand) -> Result<bool> {
             if let Some(path) = &args.json {
                 std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
             }
-            println!("{}", report.summary());
+            crate::say!("{}", report.summary());
             Ok(report.lost == 0 && report.duplicates == 0)
         }
         cli::TestnetCommand::Bench(args) => bench::bench(args),

@@ -24,6 +24,8 @@ pub struct NodeEntry {
     pub log: PathBuf,
     /// Process id.
     pub pid: u32,
+    /// The `synod` arguments it runs with (for restarts).
+    pub args: Vec<String>,
 }
 
 /// The whole network.

@@ -139,37 +139,47 @@ fn p2p_addr(p: &Planned) -> String {
     format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", p.p2p_port, p.peer_id)
 }
 
-/// Starts `synod start` for one planned node; returns its pid.
-fn spawn(p: &Planned, bootnodes: &str, genesis: &Path, extra: &[String]) -> Result<u32> {
-    let log = p.data_dir.join("synod.log");
-    let file = std::fs::File::create(&log)?;
+/// The `synod start` arguments of one planned node.
+fn start_args(p: &Planned, bootnodes: &str, genesis: &Path, extra: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "start".into(),
+        "--data-dir".into(),
+        p.data_dir.to_string_lossy().into(),
+        "--node.role".into(),
+        p.role.into(),
+        "--node.genesis".into(),
+        genesis.to_string_lossy().into(),
+        "--network.listen".into(),
+        format!("/ip4/127.0.0.1/tcp/{}", p.p2p_port),
+        "--network.bootnodes".into(),
+        bootnodes.into(),
+        "--rpc.addr".into(),
+        format!("127.0.0.1:{}", p.rpc_port),
+    ];
+    if let Some(pw) = &p.password_file {
+        args.push("--node.password-file".into());
+        args.push(pw.to_string_lossy().into());
+    }
+    args.extend(extra.iter().cloned());
+    args
+}
+
+/// Starts `synod` with `args`, appending to `log`; returns its pid.
+pub fn spawn(args: &[String], log: &Path) -> Result<u32> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
     let mut cmd = Command::new(synod()?);
-    cmd.arg("start")
-        .arg("--data-dir")
-        .arg(&p.data_dir)
-        .arg("--node.role")
-        .arg(p.role)
-        .arg("--node.genesis")
-        .arg(genesis)
-        .arg("--network.listen")
-        .arg(format!("/ip4/127.0.0.1/tcp/{}", p.p2p_port))
-        .arg("--network.bootnodes")
-        .arg(bootnodes)
-        .arg("--rpc.addr")
-        .arg(format!("127.0.0.1:{}", p.rpc_port))
-        .args(extra)
+    cmd.args(args)
         .env_remove("SYNOD_DATA_DIR")
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file);
-    if let Some(pw) = &p.password_file {
-        cmd.arg("--node.password-file").arg(pw);
-    }
     // Own process group: a detached network survives the terminal's Ctrl-C.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {}", p.name))?;
+    let child = cmd.spawn().context("cannot start synod")?;
     Ok(child.id())
 }
 
@@ -215,7 +225,9 @@ pub fn up(args: &UpArgs) -> Result<bool> {
             planned.first()
         };
         let bootnodes = boot.map(p2p_addr).unwrap_or_default();
-        let pid = spawn(p, &bootnodes, &genesis, &args.node_args)?;
+        let start = start_args(p, &bootnodes, &genesis, &args.node_args);
+        let log = p.data_dir.join("synod.log");
+        let pid = spawn(&start, &log)?;
         let rpc_url = format!("http://127.0.0.1:{}", p.rpc_port);
         nodes.push(NodeEntry {
             name: p.name.clone(),
@@ -224,8 +236,9 @@ pub fn up(args: &UpArgs) -> Result<bool> {
             rpc_url,
             p2p: p2p_addr(p),
             data_dir: p.data_dir.clone(),
-            log: p.data_dir.join("synod.log"),
+            log,
             pid,
+            args: start,
         });
     }
     let manifest = Manifest {
@@ -234,7 +247,7 @@ pub fn up(args: &UpArgs) -> Result<bool> {
         nodes,
     };
     manifest.save(dir)?;
-    println!(
+    crate::say!(
         "started {} validators and {} full nodes; {} describes them",
         args.nodes,
         args.full_nodes,
@@ -242,7 +255,7 @@ pub fn up(args: &UpArgs) -> Result<bool> {
     );
     wait_for_finality(&manifest, Duration::from_secs(60))?;
     if args.detach {
-        println!(
+        crate::say!(
             "network is finalizing; stop it with `synod testnet down --dir {}`",
             dir.display()
         );
@@ -258,14 +271,14 @@ pub fn up(args: &UpArgs) -> Result<bool> {
         && (args.duration == 0 || started.elapsed() < Duration::from_secs(args.duration))
     {
         let line = status_line(&manifest, &mut last);
-        println!("{line}");
+        crate::say!("{line}");
         let _ = std::io::stdout().flush();
         let tick = Instant::now();
         while tick.elapsed() < Duration::from_secs(1) && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    println!("stopping the network");
+    crate::say!("stopping the network");
     down(dir)
 }
 
@@ -346,16 +359,60 @@ pub fn wait_for_finality(manifest: &Manifest, timeout: Duration) -> Result<()> {
     }
 }
 
+fn signal(sig: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Waits up to `timeout` for a process to exit; whether it did.
+fn wait_exit(pid: u32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while alive(pid) {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// `synod testnet restart`: stops one node (SIGTERM) if it runs, optionally wipes its
+/// database, and starts it again with the same arguments.
+pub fn restart(dir: &Path, name: &str, wipe: bool) -> Result<bool> {
+    let mut manifest = Manifest::load(dir)?;
+    let Some(node) = manifest.nodes.iter_mut().find(|n| n.name == name) else {
+        bail!("no node named {name} in {}", Manifest::path(dir).display());
+    };
+    if alive(node.pid) {
+        signal("-TERM", node.pid);
+        if !wait_exit(node.pid, Duration::from_secs(15)) {
+            signal("-KILL", node.pid);
+            wait_exit(node.pid, Duration::from_secs(5));
+        }
+    }
+    if wipe {
+        let db = node.data_dir.join("db");
+        if db.exists() {
+            std::fs::remove_dir_all(&db)
+                .with_context(|| format!("cannot wipe {}", db.display()))?;
+        }
+    }
+    node.pid = spawn(&node.args, &node.log)?;
+    crate::say!(
+        "restarted {name} (pid {}){}",
+        node.pid,
+        if wipe { " with an empty database" } else { "" }
+    );
+    manifest.save(dir)?;
+    Ok(true)
+}
+
 /// `synod testnet down`: SIGTERM to every node, then SIGKILL after 15 s.
 pub fn down(dir: &Path) -> Result<bool> {
     let manifest = Manifest::load(dir)?;
-    let signal = |sig: &str, pid: u32| {
-        let _ = Command::new("kill")
-            .arg(sig)
-            .arg(pid.to_string())
-            .stderr(Stdio::null())
-            .status();
-    };
     for n in &manifest.nodes {
         if alive(n.pid) {
             signal("-TERM", n.pid);
@@ -372,6 +429,6 @@ pub fn down(dir: &Path) -> Result<bool> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("stopped {} nodes", manifest.nodes.len());
+    crate::say!("stopped {} nodes", manifest.nodes.len());
     Ok(true)
 }

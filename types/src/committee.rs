@@ -249,7 +249,7 @@ impl SignerBitmap {
     pub fn check(&self, members: usize) -> Result<(), BitmapError> {
         let expected = members.div_ceil(8);
         let tail_ok = match self.bytes.last() {
-            Some(last) if members % 8 != 0 => last >> (members % 8) == 0,
+            Some(last) if !members.is_multiple_of(8) => last >> (members % 8) == 0,
             _ => true,
         };
         if self.bytes.len() != expected || !tail_ok {

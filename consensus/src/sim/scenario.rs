@@ -168,7 +168,7 @@ impl Ctx {
 
     /// Equal stakes for even seeds, random unequal stakes for odd ones.
     fn stakes(&mut self, n: usize) -> Vec<u64> {
-        if self.seed % 2 == 0 {
+        if self.seed.is_multiple_of(2) {
             vec![100; n]
         } else {
             (0..n).map(|_| self.rng.gen_range(1..=100)).collect()

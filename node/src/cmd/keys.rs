@@ -60,6 +60,7 @@ pub fn run(command: &KeysCommand) -> Result<bool> {
                 path.display()
             )?;
         }
+        KeysCommand::Protection(command) => return crate::cmd::protection::run(command),
         KeysCommand::List { dir } => {
             let keys = list(&dir.data_dir)?;
             if keys.is_empty() {

@@ -1,5 +1,6 @@
 pub mod init;
 pub mod keys;
+pub mod protection;
 pub mod sim;
 pub mod start;
 pub mod status;

@@ -22,6 +22,11 @@ pub fn identity_path(data_dir: &Path) -> PathBuf {
     data_dir.join("network.key")
 }
 
+/// The slashing-protection database in the data directory.
+pub fn protection_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("protection")
+}
+
 /// Resolves the configuration of `synod start` (file, flags, variables).
 pub fn resolve(args: &StartArgs) -> Result<Config> {
     Ok(Config::resolve(
@@ -119,7 +124,8 @@ async fn daemon(config: Config) -> Result<()> {
     let data_dir = &config.node.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let store = Arc::new(Store::open(&data_dir.join("db"), limits.clone())?);
+    let store = Arc::new(Store::open(&data_dir.join("db"), limits)?);
+    let protection = Arc::new(Store::open(&protection_path(data_dir), limits)?);
     let identity = synod_p2p::identity::load_or_create(&identity_path(data_dir))?;
     let bootnodes = config
         .network
@@ -151,6 +157,7 @@ async fn daemon(config: Config) -> Result<()> {
         genesis: genesis.block(),
         key,
         store,
+        protection,
         net: net.clone(),
         events,
     })?;

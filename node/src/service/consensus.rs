@@ -45,12 +45,15 @@ pub fn engine(
     key: SecretKey,
     genesis: Block,
     store: &Store,
+    protection: &Store,
 ) -> Result<Engine> {
-    let mut engine_cfg = EngineConfig::new(domain.clone());
+    let mut engine_cfg = EngineConfig::new(*domain);
     engine_cfg.base_timeout_ms = cfg.consensus.base_timeout_ms;
     engine_cfg.max_timeout_ms = cfg.consensus.max_timeout_ms;
     engine_cfg.timeout_backoff_percent = cfg.consensus.backoff_percent;
-    let safety = store.safety().context("reading the safety state")?;
+    let safety = protection
+        .safety()
+        .context("reading the slashing-protection record")?;
     let committed = store.committed().context("reading the committed block")?;
     let recovery = match (safety, committed) {
         (None, None) => None,
@@ -117,7 +120,7 @@ impl Node {
         match action {
             Action::PersistSafety { seq, state } => {
                 // S5: durable before the engine releases the message it records.
-                self.store
+                self.protection
                     .put_safety(&state)
                     .context("persisting the safety state")?;
                 return Ok(engine(self).handle(Input::SafetyPersisted { seq }));

@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use synod_consensus::Engine;
 use synod_p2p::{Event, Gossip, MessageId, NetworkHandle, PeerId, Request, Response, Verdict};
 use synod_sequencer::{BatchBuilder, BatchPool, Mempool, Rejected};
@@ -174,6 +174,9 @@ pub struct Setup {
     pub key: Option<SecretKey>,
     /// The open database.
     pub store: Arc<Store>,
+    /// The slashing-protection database (the safety state), kept apart from `store` so
+    /// that wiping the chain data never wipes what the key has signed.
+    pub protection: Arc<Store>,
     /// The network.
     pub net: NetworkHandle,
     /// Network events.
@@ -193,6 +196,7 @@ pub struct Node {
     committee: Arc<Committee>,
     limits: Limits,
     store: Arc<Store>,
+    protection: Arc<Store>,
     net: NetworkHandle,
     engine: Option<Engine>,
     key: Option<SecretKey>,
@@ -250,6 +254,7 @@ impl Node {
             genesis,
             key,
             store,
+            protection,
             net,
             events,
         } = setup;
@@ -269,6 +274,7 @@ impl Node {
                 key.clone(),
                 genesis.clone(),
                 &store,
+                &protection,
             )?),
             _ => None,
         };
@@ -293,7 +299,7 @@ impl Node {
             finalized: finalized.clone(),
             commands: command_tx,
             committee: committee.clone(),
-            limits: limits.clone(),
+            limits,
         };
         let node = Node {
             follow: follow::Follow::new(finalized_height),
@@ -302,6 +308,7 @@ impl Node {
             committee,
             limits,
             store,
+            protection,
             net,
             engine,
             key,
@@ -328,6 +335,8 @@ impl Node {
             announce_due: Some(Instant::now() + Duration::from_millis(500)),
             progress: consensus::Progress::default(),
         };
+        let mut node = node;
+        node.restore_pending()?;
         let inputs = Inputs {
             events,
             commands: command_rx,
@@ -358,7 +367,7 @@ impl Node {
                 _ = &mut shutdown => break,
                 Some(internal) = inputs.internal.recv() => self.on_internal(internal).await?,
                 Some(event) = inputs.events.recv() => self.on_network(event).await?,
-                Some(command) = inputs.commands.recv() => self.on_command(command),
+                Some(command) = inputs.commands.recv() => self.on_command(command)?,
                 _ = batch_tick.tick() => self.cut_batches().await,
                 _ = second.tick() => self.every_second().await,
             }
@@ -367,16 +376,33 @@ impl Node {
         Ok(())
     }
 
-    fn on_command(&mut self, command: Command) {
+    fn on_command(&mut self, command: Command) -> Result<()> {
         match command {
             Command::Submit { txs, reply } => {
-                let results = txs.into_iter().map(|tx| self.accept_tx(tx)).collect();
+                let mut accepted = Vec::new();
+                let results: Vec<_> = txs
+                    .into_iter()
+                    .map(|tx| {
+                        let copy = tx.clone();
+                        let result = self.accept_tx(tx);
+                        if let Ok(hash) = result {
+                            accepted.push((hash, copy));
+                        }
+                        result
+                    })
+                    .collect();
+                // Durable before acknowledged: a crash loses no accepted transaction.
+                let refs: Vec<(Hash, &Tx)> = accepted.iter().map(|(h, t)| (*h, t)).collect();
+                self.store
+                    .put_pending(&refs)
+                    .context("recording accepted transactions")?;
                 let _ = reply.send(results);
             }
             Command::IsPending { hash, reply } => {
                 let _ = reply.send(self.own_pending.contains(&hash));
             }
         }
+        Ok(())
     }
 
     async fn on_network(&mut self, event: Event) -> Result<()> {

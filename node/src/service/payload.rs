@@ -78,6 +78,21 @@ impl Node {
         Ok(hash)
     }
 
+    /// Puts back the transactions acknowledged before a restart and not final yet.
+    pub(super) fn restore_pending(&mut self) -> Result<()> {
+        let txs = self.store.pending(self.cfg.mempool.max_txs)?;
+        if txs.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(count = txs.len(), "restoring acknowledged transactions");
+        self.own_pending.extend(txs.iter().map(Tx::hash));
+        match self.cfg.node.role {
+            Role::Validator => self.mempool.requeue(txs),
+            Role::Full => self.forward.extend(txs),
+        }
+        Ok(())
+    }
+
     /// Publishes transactions accepted by a full node.
     pub(super) async fn forward_txs(&mut self) {
         for tx in std::mem::take(&mut self.forward) {
@@ -319,9 +334,15 @@ impl Node {
         if last.header.height <= self.finalized_height {
             return Ok(());
         }
+        let done: Vec<Hash> = batches
+            .iter()
+            .flatten()
+            .flat_map(|b| b.txs.iter().map(Tx::hash))
+            .filter(|h| self.own_pending.contains(h))
+            .collect();
         let indexed = self
             .store
-            .commit(&blocks, &certificate, &batches)
+            .commit(&blocks, &certificate, &batches, &done)
             .context("writing a commit")?;
         let subscribers = self.finalized.receiver_count() > 0;
         let count = blocks.len();

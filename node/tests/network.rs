@@ -1,0 +1,429 @@
+//! End-to-end tests on real `synod` processes on 127.0.0.1, driven through the same
+//! commands an operator uses (`synod testnet up|load|restart|down`) and the RPC.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn synod(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(args)
+        .env_remove("SYNOD_DATA_DIR")
+        .output()
+        .expect("synod runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = synod(args);
+    assert!(
+        out.status.success(),
+        "synod {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A testnet directory and port range of its own; stopped on drop.
+struct Net {
+    dir: PathBuf,
+}
+
+impl Net {
+    fn up(name: &str, validators: usize, full: usize) -> Net {
+        let dir = std::env::temp_dir().join(format!("synod-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Distinct port ranges per test and run, away from the defaults.
+        let base = 21_000
+            + (std::process::id() % 150) as u16 * 200
+            + u16::from(name.as_bytes()[0] % 4) * 20;
+        ok(&[
+            "testnet",
+            "up",
+            "--detach",
+            "--nodes",
+            &validators.to_string(),
+            "--full-nodes",
+            &full.to_string(),
+            "--dir",
+            dir.to_str().unwrap(),
+            "--base-port",
+            &base.to_string(),
+            "--node-arg=--consensus.base-timeout-ms=500",
+        ]);
+        Net { dir }
+    }
+
+    fn manifest(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("testnet.json")).unwrap())
+            .unwrap()
+    }
+
+    fn node(&self, name: &str) -> Value {
+        self.manifest()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.manifest()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["rpc_url"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn load(&self, rate: u64, seconds: u64) -> Value {
+        let report = self.dir.join(format!("load-{rate}-{seconds}.json"));
+        let out = synod(&[
+            "testnet",
+            "load",
+            "--dir",
+            self.dir.to_str().unwrap(),
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &seconds.to_string(),
+            "--size",
+            "64",
+            "--json",
+            report.to_str().unwrap(),
+        ]);
+        let text = std::fs::read_to_string(&report).unwrap_or_else(|_| {
+            panic!(
+                "no load report; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = synod(&["testnet", "down", "--dir", self.dir.to_str().unwrap()]);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("logs kept in {}", self.dir.display());
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn rpc(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    agent()
+        .post(url)
+        .send_json(&body)
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+fn status(url: &str) -> Option<Value> {
+    agent()
+        .get(format!("{url}/status"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_json()
+        .ok()
+}
+
+fn height(url: &str) -> u64 {
+    status(url)
+        .and_then(|s| s["finalized_height"].as_u64())
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Block hashes at heights `1..=to` of one node, fetched with JSON-RPC batch requests.
+fn headers(url: &str, to: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    for chunk in (1..=to).collect::<Vec<_>>().chunks(200) {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .map(|h| json!({"jsonrpc": "2.0", "id": h, "method": "synod_getBlock", "params": [h]}))
+            .collect();
+        let mut answers: Vec<Value> = agent()
+            .post(url)
+            .send_json(&batch)
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        answers.sort_by_key(|a| a["id"].as_u64());
+        for a in answers {
+            out.push(
+                a["result"]["hash"]
+                    .as_str()
+                    .unwrap_or("missing")
+                    .to_string(),
+            );
+        }
+    }
+    out
+}
+
+fn assert_identical_chains(urls: &[String]) {
+    let common = urls.iter().map(|u| height(u)).min().unwrap();
+    assert!(common > 0);
+    let reference = headers(&urls[0], common);
+    for url in &urls[1..] {
+        assert_eq!(
+            headers(url, common),
+            reference,
+            "{url} disagrees with {}",
+            urls[0]
+        );
+    }
+}
+
+fn metric(url: &str, name: &str) -> f64 {
+    let text = agent()
+        .get(format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn ten_thousand_transactions_finalize_once_on_identical_chains() {
+    let net = Net::up("agree", 4, 1);
+    // 1,000 tx/s for 10 s, spread over the four validators and the full node.
+    let report = net.load(1_000, 10);
+    assert_eq!(report["rejected"], 0, "{report}");
+    assert!(
+        report["acknowledged"].as_u64().unwrap() >= 10_000,
+        "{report}"
+    );
+    assert_eq!(report["acknowledged"], report["finalized"], "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+    let urls = net.urls();
+    // Every node, the full node included, holds the same finalized headers.
+    let top = height(&urls[0]);
+    wait_until("the full node to catch up", Duration::from_secs(30), || {
+        urls.iter().all(|u| height(u) >= top)
+    });
+    assert_identical_chains(&urls);
+    // No honest node produced or saw equivocation evidence.
+    for url in &urls {
+        assert_eq!(metric(url, "synod_consensus_evidence_total"), 0.0, "{url}");
+    }
+}
+
+#[test]
+fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
+    let net = Net::up("crash", 4, 0);
+    let dir = net.dir.to_str().unwrap().to_string();
+    let loader = {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            let report = dir.clone() + "/load.json";
+            synod(&[
+                "testnet",
+                "load",
+                "--dir",
+                &dir,
+                "--rate",
+                "300",
+                "--duration",
+                "25",
+                "--size",
+                "64",
+                "--json",
+                &report,
+            ]);
+            serde_json::from_str::<Value>(&std::fs::read_to_string(report).unwrap()).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_secs(4));
+
+    // kill -9 under load, then restart: it catches up.
+    let victim = net.node("validator-3");
+    let pid = victim["pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_secs(2));
+    ok(&["testnet", "restart", "--dir", &dir, "--node", "validator-3"]);
+    let urls = net.urls();
+    let target = height(&urls[0]) + 5;
+    wait_until(
+        "the killed validator to catch up",
+        Duration::from_secs(60),
+        || height(&urls[3]) >= target,
+    );
+
+    // SIGTERM shuts down cleanly.
+    let stopped = net.node("validator-2");
+    let pid = stopped["pid"].as_u64().unwrap();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_until("SIGTERM to stop the node", Duration::from_secs(15), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+    let log = std::fs::read_to_string(stopped["log"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("shutting down"),
+        "no clean shutdown in the log"
+    );
+    ok(&["testnet", "restart", "--dir", &dir, "--node", "validator-2"]);
+
+    // A wiped validator resyncs from its peers.
+    ok(&[
+        "testnet",
+        "restart",
+        "--dir",
+        &dir,
+        "--node",
+        "validator-1",
+        "--wipe",
+    ]);
+    let target = height(&urls[0]) + 5;
+    wait_until(
+        "the wiped validator to resync",
+        Duration::from_secs(90),
+        || height(&urls[1]) >= target,
+    );
+
+    let report = loader.join().unwrap();
+    assert_eq!(
+        report["lost"], 0,
+        "acknowledged transactions lost: {report}"
+    );
+    assert_eq!(report["duplicates"], 0, "{report}");
+    assert_identical_chains(&urls);
+    // Nothing any node signed conflicts with what it signed before the crash: honest
+    // peers would have turned a conflict into evidence.
+    for url in &urls {
+        assert_eq!(metric(url, "synod_consensus_evidence_total"), 0.0, "{url}");
+    }
+}
+
+#[test]
+fn bad_rpc_input_gets_clear_errors_and_the_node_keeps_running() {
+    let net = Net::up("input", 1, 0);
+    let url = &net.urls()[0];
+    let post = |body: &str| -> (u16, Value) {
+        let mut r = agent()
+            .post(url.as_str())
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_json().unwrap_or(Value::Null),
+        )
+    };
+    let (_, v) = post("{not json");
+    assert_eq!(v["error"]["code"], -32700);
+    let (_, v) = post(r#"{"jsonrpc":"2.0","id":1,"method":"synod_nope","params":[]}"#);
+    assert_eq!(v["error"]["code"], -32601);
+    let (_, v) = post(
+        r#"{"jsonrpc":"2.0","id":1,"method":"synod_sendTransaction","params":[{"namespace":1,"data":"0xzz"}]}"#,
+    );
+    assert_eq!(v["error"]["code"], -32602);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("not hex"),
+        "{v}"
+    );
+    let huge = format!("0x{}", "ab".repeat(200 * 1024));
+    let (_, v) = post(&json!({"jsonrpc":"2.0","id":1,"method":"synod_sendTransaction","params":[{"namespace":1,"data":huge}]}).to_string());
+    assert_eq!(v["error"]["code"], -32001, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds the limit"),
+        "{v}"
+    );
+    let (code, v) = post(&"x".repeat(2 << 20));
+    assert_eq!(code, 413);
+    assert_eq!(v["error"]["code"], -32007);
+    let (_, v) = post(r#"{"jsonrpc":"2.0","id":1,"method":"synod_getBlock","params":[{"no":1}]}"#);
+    assert_eq!(v["error"]["code"], -32602);
+    // Garbage on the p2p port: the handshake fails, the node goes on.
+    let p2p_port: u16 = net.node("validator-0")["p2p"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", p2p_port)).unwrap();
+    std::io::Write::write_all(&mut s, &[0xffu8; 4096]).unwrap();
+    drop(s);
+    // Still serving, still finalizing.
+    let h = height(url);
+    wait_until("finality after bad input", Duration::from_secs(20), || {
+        height(url) > h + 3
+    });
+    let (_, v) = post(
+        r#"{"jsonrpc":"2.0","id":1,"method":"synod_sendTransaction","params":[{"namespace":1,"data":"0x01"}]}"#,
+    );
+    assert!(v["result"].as_str().is_some_and(|h| h.len() == 66), "{v}");
+    assert_eq!(
+        rpc(url, "synod_getTips", json!([]))["result"]["attested"],
+        Value::Null
+    );
+}
+
+#[test]
+fn one_flag_or_variable_shows_in_the_dumped_config() {
+    let flag = ok(&["start", "--dump-config", "--mempool.max-txs", "77"]);
+    assert!(flag.contains("max_txs = 77"), "{flag}");
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["start", "--dump-config"])
+        .env("SYNOD_BATCH_INTERVAL_MS", "7")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("interval_ms = 7"), "{text}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(["start", "--dump-config"])
+        .env("SYNOD_MEMPOOL_MAX_TXS_TYPO", "1")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SYNOD_MEMPOOL_MAX_TXS_TYPO"));
+}

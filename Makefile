@@ -11,7 +11,7 @@ SYNOD_SIM_SEEDS ?= 100
 export SYNOD_SIM_SEEDS
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help bootstrap build release test testnet testnet-down sim bench fmt lint docs clean
+.PHONY: help bootstrap build release test testnet testnet-down sim bench fuzz fmt lint docs clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,19 @@ bench: release ## Benchmarks: engine crypto cost (criterion) and simulator throu
 	$(CARGO) bench -p synod-consensus --bench engine
 	$(SYNOD) sim --scenario honest --nodes 4 --seeds 50 --blocks 1000 --threads 1
 	$(SYNOD) sim --scenario large --nodes 100 --seeds 1 --blocks 1000 --threads 1
+
+# Seconds per fuzz target in `make fuzz`.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := decode_tx decode_batch decode_block decode_message decode_certificate decode_frames
+
+fuzz: bootstrap ## Run each decoder fuzz target for FUZZ_SECONDS (installs cargo-fuzz if missing)
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@# The stable toolchain with RUSTC_BOOTSTRAP builds libFuzzer's instrumentation.
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none $$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 2>&1 | tail -3); \
+	done
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

@@ -7,11 +7,13 @@
 //! | `certificates` | block hash | finality certificate of a committed block |
 //! | `batches` | batch digest | batch |
 //! | `txs` | transaction hash | height, batch index, position |
-//! | `safety` | `state` | the consensus safety state |
+//! | `safety` | `state` | the consensus safety state (used in the separate protection database) |
+//! | `pending` | transaction hash | a transaction acknowledged to a client, not final yet |
 //! | `meta` | `schema`, `committed` | schema version, last committed block hash |
 //!
-//! Safety-state writes are synced before they return: the engine releases a vote only
-//! after that (`docs/protocol.md` §3, S5). Commits are one atomic, synced write batch.
+//! Safety-state and pending-transaction writes are synced before they return: the engine
+//! releases a vote, and the RPC a transaction hash, only after that (`docs/protocol.md`
+//! §3, S5). Commits are one atomic write batch, logged but not synced.
 //! Records read back are decoded with the same bounds as network input: a corrupt
 //! database yields an error, never a panic.
 
@@ -207,7 +209,7 @@ impl Store {
     /// `batches` (one list per block, in payload order) and indexes their transactions.
     /// A transaction hash finalizes once: a copy already in the index, or earlier in
     /// this commit, is not indexed again. Returns the locations of the transactions
-    /// indexed by this commit, per block. One synced, atomic write.
+    /// indexed by this commit, per block. One atomic write (not synced: see below).
     pub fn commit(
         &self,
         blocks: &[Block],
@@ -271,9 +273,10 @@ impl Store {
         for hash in pending_done {
             batch.delete_cf(self.cf(CF_PENDING), hash.0);
         }
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db.write_opt(batch, &options)?;
+        // Written to the WAL without an fsync: a process crash loses nothing, and what a
+        // power loss could lose is final elsewhere and fetched again from peers (the
+        // pending transactions it would restore are deduplicated at commit).
+        self.db.write(batch)?;
         Ok(indexed)
     }
 

@@ -159,22 +159,27 @@ fn send(rpc_url: String, plan: Plan, share: f64, start: Instant, shared: Arc<Sha
         .into();
     let mut rng = rand::thread_rng();
     let mut counter = seed << 40;
-    let mut owed = 0.0f64;
-    let mut last = Instant::now();
     let tick = Duration::from_millis(10);
-    let mut step_end = start;
+    let mut step_start = start;
     for (rate, length) in plan.steps {
-        step_end += length;
-        while Instant::now() < step_end && !shared.stop.load(Ordering::Relaxed) {
+        // Exactly rate × length over the step (this sender's share), paced evenly.
+        let total = (rate * share * length.as_secs_f64()).round() as u64;
+        let mut sent = 0u64;
+        let step_end = step_start + length;
+        while sent < total && !shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            owed += rate * share * now.duration_since(last).as_secs_f64();
-            last = now;
-            let n = (owed as usize).min(CHUNK * 4);
+            let due = if now >= step_end {
+                total
+            } else {
+                ((total as f64) * now.duration_since(step_start).as_secs_f64()
+                    / length.as_secs_f64()) as u64
+            };
+            let n = (due.saturating_sub(sent) as usize).min(CHUNK * 4);
             if n == 0 {
                 std::thread::sleep(tick);
                 continue;
             }
-            owed -= n as f64;
+            sent += n as u64;
             for chunk_start in (0..n).step_by(CHUNK) {
                 let k = CHUNK.min(n - chunk_start);
                 let txs: Vec<Value> = (0..k)
@@ -231,6 +236,7 @@ fn send(rpc_url: String, plan: Plan, share: f64, start: Instant, shared: Arc<Sha
                 }
             }
         }
+        step_start = step_end;
     }
 }
 

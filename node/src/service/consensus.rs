@@ -119,11 +119,12 @@ impl Node {
         }
         match action {
             Action::PersistSafety { seq, state } => {
-                // S5: durable before the engine releases the message it records.
-                self.protection
-                    .put_safety(&state)
-                    .context("persisting the safety state")?;
-                return Ok(engine(self).handle(Input::SafetyPersisted { seq }));
+                // S5: the engine holds the message this state records until the
+                // persistence thread reports it synced (`Persisted::Safety`).
+                self.persist
+                    .send(super::persist::Job::Safety { seq, state })
+                    .await
+                    .context("the persistence thread stopped")?;
             }
             Action::Send { to, message } => self.send(to, message),
             Action::Broadcast(message) => {

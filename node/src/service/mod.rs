@@ -19,6 +19,7 @@ mod consensus;
 mod follow;
 mod payload;
 mod peers;
+mod persist;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -196,7 +197,7 @@ pub struct Node {
     committee: Arc<Committee>,
     limits: Limits,
     store: Arc<Store>,
-    protection: Arc<Store>,
+    persist: mpsc::Sender<persist::Job>,
     net: NetworkHandle,
     engine: Option<Engine>,
     key: Option<SecretKey>,
@@ -290,6 +291,7 @@ impl Node {
             )
         });
         let (internal, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
+        let (persist, persisted) = persist::spawn(store.clone(), protection);
         let (command_tx, command_rx) = mpsc::channel(4_096);
         let (status, status_rx) = watch::channel(NodeStatus::default());
         let (finalized, _) = broadcast::channel(FINALIZED_STREAM_DEPTH);
@@ -307,8 +309,8 @@ impl Node {
             domain,
             committee,
             limits,
-            store,
-            protection,
+            store: store.clone(),
+            persist,
             net,
             engine,
             key,
@@ -338,6 +340,7 @@ impl Node {
         let mut node = node;
         node.restore_pending()?;
         let inputs = Inputs {
+            persisted,
             events,
             commands: command_rx,
             internal: internal_rx,
@@ -367,7 +370,13 @@ impl Node {
                 _ = &mut shutdown => break,
                 Some(internal) = inputs.internal.recv() => self.on_internal(internal).await?,
                 Some(event) = inputs.events.recv() => self.on_network(event).await?,
-                Some(command) = inputs.commands.recv() => self.on_command(command)?,
+                Some(command) = inputs.commands.recv() => self.on_command(command).await?,
+                Some(done) = inputs.persisted.recv() => match done {
+                    persist::Persisted::Safety(seq) => {
+                        self.drive(synod_consensus::Input::SafetyPersisted { seq }).await?;
+                    }
+                    persist::Persisted::Failed(e) => anyhow::bail!(e),
+                },
                 _ = batch_tick.tick() => self.cut_batches().await,
                 _ = second.tick() => self.every_second().await,
             }
@@ -376,7 +385,7 @@ impl Node {
         Ok(())
     }
 
-    fn on_command(&mut self, command: Command) -> Result<()> {
+    async fn on_command(&mut self, command: Command) -> Result<()> {
         match command {
             Command::Submit { txs, reply } => {
                 let mut accepted = Vec::new();
@@ -391,12 +400,19 @@ impl Node {
                         result
                     })
                     .collect();
-                // Durable before acknowledged: a crash loses no accepted transaction.
-                let refs: Vec<(Hash, &Tx)> = accepted.iter().map(|(h, t)| (*h, t)).collect();
-                self.store
-                    .put_pending(&refs)
-                    .context("recording accepted transactions")?;
-                let _ = reply.send(results);
+                if accepted.is_empty() {
+                    let _ = reply.send(results);
+                } else {
+                    // Durable before acknowledged: a crash loses no accepted transaction.
+                    self.persist
+                        .send(persist::Job::Accepted {
+                            txs: accepted,
+                            results,
+                            reply,
+                        })
+                        .await
+                        .context("the persistence thread stopped")?;
+                }
             }
             Command::IsPending { hash, reply } => {
                 let _ = reply.send(self.own_pending.contains(&hash));
@@ -615,4 +631,5 @@ pub struct Inputs {
     events: mpsc::Receiver<Event>,
     commands: mpsc::Receiver<Command>,
     internal: mpsc::Receiver<Internal>,
+    persisted: mpsc::UnboundedReceiver<persist::Persisted>,
 }

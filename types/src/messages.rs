@@ -163,14 +163,30 @@ impl Certificate {
         domain: &Domain,
         phase: Phase,
     ) -> Result<(), CertificateError> {
-        check_signers(committee, self.epoch, &self.signers)?;
-        let keys = signer_keys(committee, &self.signers);
-        let digest = domain.digest(self.epoch, self.view, phase, &self.block_hash);
+        let (keys, digest) = self.signing_set(committee, domain, phase)?;
         if verify_aggregate(&keys, &digest, &self.signature) {
             Ok(())
         } else {
             Err(CertificateError::BadSignature)
         }
+    }
+}
+
+impl Certificate {
+    /// Checks epoch, bitmap and quorum stake, and returns the signers' keys and the
+    /// digest they signed: what a batch verification of the signature needs.
+    pub fn signing_set<'a>(
+        &self,
+        committee: &'a Committee,
+        domain: &Domain,
+        phase: Phase,
+    ) -> Result<(Vec<&'a VerifyingKey>, Hash), CertificateError> {
+        check_signers(committee, self.epoch, &self.signers)?;
+        let keys = signer_keys(committee, &self.signers);
+        Ok((
+            keys,
+            domain.digest(self.epoch, self.view, phase, &self.block_hash),
+        ))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Certificates, commits and fetching missing blocks (`docs/protocol.md` §4, §6).
 
 use synod_types::{
-    keccak256, Block, Certificate, FinalityCert, Hash, Message, Phase, QuorumCert, SignerBitmap,
-    SyncRequest, TimeoutCert,
+    keccak256, Block, Certificate, FinalityCert, Hash, Message, Phase, Proposal, QuorumCert,
+    SignerBitmap, SyncRequest, TimeoutCert,
 };
 
 use super::tree::ChainError;
@@ -47,6 +47,44 @@ impl Engine {
             return false;
         }
         self.cache(key, &cert.signers);
+        true
+    }
+
+    /// Verifies a proposal's signature together with its justify and finality
+    /// certificates (those not already verified) in one randomized batch; on success the
+    /// certificates are remembered as verified. `false` says only that the batch failed.
+    pub(super) fn batch_verify_proposal(&mut self, digest: &Hash, p: &Proposal) -> bool {
+        let committee = self.committee.clone();
+        let Some(leader) = committee.key(p.block.header.proposer) else {
+            return false;
+        };
+        let mut items = vec![(vec![leader], *digest, p.signature)];
+        let mut certs = Vec::new();
+        let carried = [
+            (Phase::Vote, Some(&p.block.justify.0)),
+            (Phase::Commit, p.commit.as_ref().map(|fc| &fc.0)),
+        ];
+        for (phase, cert) in carried {
+            let Some(cert) = cert else { continue };
+            if (phase == Phase::Vote && cert.view == 0)
+                || self.is_cached(&Self::cert_key(phase, cert), &cert.signers)
+            {
+                continue;
+            }
+            match cert.signing_set(&committee, &self.cfg.domain, phase) {
+                Ok((keys, subject)) => {
+                    items.push((keys, subject, cert.signature));
+                    certs.push((phase, cert));
+                }
+                Err(_) => return false,
+            }
+        }
+        if !synod_types::crypto::verify_batch(&items) {
+            return false;
+        }
+        for (phase, cert) in certs {
+            self.remember_verified(phase, cert);
+        }
         true
     }
 

@@ -88,10 +88,13 @@ impl Engine {
             .cfg
             .domain
             .digest(self.committee.epoch(), view, Phase::Proposal, &hash);
-        let valid = self
-            .committee
-            .key(header.proposer)
-            .is_some_and(|k| k.verify(&digest, &p.signature));
+        // One batched pairing check for the signature and the certificates it carries;
+        // if it fails, the checks below run one by one to find what is wrong.
+        let valid = self.batch_verify_proposal(&digest, &p)
+            || self
+                .committee
+                .key(header.proposer)
+                .is_some_and(|k| k.verify(&digest, &p.signature));
         if !valid {
             return self.penalize(Some(from), Offense::InvalidSignature);
         }

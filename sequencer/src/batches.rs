@@ -2,8 +2,9 @@
 //! into blocks.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
-use synod_types::{Batch, Hash};
+use synod_types::{Batch, Hash, SealedBatch};
 use thiserror::Error;
 
 use crate::mempool::Mempool;
@@ -113,7 +114,7 @@ pub enum PoolError {
 #[derive(Debug)]
 pub struct BatchPool {
     cfg: PoolConfig,
-    batches: HashMap<Hash, Batch>,
+    batches: HashMap<Hash, Arc<SealedBatch>>,
     /// Unordered batches per author, in arrival order.
     waiting: BTreeMap<u32, VecDeque<Hash>>,
     finalized: HashSet<Hash>,
@@ -138,30 +139,39 @@ impl BatchPool {
 
     /// Adds a batch; returns its digest (adding a known batch is a no-op).
     pub fn add(&mut self, batch: Batch) -> Result<Hash, PoolError> {
-        let digest = batch.digest();
+        self.add_sealed(Arc::new(SealedBatch::new(batch)))
+    }
+
+    /// Adds a batch already hashed.
+    pub fn add_sealed(&mut self, sealed: Arc<SealedBatch>) -> Result<Hash, PoolError> {
+        let digest = sealed.digest();
         if self.batches.contains_key(&digest) || self.finalized.contains(&digest) {
             return Ok(digest);
         }
-        if self.batches.len() >= self.cfg.max_batches
-            || self.bytes + batch.size() > self.cfg.max_bytes
-        {
+        let size = sealed.batch().size();
+        if self.batches.len() >= self.cfg.max_batches || self.bytes + size > self.cfg.max_bytes {
             return Err(PoolError::Full {
                 batches: self.batches.len(),
                 bytes: self.bytes,
             });
         }
-        self.bytes += batch.size();
+        self.bytes += size;
         self.waiting
-            .entry(batch.author)
+            .entry(sealed.batch().author)
             .or_default()
             .push_back(digest);
-        self.batches.insert(digest, batch);
+        self.batches.insert(digest, sealed);
         Ok(digest)
     }
 
     /// A held batch.
     pub fn get(&self, digest: &Hash) -> Option<&Batch> {
-        self.batches.get(digest)
+        self.batches.get(digest).map(|s| s.batch())
+    }
+
+    /// A held batch with its hashes.
+    pub fn sealed(&self, digest: &Hash) -> Option<Arc<SealedBatch>> {
+        self.batches.get(digest).cloned()
     }
 
     /// The digests of `payload` that are not held, in order: empty means a vote may be
@@ -215,7 +225,7 @@ impl BatchPool {
 
     /// Marks batches as finalized: they leave the pool (returned, for the output
     /// stream) and are never picked or accepted again.
-    pub fn finalize(&mut self, digests: &[Hash]) -> Vec<Batch> {
+    pub fn finalize(&mut self, digests: &[Hash]) -> Vec<Arc<SealedBatch>> {
         let mut out = Vec::new();
         for d in digests {
             if !self.finalized.insert(*d) {
@@ -227,12 +237,12 @@ impl BatchPool {
                     self.finalized.remove(&old);
                 }
             }
-            if let Some(batch) = self.batches.remove(d) {
-                self.bytes -= batch.size();
-                if let Some(q) = self.waiting.get_mut(&batch.author) {
+            if let Some(sealed) = self.batches.remove(d) {
+                self.bytes -= sealed.batch().size();
+                if let Some(q) = self.waiting.get_mut(&sealed.batch().author) {
                     q.retain(|x| x != d);
                 }
-                out.push(batch);
+                out.push(sealed);
             }
         }
         self.waiting.retain(|_, q| !q.is_empty());

@@ -32,4 +32,4 @@ pub use messages::{
     Block, Certificate, CertificateError, CommitVote, Domain, Equivocation, FinalityCert, Header,
     Message, Phase, Proposal, QuorumCert, SyncRequest, SyncResponse, TimeoutCert, TimeoutMsg, Vote,
 };
-pub use tx::{Batch, Tx};
+pub use tx::{Batch, SealedBatch, Tx};

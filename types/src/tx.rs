@@ -18,10 +18,11 @@ pub struct Tx {
 impl Tx {
     /// `keccak256(abi.encodePacked(uint64 namespace, bytes payload))`.
     pub fn hash(&self) -> Hash {
-        let mut bytes = Vec::with_capacity(8 + self.payload.len());
-        bytes.extend_from_slice(&self.namespace.to_be_bytes());
-        bytes.extend_from_slice(&self.payload);
-        keccak256(&bytes)
+        use sha3::Digest as _;
+        let mut hasher = sha3::Keccak256::new();
+        hasher.update(self.namespace.to_be_bytes());
+        hasher.update(&self.payload);
+        Hash(hasher.finalize().into())
     }
 
     /// Bytes this transaction counts for in mempool and batch limits.
@@ -47,9 +48,19 @@ pub struct Batch {
 impl Batch {
     /// `keccak256(abi.encode(author, epoch, seq, keccak256(tx_hash_0 ‖ … ‖ tx_hash_n)))`.
     pub fn digest(&self) -> Hash {
-        let mut hashes = Vec::with_capacity(32 * self.txs.len());
-        for tx in &self.txs {
-            hashes.extend_from_slice(&tx.hash().0);
+        self.digest_with(&self.tx_hashes())
+    }
+
+    /// The hashes of the transactions, in order.
+    pub fn tx_hashes(&self) -> Vec<Hash> {
+        self.txs.iter().map(Tx::hash).collect()
+    }
+
+    /// [`Batch::digest`] from already computed transaction hashes.
+    pub fn digest_with(&self, tx_hashes: &[Hash]) -> Hash {
+        let mut hashes = Vec::with_capacity(32 * tx_hashes.len());
+        for h in tx_hashes {
+            hashes.extend_from_slice(&h.0);
         }
         AbiWriter::with_words(4)
             .uint(self.author as u64)
@@ -62,6 +73,43 @@ impl Batch {
     /// Total size of the transactions.
     pub fn size(&self) -> usize {
         self.txs.iter().map(Tx::size).sum()
+    }
+}
+
+/// A batch with its digest and transaction hashes, computed once: what the node keeps
+/// and passes around (behind an `Arc`) so a batch is hashed once per node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBatch {
+    batch: Batch,
+    digest: Hash,
+    tx_hashes: Vec<Hash>,
+}
+
+impl SealedBatch {
+    /// Hashes the batch.
+    pub fn new(batch: Batch) -> SealedBatch {
+        let tx_hashes = batch.tx_hashes();
+        let digest = batch.digest_with(&tx_hashes);
+        SealedBatch {
+            batch,
+            digest,
+            tx_hashes,
+        }
+    }
+
+    /// The batch.
+    pub fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    /// Its digest.
+    pub fn digest(&self) -> Hash {
+        self.digest
+    }
+
+    /// The hashes of its transactions, in order.
+    pub fn tx_hashes(&self) -> &[Hash] {
+        &self.tx_hashes
     }
 }
 

@@ -10,7 +10,7 @@ use synod_p2p::protocol::MAX_BATCHES_PER_REQUEST;
 use synod_p2p::{Gossip, PeerId, Request, Verdict};
 use synod_sequencer::batches::BatchConfig;
 use synod_sequencer::{MempoolConfig, Rejected};
-use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, Signature, Tx};
+use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
 
 use super::{now_ms, FinalTx, Finalized, Node, Purpose};
 use crate::config::{Config, Role};
@@ -130,11 +130,16 @@ impl Node {
             cut.push(batch);
         }
         for batch in cut {
-            match self.pool.add(batch.clone()) {
-                Ok(_) => self.net.publish(Gossip::Batch(batch)).await,
+            let sealed = std::sync::Arc::new(synod_types::SealedBatch::new(batch));
+            match self.pool.add_sealed(sealed.clone()) {
+                Ok(_) => {
+                    self.net
+                        .publish(Gossip::Batch(sealed.batch().clone()))
+                        .await
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "own batch refused by the pool; transactions requeued");
-                    self.mempool.requeue(batch.txs);
+                    self.mempool.requeue(sealed.batch().txs.clone());
                 }
             }
         }
@@ -302,10 +307,10 @@ impl Node {
             for block in blocks {
                 let mut list = Vec::with_capacity(block.payload.len());
                 for d in &block.payload {
-                    if let Some(b) = self.pool.get(d) {
-                        list.push(b.clone());
-                    } else if let Some(b) = self.store.batch(d)? {
+                    if let Some(b) = self.pool.sealed(d) {
                         list.push(b);
+                    } else if let Some(b) = self.store.batch(d)? {
+                        list.push(Arc::new(SealedBatch::new(b)));
                     } else {
                         missing.push(*d);
                     }
@@ -326,7 +331,7 @@ impl Node {
         &mut self,
         blocks: Vec<Block>,
         certificate: FinalityCert,
-        batches: Vec<Vec<Batch>>,
+        batches: Vec<Vec<Arc<SealedBatch>>>,
     ) -> Result<()> {
         let Some(last) = blocks.last().cloned() else {
             return Ok(());
@@ -337,7 +342,7 @@ impl Node {
         let done: Vec<Hash> = batches
             .iter()
             .flatten()
-            .flat_map(|b| b.txs.iter().map(Tx::hash))
+            .flat_map(|b| b.tx_hashes().iter().copied())
             .filter(|h| self.own_pending.contains(h))
             .collect();
         let indexed = self
@@ -352,7 +357,8 @@ impl Node {
             for (hash, location) in &fresh {
                 self.own_pending.remove(hash);
                 if subscribers {
-                    let tx = &batches[i][location.batch as usize].txs[location.position as usize];
+                    let tx = &batches[i][location.batch as usize].batch().txs
+                        [location.position as usize];
                     txs.push(FinalTx {
                         hash: *hash,
                         namespace: tx.namespace,

@@ -41,6 +41,8 @@ const FAMILIES: [&str; 8] = [
 ];
 
 const SCHEMA_VERSION: u32 = 1;
+/// Families keyed by 32-byte hashes and written once per transaction.
+const HASHED_FAMILIES: [&str; 2] = [CF_TXS, CF_PENDING];
 
 /// What went wrong with the database.
 #[derive(Debug, Error)]
@@ -127,6 +129,8 @@ impl Store {
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         options.set_max_open_files(512);
+        // Required by the hash memtables of the transaction families.
+        options.set_allow_concurrent_memtable_write(false);
         let families = FAMILIES.iter().map(|name| {
             let mut cf = Options::default();
             // Every lookup is by key (hash or height): bloom filters spare the reads of
@@ -137,6 +141,14 @@ impl Store {
             cf.set_block_based_table_factory(&table);
             cf.set_memtable_whole_key_filtering(true);
             cf.set_memtable_prefix_bloom_ratio(0.1);
+            if HASHED_FAMILIES.contains(name) {
+                // One insert (and lookup) per transaction, never a range scan on the hot
+                // path: a hash-bucketed memtable instead of a skip list.
+                cf.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(32));
+                cf.set_memtable_factory(rocksdb::MemtableFactory::HashLinkList {
+                    bucket_count: 1 << 20,
+                });
+            }
             ColumnFamilyDescriptor::new(*name, cf)
         });
         let db = DB::open_cf_descriptors(&options, path, families)?;
@@ -318,9 +330,12 @@ impl Store {
     /// Acknowledged transactions not final yet, at most `max` (restored after a restart).
     pub fn pending(&self, max: usize) -> Result<Vec<Tx>, StorageError> {
         let mut out = Vec::new();
+        // The family has a prefix extractor: a scan of all of it needs total order.
+        let mut read = rocksdb::ReadOptions::default();
+        read.set_total_order_seek(true);
         for item in self
             .db
-            .iterator_cf(self.cf(CF_PENDING), rocksdb::IteratorMode::Start)
+            .iterator_cf_opt(self.cf(CF_PENDING), read, rocksdb::IteratorMode::Start)
             .take(max)
         {
             let (_, value) = item?;
@@ -554,6 +569,31 @@ mod tests {
             })
         );
         assert_eq!(store.tx_location(&Hash([7; 32])).unwrap(), None);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn acknowledged_transactions_survive_a_reopen_until_committed() {
+        let dir = temp_dir("pending");
+        let txs: Vec<Tx> = (0..50u8)
+            .map(|i| Tx {
+                namespace: u64::from(i % 3),
+                payload: vec![i; 40],
+            })
+            .collect();
+        {
+            let store = Store::open(&dir, Limits::new(4)).unwrap();
+            let refs: Vec<(Hash, &Tx)> = txs.iter().map(|t| (t.hash(), t)).collect();
+            store.put_pending(&refs).unwrap();
+        }
+        let store = Store::open(&dir, Limits::new(4)).unwrap();
+        let mut back = store.pending(1_000).unwrap();
+        back.sort_by_key(Tx::hash);
+        let mut want = txs.clone();
+        want.sort_by_key(Tx::hash);
+        assert_eq!(back, want, "every acknowledged transaction comes back");
+        assert_eq!(store.pending(10).unwrap().len(), 10, "bounded");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

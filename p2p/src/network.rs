@@ -317,9 +317,13 @@ fn build_swarm(
         .validate_messages()
         .heartbeat_interval(Duration::from_millis(700))
         .message_id_fn(|m: &gossipsub::Message| {
-            let mut data = m.topic.as_str().as_bytes().to_vec();
-            data.extend_from_slice(&m.data);
-            MessageId::from(synod_types::keccak256(&data).0.to_vec())
+            // Content-addressed ids (duplicates collapse); SHA-256 has CPU support where
+            // keccak does not, and a batch is hashed by every node that relays it.
+            use sha2::Digest as _;
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(m.topic.as_str().as_bytes());
+            hasher.update(&m.data);
+            MessageId::from(hasher.finalize().to_vec())
         })
         .build()
         .map_err(|e| build(&e))?;

@@ -141,6 +141,13 @@ impl Store {
             cf.set_block_based_table_factory(&table);
             cf.set_memtable_whole_key_filtering(true);
             cf.set_memtable_prefix_bloom_ratio(0.1);
+            if *name == CF_BATCHES {
+                // Batches are large and written once: blob files keep them out of
+                // compaction, which would otherwise rewrite every byte several times.
+                cf.set_enable_blob_files(true);
+                cf.set_min_blob_size(4 * 1024);
+                cf.set_blob_compression_type(rocksdb::DBCompressionType::Lz4);
+            }
             if HASHED_FAMILIES.contains(name) {
                 // One insert (and lookup) per transaction, never a range scan on the hot
                 // path: a hash-bucketed memtable instead of a skip list.

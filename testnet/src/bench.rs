@@ -89,11 +89,42 @@ pub fn bench(args: &BenchArgs) -> Result<bool> {
     if let Some(path) = &args.json {
         std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    crate::say!("{}", serde_json::to_string(&Summary::of(&result))?);
     crate::say!("{}", table(&result));
     Ok(result.lost == 0)
 }
 
+/// The headline numbers, printed as one JSON line.
+#[derive(Debug, Serialize)]
+struct Summary {
+    finalized_tps: f64,
+    finalized_mb_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    blocks_per_s: f64,
+    peak_rss_mb: f64,
+}
+
+impl Summary {
+    fn of(r: &BenchResult) -> Summary {
+        Summary {
+            finalized_tps: r.finalized_tps,
+            finalized_mb_per_s: r.finalized_mb_per_s,
+            p50_ms: r.p50_ms,
+            p99_ms: r.p99_ms,
+            blocks_per_s: r.blocks_per_s,
+            peak_rss_mb: r.peak_rss_mb,
+        }
+    }
+}
+
 fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
+    if let Some(parent) = args.json.as_ref().and_then(|j| j.parent()) {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+    }
     let manifest = Manifest::load(dir)?;
     // Empty blocks.
     let idle = Duration::from_secs(5);
@@ -103,13 +134,15 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
     let blocks_per_s = (height(&manifest) - h0) as f64 / t0.elapsed().as_secs_f64();
     crate::say!("empty blocks: {blocks_per_s:.1} per second");
 
-    // Ramp: double the offered rate each step until finality falls behind.
+    // Ramp: double the offered rate each step until finality falls behind, then
+    // bisect between the last rate kept up with and the first one that was not.
     let step = Duration::from_secs(args.ramp_step);
-    let mut rate = args.ramp_start as f64;
     let mut ramp = Vec::new();
-    let mut best = 0.0f64;
     let mut lost = 0;
-    loop {
+    let mut good = 0.0f64;
+    let mut bad: Option<f64> = None;
+    let mut rate = args.ramp_start as f64;
+    for _ in 0..16 {
         let report = load::run(
             &manifest,
             &Plan {
@@ -123,20 +156,28 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             s.t += offset;
             s
         }));
+        let kept_up =
+            report.finalized_tps >= 0.9 * rate && report.rejected == 0 && report.p99_ms < 1_000.0;
         crate::say!(
-            "ramp: offered {rate:.0} tx/s → finalized {:.0} tx/s, p99 {:.0} ms, rejected {}",
+            "ramp: offered {rate:.0} tx/s → finalized {:.0} tx/s, p99 {:.0} ms, rejected {}{}",
             report.finalized_tps,
             report.p99_ms,
-            report.rejected
+            report.rejected,
+            if kept_up { "" } else { "  (falling behind)" }
         );
-        let keeping_up =
-            report.finalized_tps >= 0.9 * rate && report.rejected == 0 && report.p99_ms < 2_000.0;
-        best = best.max(report.finalized_tps.min(rate));
-        if !keeping_up || rate >= args.ramp_max as f64 {
-            break;
+        if kept_up {
+            good = good.max(rate);
+        } else {
+            bad = Some(bad.map_or(rate, |b| b.min(rate)));
         }
-        rate *= 2.0;
+        rate = match bad {
+            None if rate * 2.0 <= args.ramp_max as f64 => rate * 2.0,
+            None => break,
+            Some(b) if b - good > 0.1 * good.max(1.0) => (good + b) / 2.0,
+            Some(_) => break,
+        };
     }
+    let best = good;
     let saturation = best.max(1.0);
     let sustained = load::run(
         &manifest,

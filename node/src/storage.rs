@@ -41,6 +41,8 @@ const FAMILIES: [&str; 8] = [
 ];
 
 const SCHEMA_VERSION: u32 = 1;
+/// Write-ahead log kept at most; beyond it the oldest families are flushed.
+const MAX_WAL_BYTES: u64 = 128 << 20;
 /// Families keyed by 32-byte hashes and written once per transaction.
 const HASHED_FAMILIES: [&str; 2] = [CF_TXS, CF_PENDING];
 
@@ -131,6 +133,11 @@ impl Store {
         options.set_max_open_files(512);
         // Required by the hash memtables of the transaction families.
         options.set_allow_concurrent_memtable_write(false);
+        // A write-ahead log file is deleted only when every family with data in it has
+        // been flushed; the small families (meta, pending, safety) rarely fill a
+        // memtable, so without a bound the logs would pile up and replay for ever.
+        options.set_max_total_wal_size(MAX_WAL_BYTES);
+        options.set_keep_log_file_num(4);
         let families = FAMILIES.iter().map(|name| {
             let mut cf = Options::default();
             // Every lookup is by key (hash or height): bloom filters spare the reads of

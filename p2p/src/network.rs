@@ -229,6 +229,11 @@ struct Behaviour {
 
 /// Penalty points at which a peer is disconnected and banned.
 pub const BAN_POINTS: f64 = 100.0;
+/// How long a ban lasts.
+pub const BAN_DURATION: Duration = Duration::from_secs(600);
+/// Penalties shrink by this factor every second (a half-life of about 35 s), so
+/// occasional faults of an honest peer never add up to a ban.
+const PENALTY_DECAY: f64 = 0.98;
 /// Peers remembered as banned, at most (oldest forgotten first).
 const MAX_BANNED: usize = 1_024;
 /// Direct requests from peers awaiting the node's answer, at most.
@@ -420,7 +425,7 @@ struct Task {
     outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, RequestError>>>,
     next_inbound: AtomicU64,
     penalties: HashMap<PeerId, f64>,
-    banned: VecDeque<PeerId>,
+    banned: VecDeque<(PeerId, std::time::Instant)>,
     counters: NetworkStatus,
 }
 
@@ -435,7 +440,10 @@ impl Task {
                     None => return,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm(event),
-                _ = tick.tick() => self.publish_status(),
+                _ = tick.tick() => {
+                    self.decay_penalties();
+                    self.publish_status();
+                }
                 _ = discovery.tick() => {
                     if self.swarm.connected_peers().next().is_some() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -509,6 +517,10 @@ impl Task {
         }
     }
 
+    fn is_banned(&self, peer: &PeerId) -> bool {
+        self.banned.iter().any(|(p, _)| p == peer)
+    }
+
     fn penalize(&mut self, peer: PeerId, points: f64) {
         let total = self.penalties.entry(peer).or_default();
         *total += points;
@@ -517,20 +529,51 @@ impl Task {
             .behaviour_mut()
             .gossipsub
             .set_application_score(&peer, -total);
-        if total >= BAN_POINTS && !self.banned.contains(&peer) {
-            tracing::warn!(%peer, points = total, "banning misbehaving peer");
+        if total >= BAN_POINTS && !self.is_banned(&peer) {
+            tracing::warn!(%peer, points = total, "banning misbehaving peer for 10 minutes");
             self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
             let _ = self.swarm.disconnect_peer_id(peer);
-            self.banned.push_back(peer);
+            self.banned.push_back((peer, std::time::Instant::now()));
             if self.banned.len() > MAX_BANNED {
-                if let Some(old) = self.banned.pop_front() {
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .remove_blacklisted_peer(&old);
-                    self.penalties.remove(&old);
-                }
+                self.unban_oldest();
             }
+        }
+    }
+
+    fn unban_oldest(&mut self) {
+        if let Some((old, _)) = self.banned.pop_front() {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .remove_blacklisted_peer(&old);
+            self.penalties.remove(&old);
+        }
+    }
+
+    /// Once a second: penalties fade, bans expire.
+    fn decay_penalties(&mut self) {
+        let mut cleared = Vec::new();
+        for (peer, points) in self.penalties.iter_mut() {
+            *points *= PENALTY_DECAY;
+            if *points < 1.0 {
+                cleared.push(*peer);
+            }
+        }
+        for peer in cleared {
+            if !self.is_banned(&peer) {
+                self.penalties.remove(&peer);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, 0.0);
+            }
+        }
+        while self
+            .banned
+            .front()
+            .is_some_and(|(_, since)| since.elapsed() >= BAN_DURATION)
+        {
+            self.unban_oldest();
         }
     }
 
@@ -559,7 +602,7 @@ impl Task {
                 let connected = self.swarm.connected_peers().count();
                 if !self.swarm.is_connected(&peer)
                     && connected < self.cfg.max_peers as usize
-                    && !self.banned.contains(&peer)
+                    && !self.is_banned(&peer)
                 {
                     let _ = self.swarm.dial(
                         libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
@@ -573,7 +616,7 @@ impl Task {
                 num_established,
                 ..
             } => {
-                if self.banned.contains(&peer_id) {
+                if self.is_banned(&peer_id) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                 } else if num_established.get() == 1 {
                     self.emit(Event::Connected(peer_id));

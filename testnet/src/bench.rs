@@ -83,6 +83,12 @@ pub fn bench(args: &BenchArgs) -> Result<bool> {
     up::up(&up_args)?;
     let result = measure(args, &dir);
     let stopped = up::down(&dir);
+    // The databases hold every benchmark transaction (gigabytes); the logs stay.
+    if let Ok(manifest) = Manifest::load(&dir) {
+        for node in &manifest.nodes {
+            let _ = std::fs::remove_dir_all(node.data_dir.join("db"));
+        }
+    }
     let result = result?;
     stopped?;
     let json = serde_json::to_string_pretty(&result)?;

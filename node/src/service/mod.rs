@@ -139,6 +139,8 @@ enum Internal {
     Response {
         peer: PeerId,
         purpose: Purpose,
+        /// The batch digests asked for (batch requests only).
+        asked: Vec<Hash>,
         result: Result<Response, synod_p2p::RequestError>,
     },
 }
@@ -377,11 +379,23 @@ impl Node {
                     }
                     persist::Persisted::Failed(e) => anyhow::bail!(e),
                 },
-                _ = batch_tick.tick() => self.cut_batches().await,
+                _ = batch_tick.tick() => {
+                    self.cut_batches(false).await;
+                }
                 _ = second.tick() => self.every_second().await,
             }
         }
-        tracing::info!(height = self.finalized_height, "shutting down");
+        // Hand what was acknowledged here to the other validators before leaving: they
+        // order it even if this node never comes back (its record stays on disk too).
+        let sent = self.cut_batches(true).await;
+        if sent > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tracing::info!(
+            height = self.finalized_height,
+            batches = sent,
+            "shutting down"
+        );
         Ok(())
     }
 
@@ -497,12 +511,14 @@ impl Node {
             Internal::Response {
                 peer,
                 purpose,
+                asked,
                 result,
             } => match (purpose, result) {
                 (_, Err(e)) => {
                     tracing::debug!(%peer, ?purpose, error = %e, "request failed");
-                    if purpose == Purpose::Batches {
-                        self.fetching.clear();
+                    // May be asked again, from another peer.
+                    for d in &asked {
+                        self.fetching.remove(d);
                     }
                     if purpose == Purpose::Finalized {
                         self.follow.request_failed();
@@ -515,7 +531,7 @@ impl Node {
                         .await?;
                 }
                 (Purpose::Batches, Ok(Response::Batches(batches))) => {
-                    self.on_fetched_batches(peer, batches).await?;
+                    self.on_fetched_batches(peer, &asked, batches).await?;
                 }
                 (
                     Purpose::Finalized,
@@ -527,6 +543,9 @@ impl Node {
                     self.on_finalized_range(peer, blocks, certificate).await?;
                 }
                 (purpose, Ok(other)) => {
+                    for d in &asked {
+                        self.fetching.remove(d);
+                    }
                     tracing::debug!(%peer, ?purpose, answer = ?std::mem::discriminant(&other), "unexpected answer");
                     if purpose == Purpose::Finalized {
                         self.follow.request_failed();
@@ -541,12 +560,17 @@ impl Node {
     fn request(&self, peer: PeerId, request: Request, purpose: Purpose) {
         let net = self.net.clone();
         let internal = self.internal.clone();
+        let asked = match &request {
+            Request::Batches(digests) => digests.clone(),
+            _ => Vec::new(),
+        };
         tokio::spawn(async move {
             let result = net.request(peer, request).await;
             let _ = internal
                 .send(Internal::Response {
                     peer,
                     purpose,
+                    asked,
                     result,
                 })
                 .await;
@@ -558,9 +582,12 @@ impl Node {
         Ok(match request {
             Request::Consensus(message) => match message {
                 synod_types::Message::SyncRequest(r) => {
-                    Response::Consensus(synod_types::Message::SyncResponse(
-                        self.blocks_back_from(r.block_hash, r.max_blocks)?,
-                    ))
+                    let found = self.blocks_back_from(r.block_hash, r.max_blocks)?;
+                    if found.blocks.is_empty() {
+                        Response::Refused("unknown block".into())
+                    } else {
+                        Response::Consensus(synod_types::Message::SyncResponse(found))
+                    }
                 }
                 message => {
                     if self.engine.is_some() {

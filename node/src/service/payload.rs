@@ -119,16 +119,20 @@ impl Node {
         self.judge(Verdict::Accept);
     }
 
-    /// Cuts this validator's batches and sends them to the others.
-    pub(super) async fn cut_batches(&mut self) {
+    /// Cuts this validator's batches and sends them to the others; with `all`, empties
+    /// the mempool whatever the interval (at shutdown, so peers carry what was
+    /// acknowledged here). Returns how many batches were sent.
+    pub(super) async fn cut_batches(&mut self, all: bool) -> usize {
         self.forward_txs().await;
         let Some(builder) = self.builder.as_mut() else {
-            return;
+            return 0;
         };
+        let now = if all { u64::MAX / 2 } else { now_ms() };
         let mut cut = Vec::new();
-        while let Some(batch) = builder.poll(now_ms(), &mut self.mempool) {
+        while let Some(batch) = builder.poll(now, &mut self.mempool) {
             cut.push(batch);
         }
+        let count = cut.len();
         for batch in cut {
             let sealed = std::sync::Arc::new(synod_types::SealedBatch::new(batch));
             match self.pool.add_sealed(sealed.clone()) {
@@ -143,6 +147,7 @@ impl Node {
                 }
             }
         }
+        count
     }
 
     /// A batch from the network: only from the announced peer of its author.
@@ -235,25 +240,31 @@ impl Node {
         }
     }
 
-    /// Batches a peer sent on request: only those asked for are kept.
+    /// Batches a peer sent for a request of `asked` digests: only those are kept; one
+    /// that was not asked for is the peer's misbehaviour.
     pub(super) async fn on_fetched_batches(
         &mut self,
         peer: PeerId,
+        asked: &[Hash],
         batches: Vec<Batch>,
     ) -> Result<()> {
         for batch in batches {
-            let digest = batch.digest();
-            if !self.fetching.remove(&digest) {
+            let sealed = Arc::new(SealedBatch::new(batch));
+            let digest = sealed.digest();
+            if !asked.contains(&digest) {
                 self.net.penalize(peer, super::PENALTY_MINOR).await;
                 continue;
             }
-            if let Err(e) = self.pool.add(batch) {
+            if let Err(e) = self.pool.add_sealed(sealed) {
                 tracing::debug!(error = %e, "fetched batch dropped");
                 continue;
             }
             self.batch_arrived(digest);
         }
-        self.fetching.clear();
+        // Whatever did not come is asked again below, from another validator.
+        for d in asked {
+            self.fetching.remove(d);
+        }
         let ready: Vec<Hash> = self
             .checks
             .iter()

@@ -463,10 +463,13 @@ impl Task {
         let _ = self.status.send(status);
     }
 
-    fn emit(&mut self, event: Event) {
+    /// Hands an event to the node; `false` if its queue was full and the event dropped.
+    fn emit(&mut self, event: Event) -> bool {
         if self.events.try_send(event).is_err() {
             self.counters.dropped_events += 1;
+            return false;
         }
+        true
     }
 
     fn on_command(&mut self, command: Command) {
@@ -619,14 +622,16 @@ impl Task {
                 if self.is_banned(&peer_id) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                 } else if num_established.get() == 1 {
-                    self.emit(Event::Connected(peer_id));
+                    let _ = self.emit(Event::Connected(peer_id));
                 }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
-            } => self.emit(Event::Disconnected(peer_id)),
+            } => {
+                let _ = self.emit(Event::Disconnected(peer_id));
+            }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, peer = %self.swarm.local_peer_id(), "listening");
             }
@@ -639,12 +644,15 @@ impl Task {
             return;
         };
         match Gossip::decode(topic, &message.data, &self.cfg.limits) {
-            Ok(decoded) => self.emit(Event::Gossip {
-                source,
-                origin: message.source,
-                id,
-                message: decoded,
-            }),
+            Ok(decoded) => {
+                // A dropped message is never reported; gossipsub forgets it in time.
+                let _ = self.emit(Event::Gossip {
+                    source,
+                    origin: message.source,
+                    id,
+                    message: decoded,
+                });
+            }
             Err(e) => {
                 self.counters.invalid_messages += 1;
                 tracing::debug!(peer = %source, ?topic, error = %e, "undecodable gossip");
@@ -672,7 +680,10 @@ impl Task {
                     }
                     let id = self.next_inbound.fetch_add(1, Ordering::Relaxed);
                     self.inbound.insert(id, channel);
-                    self.emit(Event::Request { peer, id, request });
+                    if !self.emit(Event::Request { peer, id, request }) {
+                        // Nobody will answer: close the stream now rather than at timeout.
+                        self.inbound.remove(&id);
+                    }
                 }
                 request_response::Message::Response {
                     request_id,

@@ -5,7 +5,6 @@
 //! node's commands come in over a bounded channel that the node awaits.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -287,7 +286,7 @@ pub fn start(
         status: status_tx,
         inbound: HashMap::new(),
         outbound: HashMap::new(),
-        next_inbound: AtomicU64::new(0),
+        next_inbound: 0,
         penalties: HashMap::new(),
         banned: VecDeque::new(),
         counters: NetworkStatus::default(),
@@ -423,7 +422,7 @@ struct Task {
     status: watch::Sender<NetworkStatus>,
     inbound: HashMap<u64, ResponseChannel<Response>>,
     outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, RequestError>>>,
-    next_inbound: AtomicU64,
+    next_inbound: u64,
     penalties: HashMap<PeerId, f64>,
     banned: VecDeque<(PeerId, std::time::Instant)>,
     counters: NetworkStatus,
@@ -678,7 +677,8 @@ impl Task {
                         );
                         return;
                     }
-                    let id = self.next_inbound.fetch_add(1, Ordering::Relaxed);
+                    let id = self.next_inbound;
+                    self.next_inbound += 1;
                     self.inbound.insert(id, channel);
                     if !self.emit(Event::Request { peer, id, request }) {
                         // Nobody will answer: close the stream now rather than at timeout.

@@ -156,6 +156,7 @@ async fn daemon(config: Config) -> Result<()> {
         domain,
         genesis: genesis.block(),
         key,
+        limits,
         store,
         protection,
         net: net.clone(),

@@ -175,6 +175,8 @@ pub struct Setup {
     pub genesis: Block,
     /// The validator's key (`None` for a full node).
     pub key: Option<SecretKey>,
+    /// Decoding limits, from the committee size and the configuration.
+    pub limits: Limits,
     /// The open database.
     pub store: Arc<Store>,
     /// The slashing-protection database (the safety state), kept apart from `store` so
@@ -256,12 +258,12 @@ impl Node {
             domain,
             genesis,
             key,
+            limits,
             store,
             protection,
             net,
             events,
         } = setup;
-        let limits = Limits::new(committee.size());
         let me = key
             .as_ref()
             .and_then(|k| committee.index_of(&k.public_key()));

@@ -205,6 +205,9 @@ options! {
         max_timeout_ms: u64 = 30_000, "consensus.max-timeout-ms", "SYNOD_CONSENSUS_MAX_TIMEOUT_MS";
         /// Growth of the timeout per failed view, in percent (at least 100).
         backoff_percent: u64 = 150, "consensus.backoff-percent", "SYNOD_CONSENSUS_BACKOFF_PERCENT";
+        /// Blocks behind the network at which a validator stops fetching blocks one chain at
+        /// a time and syncs finalized ranges by height, as a full node does.
+        catch_up_blocks: u64 = 1_024, "consensus.catch-up-blocks", "SYNOD_CONSENSUS_CATCH_UP_BLOCKS";
     }
     /// Logging.
     log: LogSection, LogArgs {
@@ -271,6 +274,9 @@ impl Config {
             || self.consensus.max_timeout_ms < self.consensus.base_timeout_ms
         {
             return bad("consensus timeouts must satisfy 0 < base-timeout-ms ≤ max-timeout-ms");
+        }
+        if !(16..=32_768).contains(&self.consensus.catch_up_blocks) {
+            return bad("consensus.catch-up-blocks must be between 16 and 32768");
         }
         if self.mempool.max_namespace_percent == 0 || self.mempool.max_namespace_percent > 100 {
             return bad("mempool.max-namespace-percent must be between 1 and 100");

@@ -53,6 +53,8 @@ impl Net {
             "--base-port",
             &base.to_string(),
             "--node-arg=--consensus.base-timeout-ms=500",
+            // Low enough that a wiped validator syncs by height before its engine resumes.
+            "--node-arg=--consensus.catch-up-blocks=64",
         ]);
         Net { dir }
     }
@@ -70,6 +72,26 @@ impl Net {
             .find(|n| n["name"] == name)
             .cloned()
             .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// kill -9 of one node.
+    fn kill(&self, name: &str) {
+        let pid = self.node(name)["pid"].as_u64().unwrap().to_string();
+        assert!(Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// `synod testnet restart` of one node, optionally with a wiped database.
+    fn restart(&self, name: &str, wipe: bool) {
+        let dir = self.dir.to_str().unwrap();
+        let mut args = vec!["testnet", "restart", "--dir", dir, "--node", name];
+        if wipe {
+            args.push("--wipe");
+        }
+        ok(&args);
     }
 
     fn urls(&self) -> Vec<String> {
@@ -264,6 +286,56 @@ fn ten_thousand_transactions_finalize_once_on_identical_chains() {
 }
 
 #[test]
+fn a_full_node_hands_over_what_it_acknowledged_until_it_is_final() {
+    let net = Net::up("hand", 4, 1);
+    let full = net.node("full-0")["rpc_url"].as_str().unwrap().to_string();
+    let mut next = 0u32;
+    let mut send = |count: u32| -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                next += 1;
+                let data = format!("0x{next:08x}");
+                let answer = rpc(
+                    &full,
+                    "synod_sendTransaction",
+                    json!([{"namespace": 5, "data": data}]),
+                );
+                answer["result"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("not acknowledged: {answer}"))
+                    .to_string()
+            })
+            .collect()
+    };
+    // Two validators down: the network stalls, and what the full node acknowledges now
+    // sits in the other two validators' mempools only. Then those crash too.
+    net.kill("validator-0");
+    net.kill("validator-1");
+    std::thread::sleep(Duration::from_secs(1));
+    let mut hashes = send(50);
+    std::thread::sleep(Duration::from_secs(2));
+    net.kill("validator-2");
+    net.kill("validator-3");
+    std::thread::sleep(Duration::from_secs(1));
+    // No validator at all: acknowledged, and held until one is back.
+    hashes.extend(send(50));
+    for i in 0..4 {
+        net.restart(&format!("validator-{i}"), false);
+    }
+    let status = |hash: &String| {
+        rpc(&full, "synod_getTransaction", json!([hash]))["result"]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    wait_until(
+        "every acknowledged transaction to be final",
+        Duration::from_secs(90),
+        || hashes.iter().all(|h| status(h) == "finalized"),
+    );
+}
+
+#[test]
 fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
     let net = Net::up("crash", 4, 0);
     let dir = net.dir.to_str().unwrap().to_string();
@@ -291,15 +363,9 @@ fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
     std::thread::sleep(Duration::from_secs(4));
 
     // kill -9 under load, then restart: it catches up.
-    let victim = net.node("validator-3");
-    let pid = victim["pid"].as_u64().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap()
-        .success());
+    net.kill("validator-3");
     std::thread::sleep(Duration::from_secs(2));
-    ok(&["testnet", "restart", "--dir", &dir, "--node", "validator-3"]);
+    net.restart("validator-3", false);
     let urls = net.urls();
     let target = height(&urls[0]) + 5;
     wait_until(
@@ -325,23 +391,25 @@ fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
         log.contains("shutting down"),
         "no clean shutdown in the log"
     );
-    ok(&["testnet", "restart", "--dir", &dir, "--node", "validator-2"]);
+    net.restart("validator-2", false);
 
-    // A wiped validator resyncs from its peers.
-    ok(&[
-        "testnet",
-        "restart",
-        "--dir",
-        &dir,
-        "--node",
-        "validator-1",
-        "--wipe",
-    ]);
+    // A wiped validator resyncs from its peers: far behind, by height first.
+    wait_until(
+        "the chain to pass 128 blocks",
+        Duration::from_secs(60),
+        || height(&urls[0]) > 128,
+    );
+    net.restart("validator-1", true);
     let target = height(&urls[0]) + 5;
     wait_until(
         "the wiped validator to resync",
         Duration::from_secs(90),
         || height(&urls[1]) >= target,
+    );
+    let log = std::fs::read_to_string(net.node("validator-1")["log"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("consensus resumes from the block synced by height"),
+        "the wiped validator did not sync by height"
     );
 
     let report = loader.join().unwrap();

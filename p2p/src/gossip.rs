@@ -1,7 +1,7 @@
 //! Gossip topics and what travels on each, decoded with bounds.
 
 use synod_types::wire::{self, Limits, WireError};
-use synod_types::{Batch, Block, FinalityCert, Message, PublicKey, Signature, Tx};
+use synod_types::{Batch, Block, FinalityCert, Message, PublicKey, Signature};
 
 /// Size of an announcement: key, signature, nonce.
 const ANNOUNCE_BYTES: usize = 48 + 96 + 8;
@@ -13,8 +13,6 @@ pub enum Topic {
     Consensus,
     /// Batches of transactions, from their authors to every validator.
     Batches,
-    /// Transactions forwarded by full nodes to validators.
-    Txs,
     /// Finalized blocks with their finality certificates, for followers.
     Certificates,
     /// Validators binding their BLS key to their peer id.
@@ -23,10 +21,9 @@ pub enum Topic {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 4] = [
         Topic::Consensus,
         Topic::Batches,
-        Topic::Txs,
         Topic::Certificates,
         Topic::Announce,
     ];
@@ -36,7 +33,6 @@ impl Topic {
         let topic = match self {
             Topic::Consensus => "consensus",
             Topic::Batches => "batches",
-            Topic::Txs => "txs",
             Topic::Certificates => "certificates",
             Topic::Announce => "announce",
         };
@@ -51,8 +47,6 @@ pub enum Gossip {
     Consensus(Message),
     /// A batch.
     Batch(Batch),
-    /// A forwarded transaction.
-    Tx(Tx),
     /// A finalized block and its finality certificate.
     Finalized {
         /// The block.
@@ -94,7 +88,6 @@ impl Gossip {
         match self {
             Gossip::Consensus(_) => Topic::Consensus,
             Gossip::Batch(_) => Topic::Batches,
-            Gossip::Tx(_) => Topic::Txs,
             Gossip::Finalized { .. } => Topic::Certificates,
             Gossip::Announce { .. } => Topic::Announce,
         }
@@ -105,7 +98,6 @@ impl Gossip {
         match self {
             Gossip::Consensus(m) => wire::encode_message(m),
             Gossip::Batch(b) => wire::encode_batch(b),
-            Gossip::Tx(t) => wire::encode_tx(t),
             Gossip::Finalized { block, certificate } => {
                 let block = wire::encode_block(block);
                 let mut out = Vec::with_capacity(block.len() + 256);
@@ -136,7 +128,6 @@ impl Gossip {
                 _ => return Err(GossipError::WrongTopic("a sync message")),
             },
             Topic::Batches => Gossip::Batch(wire::decode_batch(bytes, limits)?),
-            Topic::Txs => Gossip::Tx(wire::decode_tx(bytes, limits)?),
             Topic::Certificates => {
                 if bytes.len() < 4 {
                     return Err(GossipError::Truncated);

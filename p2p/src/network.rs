@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     connection_limits, identify, identity, kad, Multiaddr, PeerId, StreamProtocol, Swarm,
@@ -240,6 +241,8 @@ const MAX_PENDING_INBOUND: usize = 4_096;
 /// Direct requests to peers in flight, at most.
 const MAX_PENDING_OUTBOUND: usize = 4_096;
 const COMMAND_QUEUE: usize = 8_192;
+/// How often bootnodes that are not connected are dialed again.
+const BOOTNODE_REDIAL: Duration = Duration::from_secs(3);
 const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/synod/kad/1");
 
 /// Starts the network with this identity; returns the handle and the event stream.
@@ -432,6 +435,8 @@ impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut discovery = tokio::time::interval(Duration::from_secs(30));
+        let mut redial = tokio::time::interval(BOOTNODE_REDIAL);
+        redial.reset();
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -443,11 +448,35 @@ impl Task {
                     self.decay_penalties();
                     self.publish_status();
                 }
+                _ = redial.tick() => self.redial_bootnodes(),
                 _ = discovery.tick() => {
                     if self.swarm.connected_peers().next().is_some() {
                         let _ = self.swarm.behaviour_mut().kad.bootstrap();
                     }
                 }
+            }
+        }
+    }
+
+    /// Dials again the bootnodes this node is not connected to: one that was not up yet
+    /// at start, or that restarted, is reached within `BOOTNODE_REDIAL`.
+    fn redial_bootnodes(&mut self) {
+        let connected = self.swarm.connected_peers().count();
+        if connected >= self.cfg.max_peers as usize {
+            return;
+        }
+        for addr in self.cfg.bootnodes.clone() {
+            let opts = match peer_of(&addr) {
+                Some(peer) if self.swarm.is_connected(&peer) || self.is_banned(&peer) => continue,
+                Some(peer) => DialOpts::peer_id(peer)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .addresses(vec![addr.clone()])
+                    .build(),
+                None if connected == 0 => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+                None => continue,
+            };
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%addr, error = %e, "cannot dial bootnode");
             }
         }
     }

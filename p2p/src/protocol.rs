@@ -11,13 +11,15 @@ use std::io;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use synod_types::wire::{self, Limits, WireError};
-use synod_types::{Batch, Block, FinalityCert, Hash, Message};
+use synod_types::{Batch, Block, FinalityCert, Hash, Message, Tx};
 
 /// The protocol name negotiated on each stream.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/synod/req/1");
 
 /// Batches asked for in one request, at most.
 pub const MAX_BATCHES_PER_REQUEST: usize = 256;
+/// Transactions handed over in one request, at most.
+pub const MAX_TXS_PER_REQUEST: usize = 1_024;
 /// Finalized blocks asked for in one request, at most.
 pub const MAX_FINALIZED_PER_REQUEST: u32 = 64;
 /// Finalized blocks in one response, at most: a response runs on past the number asked
@@ -40,6 +42,8 @@ pub enum Request {
         /// How many blocks at most.
         max: u32,
     },
+    /// Transactions a full node hands to a validator for ordering.
+    Txs(Vec<Tx>),
 }
 
 /// The answer to a [`Request`].
@@ -66,6 +70,7 @@ pub enum Response {
 const REQ_CONSENSUS: u8 = 1;
 const REQ_BATCHES: u8 = 2;
 const REQ_FINALIZED: u8 = 3;
+const REQ_TXS: u8 = 4;
 const RES_ACK: u8 = 0;
 const RES_CONSENSUS: u8 = 1;
 const RES_BATCHES: u8 = 2;
@@ -118,6 +123,10 @@ impl Request {
                 out.extend_from_slice(&max.to_be_bytes());
                 out
             }
+            Request::Txs(txs) => {
+                let items: Vec<Vec<u8>> = txs.iter().map(wire::encode_tx).collect();
+                tagged(REQ_TXS, encode_list(&items))
+            }
         }
     }
 
@@ -165,6 +174,14 @@ impl Request {
                     from_height: u64::from_be_bytes(height.try_into().expect("8 bytes")),
                     max,
                 })
+            }
+            REQ_TXS => {
+                let items = decode_list(body, MAX_TXS_PER_REQUEST, "transactions")?;
+                let txs = items
+                    .into_iter()
+                    .map(|t| wire::decode_tx(t, limits))
+                    .collect::<Result<_, _>>()?;
+                Ok(Request::Txs(txs))
             }
             other => Err(FrameError::UnknownKind(other)),
         }
@@ -403,6 +420,16 @@ mod tests {
                 block_hash: Hash::from_u64(9),
                 max_blocks: 3,
             })),
+            Request::Txs(vec![
+                Tx {
+                    namespace: 1,
+                    payload: vec![7; 300],
+                },
+                Tx {
+                    namespace: 2,
+                    payload: vec![8],
+                },
+            ]),
         ];
         for r in requests {
             assert_eq!(Request::decode(&r.encode(), &limits()).unwrap(), r);
@@ -454,6 +481,12 @@ mod tests {
         assert!(Response::decode(&short, &l).is_err());
         assert!(matches!(
             Request::decode(&[REQ_FINALIZED, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], &l),
+            Err(FrameError::TooMany { .. })
+        ));
+        let mut many_txs = vec![REQ_TXS];
+        many_txs.extend_from_slice(&(MAX_TXS_PER_REQUEST as u32 + 1).to_be_bytes());
+        assert!(matches!(
+            Request::decode(&many_txs, &l),
             Err(FrameError::TooMany { .. })
         ));
         assert!(matches!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 use synod_p2p::network::BAN_POINTS;
 use synod_p2p::{Event, Gossip, Multiaddr, NetworkConfig, Request, Response, Verdict};
 use synod_types::wire::Limits;
-use synod_types::{Hash, Tx};
+use synod_types::{Batch, Hash, Tx};
 use tokio::sync::mpsc;
 
 fn config(port: u16, bootnodes: Vec<Multiaddr>) -> NetworkConfig {
@@ -61,15 +61,20 @@ async fn gossip_requests_and_bans_between_two_nodes() {
 
     // Gossip: published by B, decoded and delivered at A, with B as its origin. Retried
     // until the subscriptions have been exchanged.
-    let tx = Tx {
-        namespace: 3,
-        payload: vec![1, 2, 3],
+    let batch = Batch {
+        author: 1,
+        epoch: 0,
+        seq: 0,
+        txs: vec![Tx {
+            namespace: 3,
+            payload: vec![1, 2, 3],
+        }],
     };
     let mut got = None;
-    for attempt in 0..40u8 {
-        let mut tx = tx.clone();
-        tx.payload.push(attempt);
-        b.publish(Gossip::Tx(tx)).await;
+    for attempt in 0..40u64 {
+        let mut batch = batch.clone();
+        batch.seq = attempt;
+        b.publish(Gossip::Batch(batch)).await;
         if let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(500), async {
             loop {
                 match a_events.recv().await {
@@ -77,7 +82,7 @@ async fn gossip_requests_and_bans_between_two_nodes() {
                         origin,
                         id,
                         source,
-                        message: Gossip::Tx(t),
+                        message: Gossip::Batch(t),
                     }) => return Some((origin, id, source, t)),
                     Some(_) => continue,
                     None => return None,
@@ -92,8 +97,7 @@ async fn gossip_requests_and_bans_between_two_nodes() {
     }
     let (origin, id, source, received) = got.expect("gossip delivered");
     assert_eq!(origin, Some(b_id));
-    assert_eq!(received.namespace, 3);
-    assert_eq!(&received.payload[..3], &[1, 2, 3]);
+    assert_eq!(received.txs, batch.txs);
     a.report(id, source, Verdict::Accept).await;
 
     // Direct request, answered by A's "node".
@@ -125,6 +129,25 @@ async fn gossip_requests_and_bans_between_two_nodes() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(a.status().banned_peers, 1);
     drop(b_events.try_recv());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootnode_that_starts_later_is_dialed_again() {
+    let (pa, pb) = (free_port(), free_port());
+    let ka = libp2p_identity();
+    let a_id = ka.public().to_peer_id();
+    let boot: Multiaddr = format!("/ip4/127.0.0.1/tcp/{pa}/p2p/{a_id}")
+        .parse()
+        .unwrap();
+    // B starts first: its bootnode is not listening yet and the first dial fails.
+    let (b, mut b_events) = synod_p2p::start(libp2p_identity(), config(pb, vec![boot])).unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(b.status().peers, 0);
+    let (_a, _a_events) = synod_p2p::start(ka, config(pa, vec![])).unwrap();
+    next_matching(&mut b_events, |e| {
+        matches!(e, Event::Connected(p) if p == a_id).then_some(())
+    })
+    .await;
 }
 
 fn libp2p_identity() -> libp2p_identity_reexport::Keypair {

@@ -404,6 +404,32 @@ impl Engine {
         std::mem::take(&mut self.out)
     }
 
+    /// The node learned outside the engine, by syncing finalized ranges by height, that
+    /// `block` is final with `fc`: the engine moves its committed root there (dropping
+    /// what it held below) and goes on from it. Does nothing if `block` is not above the
+    /// committed root or `fc` does not certify it. Safety state is kept as it is.
+    pub fn advance_committed(&mut self, block: Block, fc: FinalityCert) -> Vec<Action> {
+        if block.header.height > self.tree.committed().header.height
+            && fc.block_hash() == block.hash()
+            && fc.view() == block.header.view
+            && self.verify_cert(Phase::Commit, &fc.0)
+        {
+            let root = block.hash();
+            let committed = block.header.height;
+            self.tree.commit(block);
+            self.waiting_parent
+                .retain(|(_, p)| p.block.header.height > committed);
+            self.inflight.remove(&root);
+            if self.high_fc.as_ref().is_none_or(|h| h.view() < fc.view()) {
+                self.high_fc = Some(fc);
+            }
+            self.release_waiting(root);
+            self.try_commit(None);
+            self.try_propose();
+        }
+        std::mem::take(&mut self.out)
+    }
+
     /// The current status.
     pub fn status(&self) -> Status {
         Status {

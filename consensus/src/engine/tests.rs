@@ -80,6 +80,18 @@ impl Net {
         net
     }
 
+    /// Four nodes that finalized a few blocks while one of them (not the first leader)
+    /// was down; returns the network and the index of the node that is down.
+    fn with_one_lagging() -> (Net, usize) {
+        let mut net = Net::new(4, false);
+        let lagging = (0..4)
+            .find(|i| *i != net.committee.leader(1) as usize)
+            .unwrap();
+        net.engines[lagging] = None;
+        net.pump(3_000);
+        (net, lagging)
+    }
+
     fn boot(&mut self, i: usize, recovery: Option<Recovery>) {
         let mut engine = Engine::new(
             Config::new(DOMAIN),
@@ -520,12 +532,7 @@ fn a_silent_leader_is_replaced_through_a_timeout_certificate() {
 
 #[test]
 fn a_node_that_missed_blocks_fetches_them_and_commits_the_same_chain() {
-    let mut net = Net::new(4, false);
-    let lagging = (0..4)
-        .find(|i| *i != net.committee.leader(1) as usize)
-        .unwrap();
-    net.engines[lagging] = None;
-    net.pump(3_000);
+    let (mut net, lagging) = Net::with_one_lagging();
     assert!(net.height((lagging + 1) % 4) >= 5);
     net.queue.clear();
     net.boot(lagging, None);
@@ -641,4 +648,39 @@ fn a_sync_response_with_a_forged_justify_is_penalized_and_not_stored() {
             );
         }
     }
+}
+
+#[test]
+fn a_node_moved_to_a_finalized_block_by_height_sync_goes_on_from_there() {
+    let (mut net, lagging) = Net::with_one_lagging();
+    let other = (lagging + 1) % 4;
+    let (blocks, fc) = net.commits[other].last().cloned().unwrap();
+    let root = blocks.last().unwrap().clone();
+    assert!(root.header.height >= 5);
+    net.queue.clear();
+    net.boot(lagging, None);
+
+    // A certificate for another block moves nothing.
+    let mut wrong = fc.clone();
+    wrong.0.block_hash = Hash::from_u64(99);
+    let engine = net.engines[lagging].as_mut().unwrap();
+    assert!(engine.advance_committed(root.clone(), wrong).is_empty());
+    assert_eq!(engine.status().committed_height, 0);
+
+    let actions = engine.advance_committed(root.clone(), fc);
+    assert_eq!(engine.status().committed_hash, root.hash());
+    net.execute(lagging, actions);
+    // Nothing at or below the new root can be fetched by hash any more: whatever the
+    // node commits from here on builds on the root it was moved to.
+    net.store
+        .retain(|_, b| b.header.height > root.header.height);
+    let votes_before = net.sent.len();
+    net.run(20);
+    assert!(net.height(lagging) > root.header.height + 3);
+    let first = &net.commits[lagging][0].0[0];
+    assert_eq!(first.header.parent, root.hash());
+    let voted = net.sent[votes_before..]
+        .iter()
+        .any(|(i, m)| *i == lagging && matches!(m, Message::Vote(_)));
+    assert!(voted, "the moved node votes again");
 }

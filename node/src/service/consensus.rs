@@ -203,6 +203,12 @@ impl Node {
     }
 
     fn send(&mut self, to: Recipient, message: Message) {
+        if matches!(message, Message::SyncRequest(_)) && self.syncing_by_height() {
+            // Finalized ranges by height bring this node closer far faster than chains
+            // by hash; the engine asks again (on its view timer) once it is moved to the
+            // synced block.
+            return;
+        }
         let (peer, purpose) = match (&to, &message) {
             (Recipient::Validator(index), Message::SyncRequest(_)) => {
                 (self.peers.validator(*index), Purpose::Sync)

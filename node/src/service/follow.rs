@@ -30,6 +30,8 @@ pub struct Follow {
     /// The peer that last showed a certificate above us.
     source: Option<PeerId>,
     inflight: Option<Instant>,
+    /// Whether the first connected peer was asked for the blocks above ours.
+    probed: bool,
 }
 
 impl Follow {
@@ -40,6 +42,7 @@ impl Follow {
             queued_height: height,
             source: None,
             inflight: None,
+            probed: false,
         }
     }
 
@@ -91,7 +94,11 @@ impl Node {
         self.follow.network_height = height;
         self.follow.source = Some(source);
         if self.cfg.node.role != Role::Full {
-            // Validators finalize through their engine, which syncs what it misses.
+            // Validators finalize through their engine, which fetches the chains it misses
+            // by hash; one far behind syncs by height first.
+            if self.far_behind() {
+                self.request_range(source);
+            }
             return Ok(());
         }
         if height == self.follow.queued_height + 1 && self.commits.is_empty() {
@@ -104,6 +111,25 @@ impl Node {
         }
         self.request_range(source);
         Ok(())
+    }
+
+    /// Whether finalized ranges are being fetched by height (or about to be): the engine's
+    /// chain requests by hash wait meanwhile.
+    pub(super) fn syncing_by_height(&self) -> bool {
+        let engine_behind = self
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.status().committed_height < self.follow.queued_height);
+        !self.follow.probed || self.follow.inflight.is_some() || engine_behind || self.far_behind()
+    }
+
+    /// A peer connected: the first one is asked for the finalized blocks above ours, so a
+    /// node that restarts behind learns how far behind it is before it syncs by hash.
+    pub(super) fn probe_range(&mut self, peer: PeerId) {
+        if !self.follow.probed {
+            self.follow.probed = true;
+            self.request_range(peer);
+        }
     }
 
     fn request_range(&mut self, peer: PeerId) {
@@ -125,12 +151,22 @@ impl Node {
         );
     }
 
-    /// Once a second: a full node behind the network asks for the next range.
-    pub(super) fn follow_tick(&mut self) {
-        if self.cfg.node.role != Role::Full
-            || self.follow.network_height <= self.follow.queued_height
-        {
-            return;
+    /// Whether this node should fetch finalized ranges by height: a full node whenever it
+    /// is behind, a validator when it is more than `consensus.catch-up-blocks` behind.
+    fn far_behind(&self) -> bool {
+        let slack = match self.cfg.node.role {
+            Role::Full => 0,
+            Role::Validator => self.cfg.consensus.catch_up_blocks,
+        };
+        self.follow.network_height > self.follow.queued_height + slack
+    }
+
+    /// Once a second: a node behind the network asks for the next range, and a validator's
+    /// engine is moved to what was synced by height.
+    pub(super) async fn follow_tick(&mut self) -> Result<()> {
+        self.move_engine_root().await?;
+        if !self.far_behind() {
+            return Ok(());
         }
         let peer = self
             .follow
@@ -140,6 +176,27 @@ impl Node {
         if let Some(peer) = peer {
             self.request_range(peer);
         }
+        Ok(())
+    }
+
+    /// After a range synced by height: the engine goes on from the last finalized block
+    /// instead of fetching the chain below it by hash.
+    pub(super) async fn move_engine_root(&mut self) -> Result<()> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(());
+        };
+        if engine.status().committed_height >= self.finalized_height {
+            return Ok(());
+        }
+        let Some((block, certificate)) = self.store.committed()? else {
+            return Ok(());
+        };
+        tracing::info!(
+            height = block.header.height,
+            "consensus resumes from the block synced by height"
+        );
+        let actions = engine.advance_committed(block, certificate);
+        self.execute(actions).await
     }
 
     /// A range of finalized blocks from a peer: linked from our last block to a block
@@ -182,8 +239,10 @@ impl Node {
         self.follow.network_height = self.follow.network_height.max(height);
         self.commits.push_back((blocks, certificate));
         self.flush_commits().await?;
-        if self.follow.network_height > self.follow.queued_height {
+        if self.far_behind() {
             self.request_range(peer);
+        } else {
+            self.move_engine_root().await?;
         }
         Ok(())
     }

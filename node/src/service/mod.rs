@@ -152,6 +152,7 @@ enum Purpose {
     Sync,
     Batches,
     Finalized,
+    Forward,
 }
 
 /// Penalty points per offence.
@@ -220,8 +221,8 @@ pub struct Node {
     fetching: HashSet<Hash>,
     /// Transactions accepted here and not final yet.
     own_pending: HashSet<Hash>,
-    /// Transactions a full node accepted, to forward at the next tick.
-    forward: Vec<Tx>,
+    /// Transactions a full node accepted, handed to validators until final.
+    forward: payload::Forwarding,
     /// The gossip message being handled, to report its verdict.
     judging: Option<(MessageId, PeerId, Verdict)>,
     follow: follow::Follow,
@@ -328,7 +329,7 @@ impl Node {
             commits: VecDeque::new(),
             fetching: HashSet::new(),
             own_pending: HashSet::new(),
-            forward: Vec::new(),
+            forward: payload::Forwarding::default(),
             judging: None,
             finalized_height,
             finalized_hash,
@@ -384,7 +385,7 @@ impl Node {
                 _ = batch_tick.tick() => {
                     self.cut_batches(false).await;
                 }
-                _ = second.tick() => self.every_second().await,
+                _ = second.tick() => self.every_second().await?,
             }
         }
         // Hand what was acknowledged here to the other validators before leaving: they
@@ -457,6 +458,7 @@ impl Node {
             }
             Event::Connected(peer) => {
                 self.peers.connected(peer);
+                self.probe_range(peer);
                 // Announce to the newcomer once its subscriptions have arrived.
                 self.announce_due = Some(Instant::now() + Duration::from_millis(500));
             }
@@ -491,7 +493,6 @@ impl Node {
                 }
             }
             Gossip::Batch(batch) => self.on_batch(origin, batch),
-            Gossip::Tx(tx) => self.on_forwarded_tx(tx),
             Gossip::Finalized { block, certificate } => {
                 self.on_finalized_gossip(source, block, certificate).await?;
             }
@@ -526,7 +527,7 @@ impl Node {
                         self.follow.request_failed();
                     }
                 }
-                (Purpose::Vote, Ok(_)) => {}
+                (Purpose::Vote | Purpose::Forward, Ok(_)) => {}
                 (Purpose::Sync, Ok(Response::Consensus(message))) => {
                     let from = self.peers.engine_id(peer);
                     self.drive(synod_consensus::Input::Message { from, message })
@@ -604,10 +605,11 @@ impl Node {
             },
             Request::Batches(digests) => Response::Batches(self.batches_for(&digests)?),
             Request::Finalized { from_height, max } => self.finalized_range(from_height, max)?,
+            Request::Txs(txs) => self.on_forwarded_txs(peer, txs).await,
         })
     }
 
-    async fn every_second(&mut self) {
+    async fn every_second(&mut self) -> Result<()> {
         self.publish_status();
         self.progress_line();
         let due = self.announce_due.is_some_and(|t| Instant::now() >= t)
@@ -617,7 +619,7 @@ impl Node {
         if due {
             self.announce().await;
         }
-        self.follow_tick();
+        self.follow_tick().await
     }
 
     fn publish_status(&mut self) {

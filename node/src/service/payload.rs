@@ -1,13 +1,14 @@
 //! Transactions, batches and commits: what the node accepts, what it orders, and how a
 //! finalized block reaches the store and the finalized stream.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use synod_consensus::engine::{Action, Input};
-use synod_p2p::protocol::MAX_BATCHES_PER_REQUEST;
-use synod_p2p::{Gossip, PeerId, Request, Verdict};
+use synod_p2p::protocol::{MAX_BATCHES_PER_REQUEST, MAX_TXS_PER_REQUEST};
+use synod_p2p::{Gossip, PeerId, Request, Response, Verdict};
 use synod_sequencer::batches::BatchConfig;
 use synod_sequencer::{MempoolConfig, Rejected};
 use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
@@ -33,6 +34,19 @@ pub fn batch_config(cfg: &Config) -> BatchConfig {
         max_bytes: cfg.batch.max_bytes,
         ..BatchConfig::default()
     }
+}
+
+/// How long a full node waits for a forwarded transaction to be final before it hands
+/// it over again.
+const REFORWARD_AFTER: Duration = Duration::from_secs(10);
+
+/// Transactions a full node accepted and hands to validators until they are final.
+#[derive(Debug, Default)]
+pub struct Forwarding {
+    /// Not sent yet.
+    fresh: Vec<Tx>,
+    /// Sent, in the order they are due to be sent again.
+    resend: VecDeque<(Instant, Tx)>,
 }
 
 /// The committee members that carry a transaction forwarded by a full node: two, so
@@ -69,7 +83,7 @@ impl Node {
                         bytes: 0,
                     });
                 }
-                self.forward.push(tx);
+                self.forward.fresh.push(tx);
                 hash
             }
         };
@@ -88,42 +102,103 @@ impl Node {
         self.own_pending.extend(txs.iter().map(Tx::hash));
         match self.cfg.node.role {
             Role::Validator => self.mempool.requeue(txs),
-            Role::Full => self.forward.extend(txs),
+            Role::Full => self.forward.fresh.extend(txs),
         }
         Ok(())
     }
 
-    /// Publishes transactions accepted by a full node.
-    pub(super) async fn forward_txs(&mut self) {
-        for tx in std::mem::take(&mut self.forward) {
-            self.net.publish(Gossip::Tx(tx)).await;
+    /// Hands the transactions a full node accepted to the validators that carry them,
+    /// and again every `REFORWARD_AFTER` until they are final: a carrier that crashed or
+    /// was not reachable loses nothing. Waits while no validator is connected.
+    pub(super) fn forward_txs(&mut self) {
+        let validators = self.peers.connected_validators();
+        if validators.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut due = std::mem::take(&mut self.forward.fresh);
+        while self
+            .forward
+            .resend
+            .front()
+            .is_some_and(|(at, _)| *at <= now)
+        {
+            let (_, tx) = self.forward.resend.pop_front().expect("front exists");
+            due.push(tx);
+        }
+        let mut per_peer: HashMap<PeerId, Vec<Tx>> = HashMap::new();
+        for tx in due {
+            let hash = tx.hash();
+            if !self.own_pending.contains(&hash) {
+                continue; // final
+            }
+            let mut targets: Vec<PeerId> = carriers(&hash, self.committee.size())
+                .iter()
+                .filter_map(|i| self.peers.validator(*i))
+                .filter(|p| validators.contains(p))
+                .collect();
+            if targets.is_empty() {
+                // Both carriers are away: any connected member orders it.
+                let pick = u64::from_be_bytes(hash.0[8..16].try_into().expect("8 bytes"));
+                targets.push(validators[(pick % validators.len() as u64) as usize]);
+            }
+            for peer in targets {
+                per_peer.entry(peer).or_default().push(tx.clone());
+            }
+            self.forward.resend.push_back((now + REFORWARD_AFTER, tx));
+        }
+        let max_bytes = self.limits.max_message_bytes / 2;
+        for (peer, txs) in per_peer {
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            for tx in txs {
+                let size = tx.payload.len() + 16;
+                if !chunk.is_empty()
+                    && (chunk.len() >= MAX_TXS_PER_REQUEST || bytes + size > max_bytes)
+                {
+                    self.request(
+                        peer,
+                        Request::Txs(std::mem::take(&mut chunk)),
+                        Purpose::Forward,
+                    );
+                    bytes = 0;
+                }
+                bytes += size;
+                chunk.push(tx);
+            }
+            if !chunk.is_empty() {
+                self.request(peer, Request::Txs(chunk), Purpose::Forward);
+            }
         }
     }
 
-    /// A transaction forwarded by a full node: taken by the members that carry it.
-    pub(super) fn on_forwarded_tx(&mut self, tx: Tx) {
-        let Some(me) = self.me else {
-            return self.judge(Verdict::Accept);
-        };
-        if carriers(&tx.hash(), self.committee.size()).contains(&me) {
+    /// Transactions a full node hands over: taken into this validator's mempool.
+    pub(super) async fn on_forwarded_txs(&mut self, peer: PeerId, txs: Vec<Tx>) -> Response {
+        if self.me.is_none() {
+            return Response::Refused("not a committee member".into());
+        }
+        let mut malformed = false;
+        for tx in txs {
             match self.mempool.insert(tx) {
                 Ok(hash) => {
                     self.own_pending.insert(hash);
                 }
-                Err(Rejected::Empty | Rejected::TooLarge { .. }) => {
-                    return self.judge(Verdict::Reject)
-                }
-                Err(_) => return self.judge(Verdict::Ignore),
+                Err(Rejected::Empty | Rejected::TooLarge { .. }) => malformed = true,
+                // Known already, or full: the full node sends it again later.
+                Err(_) => {}
             }
         }
-        self.judge(Verdict::Accept);
+        if malformed {
+            self.net.penalize(peer, super::PENALTY_MINOR).await;
+        }
+        Response::Ack
     }
 
     /// Cuts this validator's batches and sends them to the others; with `all`, empties
     /// the mempool whatever the interval (at shutdown, so peers carry what was
     /// acknowledged here). Returns how many batches were sent.
     pub(super) async fn cut_batches(&mut self, all: bool) -> usize {
-        self.forward_txs().await;
+        self.forward_txs();
         let Some(builder) = self.builder.as_mut() else {
             return 0;
         };
@@ -288,7 +363,8 @@ impl Node {
         if !still.is_empty() {
             self.fetch_batches(still, None);
         }
-        self.flush_commits().await
+        self.flush_commits().await?;
+        self.move_engine_root().await
     }
 
     fn batch_arrived(&mut self, digest: Hash) {
@@ -344,12 +420,23 @@ impl Node {
         certificate: FinalityCert,
         batches: Vec<Vec<Arc<SealedBatch>>>,
     ) -> Result<()> {
+        // A range synced by height and the engine's own commit may overlap: what is
+        // final already is skipped.
+        let fresh_from = blocks
+            .iter()
+            .position(|b| b.header.height > self.finalized_height)
+            .unwrap_or(blocks.len());
+        let (blocks, batches) = if fresh_from == 0 {
+            (blocks, batches)
+        } else {
+            (
+                blocks.into_iter().skip(fresh_from).collect::<Vec<_>>(),
+                batches.into_iter().skip(fresh_from).collect(),
+            )
+        };
         let Some(last) = blocks.last().cloned() else {
             return Ok(());
         };
-        if last.header.height <= self.finalized_height {
-            return Ok(());
-        }
         let done: Vec<Hash> = batches
             .iter()
             .flatten()

@@ -11,7 +11,7 @@ SYNOD_SIM_SEEDS ?= 100
 export SYNOD_SIM_SEEDS
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help bootstrap build release test testnet testnet-down sim bench fuzz fmt lint docs clean
+.PHONY: help bootstrap build release contracts test testnet testnet-down sim bench fuzz fmt lint docs clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,7 +25,11 @@ build: bootstrap ## Debug build of the workspace
 release: bootstrap ## Release build of the synod binary
 	$(WITH_CCACHE) $(CARGO) build --release -p synod-node
 
+contracts: bootstrap ## Compile the L1 contracts with the pinned solc into bridge/artifacts
+	scripts/compile-contracts
+
 test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
+	scripts/compile-contracts --check
 	$(CARGO) fmt --all -- --check
 	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets -- -D warnings
 	@$(WITH_CCACHE) if $(CARGO) nextest --version >/dev/null 2>&1; then \

@@ -253,7 +253,11 @@ pub fn up(args: &UpArgs) -> Result<bool> {
         args.full_nodes,
         Manifest::path(dir).display()
     );
-    wait_for_finality(&manifest, Duration::from_secs(60))?;
+    if let Err(e) = wait_for_finality(&manifest, Duration::from_secs(60)) {
+        // Nothing is left running behind a failed start.
+        let _ = down(dir);
+        return Err(e);
+    }
     if args.detach {
         crate::say!(
             "network is finalizing; stop it with `synod testnet down --dir {}`",

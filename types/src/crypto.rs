@@ -201,13 +201,19 @@ impl SecretKey {
 }
 
 /// The digest a proof of possession signs:
-/// `keccak256(abi.encode(keccak256("SYNOD_POP_V1"), chain_id, address, keccak256(pk)))`.
+/// `keccak256(abi.encode(keccak256("SYNOD_POP_V1"), chain_id, address, keccak256(pk)))`
+/// where `pk` is the key in its EIP-2537 encoding (128 bytes), as the StakeTable
+/// contract receives it. (A simulation key, which is no curve point, is hashed as is.)
 pub fn possession_message(public_key: &PublicKey, address: &[u8; 20], chain_id: u64) -> Hash {
+    let key_hash = match crate::eip2537::g1_to_eip2537(public_key) {
+        Ok(encoded) => keccak256(&encoded),
+        Err(_) => public_key.id(),
+    };
     AbiWriter::with_words(4)
         .bytes32(&keccak256(b"SYNOD_POP_V1"))
         .uint(chain_id)
         .address(address)
-        .bytes32(&public_key.id())
+        .bytes32(&key_hash)
         .keccak()
 }
 

@@ -244,6 +244,14 @@ fn assert_identical_chains(urls: &[String]) {
     }
 }
 
+/// No node produced or saw equivocation evidence: an honest node's conflicting
+/// signature would have been turned into evidence by its peers.
+fn assert_no_evidence(urls: &[String]) {
+    for url in urls {
+        assert_eq!(metric(url, "synod_consensus_evidence_total"), 0.0, "{url}");
+    }
+}
+
 fn metric(url: &str, name: &str) -> f64 {
     let text = agent()
         .get(format!("{url}/metrics"))
@@ -279,10 +287,7 @@ fn ten_thousand_transactions_finalize_once_on_identical_chains() {
         urls.iter().all(|u| height(u) >= top)
     });
     assert_identical_chains(&urls);
-    // No honest node produced or saw equivocation evidence.
-    for url in &urls {
-        assert_eq!(metric(url, "synod_consensus_evidence_total"), 0.0, "{url}");
-    }
+    assert_no_evidence(&urls);
 }
 
 #[test]
@@ -419,11 +424,8 @@ fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
     );
     assert_eq!(report["duplicates"], 0, "{report}");
     assert_identical_chains(&urls);
-    // Nothing any node signed conflicts with what it signed before the crash: honest
-    // peers would have turned a conflict into evidence.
-    for url in &urls {
-        assert_eq!(metric(url, "synod_consensus_evidence_total"), 0.0, "{url}");
-    }
+    // Nothing any node signed conflicts with what it signed before the crash.
+    assert_no_evidence(&urls);
 }
 
 #[test]

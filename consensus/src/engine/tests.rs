@@ -618,12 +618,7 @@ fn withheld_commit_signatures_do_not_prevent_finality() {
 
 #[test]
 fn a_sync_response_with_a_forged_justify_is_penalized_and_not_stored() {
-    let mut net = Net::new(4, false);
-    let lagging = (0..4)
-        .find(|i| *i != net.committee.leader(1) as usize)
-        .unwrap();
-    net.engines[lagging] = None;
-    net.pump(3_000);
+    let (mut net, lagging) = Net::with_one_lagging();
     net.queue.clear();
     net.corrupt_sync = true;
     net.boot(lagging, None);

@@ -31,10 +31,10 @@ contract Bridge {
 
     StakeTable public immutable stakeTable;
 
-    /// Height, hash and epoch of the last attested block.
+    /// Height, epoch and hash of the last attested block (height and epoch share a slot).
     uint64 public attestedHeight;
-    bytes32 public attestedHash;
     uint64 public attestedEpoch;
+    bytes32 public attestedHash;
 
     event Attested(uint256 indexed height, bytes32 indexed blockHash, uint256 epoch, uint256 signedStake);
 
@@ -71,23 +71,28 @@ contract Bridge {
         (, uint256 totalStake, uint256 size, bytes memory key) = stakeTable.committee(h.epoch);
         if (size == 0 || signers.length != (size + 7) / 8) revert BadSigners();
         uint256 signedStake = totalStake;
-        for (uint256 i = 0; i < signers.length * 8; i++) {
-            bool signed = uint8(signers[i / 8]) & (1 << (i % 8)) != 0;
-            if (i >= size) {
-                if (signed) revert BadSigners();
-                continue;
-            }
-            if (!signed) {
-                (bytes memory missing, uint256 stake) = stakeTable.member(h.epoch, i);
-                key = BLS.g1Add(key, BLS.g1Negate(missing));
-                signedStake -= stake;
+        unchecked {
+            for (uint256 byteIndex = 0; byteIndex < signers.length; ++byteIndex) {
+                uint256 bits = uint8(signers[byteIndex]);
+                uint256 base = byteIndex * 8;
+                // A full byte inside the committee: eight signers, nothing to subtract.
+                if (bits == 0xff && base + 8 <= size) continue;
+                for (uint256 bit = 0; bit < 8; ++bit) {
+                    bool signed = bits & (1 << bit) != 0;
+                    if (base + bit >= size) {
+                        if (signed) revert BadSigners();
+                    } else if (!signed) {
+                        (bytes memory missing, uint256 stake) = stakeTable.member(h.epoch, base + bit);
+                        key = BLS.g1Sub(key, missing);
+                        signedStake -= stake;
+                    }
+                }
             }
         }
         // More than two thirds: exactly two thirds is not enough.
         if (signedStake * 3 <= totalStake * 2) revert NoQuorum(signedStake, totalStake);
         bytes32 hash = blockHash(h);
-        bytes memory digest = abi.encodePacked(commitDigest(h.epoch, h.view_, hash));
-        if (!BLS.verify(key, digest, signature, BLS.SIG_DST)) revert BadSignature();
+        if (!BLS.verify(key, commitDigest(h.epoch, h.view_, hash), signature, BLS.SIG_DST)) revert BadSignature();
         attestedHeight = h.height;
         attestedHash = hash;
         attestedEpoch = h.epoch;

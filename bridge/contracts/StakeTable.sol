@@ -9,6 +9,9 @@ import {BLS} from "./BLS.sol";
 /// snapshot of the validating set taken by `advanceEpoch` once the epoch's first L1 block
 /// is reached; joins and exits take effect at the next snapshot. Two signatures by one key
 /// on different subjects for the same (epoch, view, phase) slash it, once.
+///
+/// Stakes are counted in gwei (`uint64`), exactly as the nodes count them: `register`
+/// takes a whole number of gwei, so the bridge's and the nodes' quorum arithmetic agree.
 contract StakeTable {
     enum Status {
         NONE,
@@ -19,18 +22,21 @@ contract StakeTable {
 
     struct Validator {
         Status status;
-        uint96 stake;
+        uint64 stake;
         uint64 withdrawableAt;
         bytes32 keyHash;
         bytes blsKey;
     }
 
-    /// One committee: members in order, each `address ‖ uint96 stake` as the snapshot saw it.
+    /// One committee: its snapshot block, total stake, size, the member list it uses
+    /// (each member `address ‖ uint64 stake`, in committee order) and the aggregate of
+    /// the members' keys. Epochs whose validating set did not change share one list.
     struct Committee {
         uint64 l1Block;
-        uint96 totalStake;
+        uint64 totalStake;
+        uint32 size;
+        uint32 list;
         bytes aggregateKey;
-        bytes32[] members;
     }
 
     /// keccak256("SYNOD_CONSENSUS_V1"), the tag of every consensus signature digest.
@@ -40,7 +46,9 @@ contract StakeTable {
     /// Largest committee.
     uint256 public constant MAX_COMMITTEE = 512;
 
+    /// Smallest stake to register, in gwei.
     uint256 public immutable minStake;
+    /// A slashed validator with less stake than this (gwei) leaves the committee.
     uint256 public immutable ejectionStake;
     uint256 public immutable exitDelay;
     uint256 public immutable epochBlocks;
@@ -62,7 +70,11 @@ contract StakeTable {
     mapping(address => uint256) private activeSlot;
     bytes private activeKey;
     uint256 private activeStake;
+    /// Whether the validating set changed since the last snapshot.
+    bool private activeChanged;
     mapping(uint256 => Committee) private committees;
+    /// Member lists of snapshots; list 0 is the empty committee of epoch 0.
+    bytes32[][] private lists;
 
     event Registered(address indexed validator, bytes blsKey, uint256 stake);
     event ExitRequested(address indexed validator, uint256 withdrawableAt);
@@ -78,6 +90,7 @@ contract StakeTable {
     error InvalidKey();
     error InvalidProofOfPossession();
     error TooEarly(uint256 due);
+    error NotWholeGwei(uint256 value);
     error InvalidEvidence(string reason);
     error CommitteeFull();
     error TransferFailed();
@@ -90,7 +103,7 @@ contract StakeTable {
         uint256 slashBps_,
         uint256 rewardBps_
     ) {
-        require(ejectionStake_ <= minStake_ && minStake_ <= type(uint96).max, "stake bounds");
+        require(ejectionStake_ <= minStake_ && minStake_ > 0 && minStake_ <= type(uint64).max, "stake bounds");
         require(epochBlocks_ > 0 && slashBps_ <= 10_000 && rewardBps_ <= 10_000, "parameters");
         minStake = minStake_;
         ejectionStake = ejectionStake_;
@@ -103,6 +116,7 @@ contract StakeTable {
         activeKey = new bytes(BLS.G1_LEN);
         committees[0].l1Block = uint64(block.number);
         committees[0].aggregateKey = new bytes(BLS.G1_LEN);
+        lists.push();
     }
 
     /// Binds consensus signatures to `bridge_`; once, by the deployer.
@@ -112,27 +126,32 @@ contract StakeTable {
     }
 
     /// Registers the sender with `blsKey` (EIP-2537 G1, 128 bytes), a proof of possession
-    /// `pop` (EIP-2537 G2) over `possessionDigest(sender, blsKey)`, and `msg.value` as stake.
+    /// `pop` (EIP-2537 G2) over `possessionDigest(sender, blsKey)`, and `msg.value` as
+    /// stake: a whole number of gwei, at least `minStake` gwei.
     function register(bytes calldata blsKey, bytes calldata pop) external payable {
         Validator storage v = validators[msg.sender];
         if (v.status != Status.NONE || v.keyHash != 0) revert BadStatus(v.status);
-        if (msg.value < minStake || msg.value > type(uint96).max) revert StakeTooLow(msg.value, minStake);
+        uint256 stake = msg.value / 1 gwei;
+        if (msg.value % 1 gwei != 0) revert NotWholeGwei(msg.value);
+        if (stake < minStake || stake > type(uint64).max) revert StakeTooLow(stake, minStake);
         if (blsKey.length != BLS.G1_LEN || BLS.isZero(blsKey)) revert InvalidKey();
         bytes32 keyHash = keccak256(blsKey);
         if (keyOwner[keyHash] != address(0)) revert KeyInUse();
-        bytes memory digest = abi.encodePacked(possessionDigest(msg.sender, blsKey));
-        if (!BLS.verify(blsKey, digest, pop, BLS.POP_DST)) revert InvalidProofOfPossession();
+        if (!BLS.verify(blsKey, possessionDigest(msg.sender, blsKey), pop, BLS.POP_DST)) {
+            revert InvalidProofOfPossession();
+        }
         if (active.length >= MAX_COMMITTEE) revert CommitteeFull();
         keyOwner[keyHash] = msg.sender;
         v.status = Status.VALIDATING;
-        v.stake = uint96(msg.value);
+        v.stake = uint64(stake);
         v.keyHash = keyHash;
         v.blsKey = blsKey;
         active.push(msg.sender);
         activeSlot[msg.sender] = active.length;
         activeKey = BLS.g1Add(activeKey, blsKey);
-        activeStake += msg.value;
-        emit Registered(msg.sender, blsKey, msg.value);
+        activeStake += stake;
+        activeChanged = true;
+        emit Registered(msg.sender, blsKey, stake);
     }
 
     /// Leaves the validating set at the next epoch; the stake is withdrawable after
@@ -155,7 +174,7 @@ contract StakeTable {
         v.stake = 0;
         v.status = Status.NONE;
         // keyHash stays: a key never registers twice.
-        (bool ok,) = msg.sender.call{value: amount}("");
+        (bool ok,) = msg.sender.call{value: amount * 1 gwei}("");
         if (!ok) revert TransferFailed();
         emit Withdrawn(msg.sender, amount);
     }
@@ -168,12 +187,18 @@ contract StakeTable {
         if (block.number < due) revert TooEarly(due);
         Committee storage c = committees[next];
         c.l1Block = uint64(block.number);
-        c.totalStake = uint96(activeStake);
+        c.totalStake = uint64(activeStake);
+        c.size = uint32(active.length);
         c.aggregateKey = activeKey;
-        for (uint256 i = 0; i < active.length; i++) {
-            address a = active[i];
-            c.members.push(packMember(a, validators[a].stake));
+        if (activeChanged) {
+            bytes32[] storage list = lists.push();
+            for (uint256 i = 0; i < active.length; i++) {
+                address a = active[i];
+                list.push(packMember(a, validators[a].stake));
+            }
+            activeChanged = false;
         }
+        c.list = uint32(lists.length - 1);
         currentEpoch = next;
         emit EpochStarted(next, block.number, active.length, activeStake);
     }
@@ -197,17 +222,18 @@ contract StakeTable {
         bytes32 id = keccak256(abi.encode(v.keyHash, epoch, view_, phase));
         if (evidenceUsed[id]) revert InvalidEvidence("already slashed for this evidence");
         bytes memory key = v.blsKey;
-        bytes memory m1 = abi.encodePacked(consensusDigest(epoch, view_, phase, subject1));
-        bytes memory m2 = abi.encodePacked(consensusDigest(epoch, view_, phase, subject2));
+        bytes32 m1 = consensusDigest(epoch, view_, phase, subject1);
+        bytes32 m2 = consensusDigest(epoch, view_, phase, subject2);
         if (!BLS.verify(key, m1, signature1, BLS.SIG_DST) || !BLS.verify(key, m2, signature2, BLS.SIG_DST)) {
             revert InvalidEvidence("signature does not verify");
         }
         evidenceUsed[id] = true;
         uint256 amount = uint256(v.stake) * slashBps / 10_000;
         uint256 reward = amount * rewardBps / 10_000;
-        v.stake -= uint96(amount);
+        v.stake -= uint64(amount);
         if (v.status == Status.VALIDATING) {
             activeStake -= amount;
+            activeChanged = true;
             if (v.stake < ejectionStake) {
                 v.status = Status.ZOMBIE;
                 v.withdrawableAt = uint64(block.timestamp + exitDelay);
@@ -216,7 +242,7 @@ contract StakeTable {
         }
         emit Slashed(account, msg.sender, amount, reward, v.status);
         // The rest of the slashed amount stays locked in this contract: burned.
-        (bool ok,) = msg.sender.call{value: reward}("");
+        (bool ok,) = msg.sender.call{value: reward * 1 gwei}("");
         if (!ok) revert TransferFailed();
     }
 
@@ -238,7 +264,7 @@ contract StakeTable {
         return keccak256(abi.encode(CONSENSUS_TAG, block.chainid, bridge, epoch, view_, phase, subject));
     }
 
-    /// A validator's status, stake, exit time and key.
+    /// A validator's status, stake (gwei), exit time (L1 seconds) and key.
     function validator(address a)
         external
         view
@@ -248,21 +274,22 @@ contract StakeTable {
         return (v.status, v.stake, v.withdrawableAt, v.blsKey);
     }
 
-    /// The committee of `epoch`: its snapshot block, total stake and aggregate key.
+    /// The committee of `epoch` (empty past `currentEpoch`): its snapshot block, total
+    /// stake (gwei), size and aggregate key.
     function committee(uint256 epoch)
         external
         view
         returns (uint256 l1Block, uint256 totalStake, uint256 size, bytes memory aggregateKey)
     {
         Committee storage c = committees[epoch];
-        return (c.l1Block, c.totalStake, c.members.length, c.aggregateKey);
+        return (c.l1Block, c.totalStake, c.size, c.aggregateKey);
     }
 
-    /// Member `index` of the committee of `epoch`: its key and the stake it counts with.
+    /// Member `index` of the committee of `epoch`: its key and the stake (gwei) it counts with.
     function member(uint256 epoch, uint256 index) public view returns (bytes memory blsKey, uint256 stake) {
-        bytes32 packed = committees[epoch].members[index];
+        bytes32 packed = lists[committees[epoch].list][index];
         address a = address(uint160(uint256(packed) >> 96));
-        return (validators[a].blsKey, uint96(uint256(packed)));
+        return (validators[a].blsKey, uint64(uint256(packed)));
     }
 
     /// Every member of the committee of `epoch`, in committee order.
@@ -271,7 +298,7 @@ contract StakeTable {
         view
         returns (address[] memory addresses, bytes[] memory keys, uint256[] memory stakes)
     {
-        bytes32[] storage list = committees[epoch].members;
+        bytes32[] storage list = lists[committees[epoch].list];
         addresses = new address[](list.length);
         keys = new bytes[](list.length);
         stakes = new uint256[](list.length);
@@ -283,7 +310,7 @@ contract StakeTable {
 
     // --- internals --------------------------------------------------------------------
 
-    function packMember(address a, uint96 stake) private pure returns (bytes32) {
+    function packMember(address a, uint64 stake) private pure returns (bytes32) {
         return bytes32((uint256(uint160(a)) << 96) | stake);
     }
 
@@ -297,7 +324,8 @@ contract StakeTable {
         }
         active.pop();
         delete activeSlot[a];
-        activeKey = BLS.g1Add(activeKey, BLS.g1Negate(v.blsKey));
+        activeKey = BLS.g1Sub(activeKey, v.blsKey);
         activeStake -= v.stake;
+        activeChanged = true;
     }
 }

@@ -27,9 +27,119 @@ pub enum Command {
     Start(Box<StartArgs>),
     /// Show a running node's status, read over its RPC.
     Status(StatusArgs),
+    /// Stake on L1: register a validator, exit, withdraw, show its status; deploy the contracts.
+    #[command(subcommand)]
+    Stake(StakeCommand),
     /// Run a local network of synod processes.
     #[command(subcommand)]
     Testnet(synod_testnet::cli::TestnetCommand),
+}
+
+/// Where L1 is and which account sends: shared by the `stake` subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct L1Args {
+    /// L1 JSON-RPC endpoint.
+    #[arg(
+        long = "l1.rpc",
+        env = "SYNOD_L1_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub rpc: String,
+    /// Address of the StakeTable contract (the bridge is read from it).
+    #[arg(
+        long = "l1.stake-table",
+        env = "SYNOD_L1_STAKE_TABLE",
+        hide_env_values = true
+    )]
+    pub stake_table: Option<String>,
+    /// The sending account's key as an Ethereum (Web3 secret storage) keystore file.
+    #[arg(
+        long = "l1.key-file",
+        env = "SYNOD_L1_KEY_FILE",
+        hide_env_values = true
+    )]
+    pub key_file: Option<std::path::PathBuf>,
+    /// File holding that keystore's password.
+    #[arg(
+        long = "l1.key-password-file",
+        env = "SYNOD_L1_KEY_PASSWORD_FILE",
+        hide_env_values = true
+    )]
+    pub key_password_file: Option<std::path::PathBuf>,
+    /// Highest fee per gas to pay, in gwei (0: no bound).
+    #[arg(
+        long = "l1.max-fee-gwei",
+        env = "SYNOD_L1_MAX_FEE_GWEI",
+        default_value_t = 0
+    )]
+    pub max_fee_gwei: u64,
+}
+
+/// `synod stake` subcommands. The sending account's key comes from `--l1.key-file` or
+/// the `SYNOD_L1_PRIVATE_KEY` environment variable (hex).
+#[derive(Debug, Subcommand)]
+pub enum StakeCommand {
+    /// Register the validator key of a data directory with a stake; it joins the
+    /// committee at the next epoch.
+    Register {
+        /// L1 endpoint, contract and account.
+        #[command(flatten)]
+        l1: L1Args,
+        /// The node's data directory (its validator keystore).
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// File holding the validator keystore's password.
+        #[arg(long)]
+        password_file: std::path::PathBuf,
+        /// Stake in ETH (a whole number of gwei).
+        #[arg(long)]
+        stake: String,
+    },
+    /// Leave the validating set from the next epoch; the stake is withdrawable after the exit delay.
+    Exit {
+        /// L1 endpoint, contract and account.
+        #[command(flatten)]
+        l1: L1Args,
+    },
+    /// Withdraw the stake of an exited or ejected validator.
+    Withdraw {
+        /// L1 endpoint, contract and account.
+        #[command(flatten)]
+        l1: L1Args,
+    },
+    /// Show a validator's status, effective stake and exit time.
+    Status {
+        /// L1 endpoint, contract and account.
+        #[command(flatten)]
+        l1: L1Args,
+        /// The validator's L1 account (default: the sending account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy a StakeTable and its Bridge for a new network; prints their addresses.
+    Deploy {
+        /// L1 endpoint and account.
+        #[command(flatten)]
+        l1: L1Args,
+        /// Smallest stake, in ETH.
+        #[arg(long, default_value = "32")]
+        min_stake: String,
+        /// Slashed validators below this stake (ETH) leave the committee.
+        #[arg(long, default_value = "16")]
+        ejection_stake: String,
+        /// Seconds from an exit request to the withdrawal.
+        #[arg(long, default_value_t = 86_400)]
+        exit_delay: u64,
+        /// L1 blocks per epoch.
+        #[arg(long, default_value_t = 32)]
+        epoch_blocks: u64,
+        /// Write the deployment (chain id, addresses, block) as JSON here too.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Options of `synod start`.

@@ -25,6 +25,10 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Genesis(args) => cmd::init::genesis(args),
         cli::Command::Start(args) => cmd::start::run(args),
         cli::Command::Status(args) => cmd::status::run(args),
+        cli::Command::Stake(command) => cmd::stake::run(command),
+        cli::Command::Testnet(synod_testnet::cli::TestnetCommand::Gas(args)) => {
+            cmd::stake::gas(args)
+        }
         cli::Command::Testnet(command) => synod_testnet::run(command),
     };
     match result {

@@ -17,6 +17,19 @@ pub enum TestnetCommand {
     Restart(RestartArgs),
     /// Start a network, ramp the load to saturation, write JSON and a chart.
     Bench(BenchArgs),
+    /// Gas of the L1 contracts for committees of several sizes, on a local anvil.
+    Gas(GasArgs),
+}
+
+/// Options of `synod testnet gas`.
+#[derive(Debug, clap::Args)]
+pub struct GasArgs {
+    /// Committee sizes to measure.
+    #[arg(long, value_delimiter = ',', default_value = "4,16,64,100")]
+    pub sizes: Vec<usize>,
+    /// Also write the table as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// Options of `synod testnet restart`.

@@ -90,6 +90,28 @@ fn read_bounded(path: &Path) -> Result<String> {
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }
 
+/// Opens the one validator keystore of `data_dir` with the password in `password_file`.
+pub fn open_validator_key(data_dir: &Path, password_file: &Path) -> Result<SecretKey> {
+    let found = list(data_dir)?;
+    let (path, keystore) = match found.as_slice() {
+        [one] => one,
+        [] => bail!(
+            "no validator keystore in {}: create one with `synod keys new`, or run a full node with --node.role full",
+            keys_dir(data_dir).display()
+        ),
+        _ => bail!(
+            "{} keystores in {}: a validator signs with exactly one",
+            found.len(),
+            keys_dir(data_dir).display()
+        ),
+    };
+    let password = read_password(password_file)?;
+    keystore
+        .decrypt(&password)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Reads a password file; a trailing newline is not part of the password.
 pub fn read_password(path: &Path) -> Result<String> {
     let password = read_bounded(path)?;
     if password.trim().is_empty() {

@@ -2,6 +2,7 @@ pub mod init;
 pub mod keys;
 pub mod protection;
 pub mod sim;
+pub mod stake;
 pub mod start;
 pub mod status;
 

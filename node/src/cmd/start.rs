@@ -58,30 +58,13 @@ fn load_key(config: &Config) -> Result<Option<SecretKey>> {
     if config.node.role == Role::Full {
         return Ok(None);
     }
-    let found = keys::list(&config.node.data_dir)?;
-    let (path, keystore) = match found.as_slice() {
-        [one] => one,
-        [] => bail!(
-            "no validator keystore in {}: create one with `synod keys new`, or run a full node with --node.role full",
-            keys::keys_dir(&config.node.data_dir).display()
-        ),
-        _ => bail!(
-            "{} keystores in {}: a validator signs with exactly one",
-            found.len(),
-            keys::keys_dir(&config.node.data_dir).display()
-        ),
-    };
     if config.node.password_file.is_empty() {
         bail!(
-            "a validator needs --node.password-file to open {}",
-            path.display()
+            "a validator needs --node.password-file to open its keystore in {}",
+            keys::keys_dir(&config.node.data_dir).display()
         );
     }
-    let password = keys::read_password(Path::new(&config.node.password_file))?;
-    let key = keystore
-        .decrypt(&password)
-        .with_context(|| format!("opening {}", path.display()))?;
-    Ok(Some(key))
+    keys::open_validator_key(&config.node.data_dir, Path::new(&config.node.password_file)).map(Some)
 }
 
 fn listen_addrs(config: &Config) -> Result<Vec<Multiaddr>> {

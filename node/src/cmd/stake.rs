@@ -1,0 +1,261 @@
+//! `synod stake register|exit|withdraw|status|deploy` against the L1 contracts, and
+//! `synod testnet gas`.
+
+use std::path::Path;
+
+use alloy::primitives::utils::parse_units;
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{bail, Context, Result};
+use synod_bridge::{StakeParams, L1};
+use synod_testnet::cli::GasArgs;
+
+use crate::cli::{L1Args, StakeCommand};
+use crate::cmd::keys::{open_validator_key, read_password};
+
+/// Environment variable with the sending account's private key (hex), when no keystore
+/// file is given.
+pub const PRIVATE_KEY_ENV: &str = "SYNOD_L1_PRIVATE_KEY";
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The sending account: `--l1.key-file` with its password file, else `SYNOD_L1_PRIVATE_KEY`.
+pub fn l1_signer(
+    key_file: Option<&Path>,
+    password_file: Option<&Path>,
+) -> Result<Option<PrivateKeySigner>> {
+    if let Some(file) = key_file {
+        let Some(password_file) = password_file else {
+            bail!("--l1.key-file needs --l1.key-password-file");
+        };
+        let password = read_password(password_file)?;
+        let signer = PrivateKeySigner::decrypt_keystore(file, password)
+            .with_context(|| format!("opening the L1 keystore {}", file.display()))?;
+        return Ok(Some(signer));
+    }
+    match std::env::var(PRIVATE_KEY_ENV) {
+        Ok(hex) => Ok(Some(hex.trim().parse().with_context(|| {
+            format!("{PRIVATE_KEY_ENV} is not a 32-byte hex private key")
+        })?)),
+        Err(_) => Ok(None),
+    }
+}
+
+fn signer(l1: &L1Args) -> Result<Option<PrivateKeySigner>> {
+    l1_signer(l1.key_file.as_deref(), l1.key_password_file.as_deref())
+}
+
+fn required_signer(l1: &L1Args) -> Result<PrivateKeySigner> {
+    signer(l1)?.with_context(|| {
+        format!("an L1 account is needed: --l1.key-file with --l1.key-password-file, or {PRIVATE_KEY_ENV}")
+    })
+}
+
+async fn connect(l1: &L1Args, signer: Option<PrivateKeySigner>) -> Result<L1> {
+    let Some(table) = &l1.stake_table else {
+        bail!("--l1.stake-table (or SYNOD_L1_STAKE_TABLE) is needed");
+    };
+    let table: Address = table
+        .parse()
+        .with_context(|| format!("--l1.stake-table {table:?} is not an address"))?;
+    let mut client = L1::connect(&l1.rpc, table, signer).await?;
+    if l1.max_fee_gwei > 0 {
+        client = client.with_max_fee_per_gas(l1.max_fee_gwei as u128 * 1_000_000_000);
+    }
+    Ok(client)
+}
+
+/// ETH as a decimal string, in gwei.
+pub fn eth_to_gwei(eth: &str) -> Result<u64> {
+    let wei: alloy::primitives::U256 = parse_units(eth, "ether")
+        .with_context(|| format!("{eth:?} is not an amount of ETH"))?
+        .into();
+    let gwei = alloy::primitives::U256::from(1_000_000_000u64);
+    if wei % gwei != alloy::primitives::U256::ZERO {
+        bail!("{eth} ETH is not a whole number of gwei");
+    }
+    u64::try_from(wei / gwei).with_context(|| format!("{eth} ETH is too much"))
+}
+
+fn gwei_to_eth(gwei: u64) -> String {
+    let whole = gwei / 1_000_000_000;
+    let frac = gwei % 1_000_000_000;
+    if frac == 0 {
+        format!("{whole}")
+    } else {
+        format!("{whole}.{}", format!("{frac:09}").trim_end_matches('0'))
+    }
+}
+
+/// Runs a `stake` subcommand; returns whether it succeeded.
+pub fn run(command: &StakeCommand) -> Result<bool> {
+    runtime()?.block_on(async {
+        match command {
+            StakeCommand::Register {
+                l1,
+                dir,
+                password_file,
+                stake,
+            } => {
+                let stake = eth_to_gwei(stake)?;
+                let key = open_validator_key(&dir.data_dir, password_file)?;
+                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let sent = client.register(&key, stake).await?;
+                crate::cmd::print(&format!(
+                    "registered 0x{} from {} with {} ETH in L1 block {} (tx {}, {} gas); it joins the committee at the next epoch",
+                    hex::encode(key.public_key().0),
+                    client.account().unwrap_or_default(),
+                    gwei_to_eth(stake),
+                    sent.block,
+                    sent.tx,
+                    sent.gas_used
+                ))?;
+            }
+            StakeCommand::Exit { l1 } => {
+                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let sent = client.request_exit().await?;
+                let account = client.account().unwrap_or_default();
+                let record = client.validator(account).await?;
+                crate::cmd::print(&format!(
+                    "exit requested for {account} in L1 block {}; it leaves the committee at the next epoch and may withdraw from {} (unix seconds)",
+                    sent.block, record.withdrawable_at
+                ))?;
+            }
+            StakeCommand::Withdraw { l1 } => {
+                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let account = client.account().unwrap_or_default();
+                let before = client.validator(account).await?;
+                let sent = client.withdraw().await?;
+                crate::cmd::print(&format!(
+                    "withdrew {} ETH to {account} in L1 block {}",
+                    gwei_to_eth(before.stake_gwei),
+                    sent.block
+                ))?;
+            }
+            StakeCommand::Status { l1, account, json } => {
+                let client = connect(l1, signer(l1)?).await?;
+                let account: Address = match account {
+                    Some(a) => a.parse().with_context(|| format!("{a:?} is not an address"))?,
+                    None => client
+                        .account()
+                        .context("give --account, or an L1 key to use its account")?,
+                };
+                let record = client.validator(account).await?;
+                let epoch = client.current_epoch().await?;
+                let in_committee = client
+                    .committee(epoch)
+                    .await?
+                    .members
+                    .iter()
+                    .any(|m| m.account == account);
+                if *json {
+                    crate::cmd::print(&serde_json::to_string_pretty(&serde_json::json!({
+                        "account": account.to_string(),
+                        "status": record.status.name(),
+                        "stake_gwei": record.stake_gwei,
+                        "withdrawable_at": record.withdrawable_at,
+                        "public_key": record.key.map(|k| format!("0x{}", hex::encode(k.0))),
+                        "epoch": epoch,
+                        "in_committee": in_committee,
+                    }))?)?;
+                } else {
+                    let exit = if record.withdrawable_at > 0 {
+                        format!("\n  withdrawable from {} (unix seconds)", record.withdrawable_at)
+                    } else {
+                        String::new()
+                    };
+                    crate::cmd::print(&format!(
+                        "{account}: {}\n  effective stake {} ETH\n  epoch {epoch}: {}{exit}",
+                        record.status,
+                        gwei_to_eth(record.stake_gwei),
+                        if in_committee { "in the committee" } else { "not in the committee" },
+                    ))?;
+                }
+            }
+            StakeCommand::Deploy {
+                l1,
+                min_stake,
+                ejection_stake,
+                exit_delay,
+                epoch_blocks,
+                out,
+            } => {
+                let params = StakeParams {
+                    min_stake_gwei: eth_to_gwei(min_stake)?,
+                    ejection_stake_gwei: eth_to_gwei(ejection_stake)?,
+                    exit_delay_secs: *exit_delay,
+                    epoch_blocks: *epoch_blocks,
+                    ..StakeParams::default()
+                };
+                let d = synod_bridge::deploy(&l1.rpc, required_signer(l1)?, &params).await?;
+                let json = serde_json::to_string_pretty(&serde_json::json!({
+                    "chain_id": d.chain_id,
+                    "stake_table": d.stake_table.to_string(),
+                    "bridge": d.bridge.to_string(),
+                    "block": d.block,
+                }))?;
+                if let Some(path) = out {
+                    std::fs::write(path, format!("{json}\n"))
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                crate::cmd::print(&json)?;
+            }
+        }
+        Ok(true)
+    })
+}
+
+/// `synod testnet gas`: measures each committee size on a fresh local anvil.
+pub fn gas(args: &GasArgs) -> Result<bool> {
+    let rows = runtime()?.block_on(async {
+        let mut rows = Vec::new();
+        for &n in &args.sizes {
+            if n == 0 || n > 500 {
+                bail!("committee sizes are 1..=500, not {n}");
+            }
+            let started = std::time::Instant::now();
+            let row = synod_bridge::gas::measure(n).await?;
+            tracing::debug!(n, elapsed = ?started.elapsed(), "measured");
+            rows.push(row);
+        }
+        Ok::<_, anyhow::Error>(rows)
+    })?;
+    let mut table = String::from(
+        "| validators | attest, all sign | attest, 2/3+1 sign | first attest | advanceEpoch | register |\n|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in &rows {
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.validators,
+            r.attest_all,
+            r.attest_quorum,
+            r.attest_first,
+            r.advance_epoch,
+            r.register
+        ));
+    }
+    crate::cmd::print(&table)?;
+    if let Some(path) = &args.json {
+        let json: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "validators": r.validators,
+                    "attest_all": r.attest_all,
+                    "attest_quorum": r.attest_quorum,
+                    "attest_first": r.attest_first,
+                    "advance_epoch": r.advance_epoch,
+                    "register": r.register,
+                })
+            })
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(true)
+}

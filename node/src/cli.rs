@@ -119,6 +119,12 @@ pub enum StakeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Snapshot the validating set as the next epoch's committee (anyone may, once it is due).
+    AdvanceEpoch {
+        /// L1 endpoint, contract and account.
+        #[command(flatten)]
+        l1: L1Args,
+    },
     /// Deploy a StakeTable and its Bridge for a new network; prints their addresses.
     Deploy {
         /// L1 endpoint and account.
@@ -168,8 +174,15 @@ pub struct InitArgs {
 #[derive(Debug, clap::Args)]
 pub struct GenesisArgs {
     /// A validator as `0x<BLS public key>:<stake>`; repeat for each.
-    #[arg(long = "validator", required = true)]
+    #[arg(long = "validator", required_unless_present = "from_l1")]
     pub validators: Vec<String>,
+    /// Take the committee, chain id and bridge from the StakeTable's latest epoch
+    /// snapshot on L1 (`--l1.rpc`, `--l1.stake-table`) instead of `--validator`.
+    #[arg(long, conflicts_with = "validators")]
+    pub from_l1: bool,
+    /// L1 endpoint and contract, for `--from-l1`.
+    #[command(flatten)]
+    pub l1: L1Args,
     /// L1 chain id the signatures are bound to.
     #[arg(long, default_value_t = 31337)]
     pub chain_id: u64,

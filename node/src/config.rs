@@ -209,6 +209,24 @@ options! {
         /// a time and syncs finalized ranges by height, as a full node does.
         catch_up_blocks: u64 = 1_024, "consensus.catch-up-blocks", "SYNOD_CONSENSUS_CATCH_UP_BLOCKS";
     }
+    /// The L1: the staking contracts and the publisher of attestations.
+    l1: L1Section, L1ConfigArgs {
+        /// L1 JSON-RPC endpoint (empty: no L1; the committee is the genesis file's).
+        rpc: String = String::new(), "l1.rpc", "SYNOD_L1_RPC";
+        /// Address of the StakeTable contract (the bridge is read from it).
+        stake_table: String = String::new(), "l1.stake-table", "SYNOD_L1_STAKE_TABLE";
+        /// Ethereum keystore of the account that posts attestations (else the
+        /// SYNOD_L1_PRIVATE_KEY variable; neither: this validator does not post).
+        key_file: String = String::new(), "l1.key-file", "SYNOD_L1_KEY_FILE";
+        /// File holding that keystore's password.
+        key_password_file: String = String::new(), "l1.key-password-file", "SYNOD_L1_KEY_PASSWORD_FILE";
+        /// Post a finality certificate when the bridge is at least this many blocks behind.
+        attest_every: u64 = 1, "l1.attest-every", "SYNOD_L1_ATTEST_EVERY";
+        /// Seconds each validator after the one on duty waits before posting in its place.
+        fallback_secs: u64 = 3, "l1.fallback-secs", "SYNOD_L1_FALLBACK_SECS";
+        /// Highest fee per gas to pay, in gwei (0: no bound).
+        max_fee_gwei: u64 = 0, "l1.max-fee-gwei", "SYNOD_L1_MAX_FEE_GWEI";
+    }
     /// Logging.
     log: LogSection, LogArgs {
         /// Output format.
@@ -220,7 +238,7 @@ options! {
 }
 
 /// Variables that are not node options but belong to Synod's tools and tests.
-const OTHER_KNOWN_ENV: &[&str] = &["SYNOD_SIM_SEEDS"];
+const OTHER_KNOWN_ENV: &[&str] = &["SYNOD_SIM_SEEDS", "SYNOD_L1_PRIVATE_KEY", "SYNOD_ANVIL"];
 
 /// Fails if the environment holds a `SYNOD_*` variable nobody reads.
 pub fn check_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
@@ -292,6 +310,12 @@ impl Config {
             || self.block.max_batches > synod_types::wire::Limits::new(1).max_block_batches
         {
             return bad("block.max-batches must be between 1 and 1024");
+        }
+        if self.l1.attest_every == 0 {
+            return bad("l1.attest-every must be at least 1");
+        }
+        if !self.l1.rpc.is_empty() && self.l1.stake_table.is_empty() {
+            return bad("l1.rpc needs l1.stake-table");
         }
         if self.batch.max_bytes == 0 || self.batch.max_bytes > self.network.max_message_bytes {
             return bad("batch.max-bytes must be positive and fit in network.max-message-bytes");

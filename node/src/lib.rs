@@ -9,6 +9,7 @@ pub mod cli;
 mod cmd;
 pub mod config;
 pub mod keys;
+pub mod publisher;
 pub mod rpc;
 pub mod service;
 pub mod storage;

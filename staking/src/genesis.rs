@@ -33,6 +33,10 @@ pub struct GenesisValidator {
     pub stake: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The genesis file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +47,10 @@ pub struct Genesis {
     pub bridge: String,
     /// Genesis time, milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    /// The epoch of the genesis committee: the StakeTable epoch whose snapshot it is
+    /// (0, and absent from the file, for a network without L1 stake).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
     /// The committee of epoch 0.
     pub validators: Vec<GenesisValidator>,
 }
@@ -129,7 +137,7 @@ impl Genesis {
         keccak256(&data)
     }
 
-    /// The committee of epoch 0 (real BLS keys, checked to be valid points).
+    /// The genesis committee (real BLS keys, checked to be valid points), of [`Genesis::epoch`].
     pub fn committee(&self) -> Result<Committee, GenesisError> {
         let members = self
             .validators
@@ -145,7 +153,7 @@ impl Genesis {
                 })
             })
             .collect::<Result<Vec<_>, GenesisError>>()?;
-        Committee::new(0, Scheme::Bls, self.seed(), members)
+        Committee::new(self.epoch, Scheme::Bls, self.seed(), members)
             .map_err(|e| GenesisError::Invalid(e.to_string()))
     }
 
@@ -153,7 +161,7 @@ impl Genesis {
     pub fn block(&self) -> Block {
         Block::new(
             Header::genesis(self.timestamp_ms),
-            QuorumCert::genesis(0, Hash::ZERO, self.validators.len()),
+            QuorumCert::genesis(self.epoch, Hash::ZERO, self.validators.len()),
         )
     }
 }
@@ -168,6 +176,7 @@ mod tests {
             chain_id: 31337,
             bridge: format!("0x{}", "00".repeat(20)),
             timestamp_ms: 1,
+            epoch: 0,
             validators: (0..n)
                 .map(|i| GenesisValidator {
                     public_key: format!(

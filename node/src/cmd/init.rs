@@ -33,38 +33,43 @@ pub fn run(args: &InitArgs) -> Result<bool> {
 
 /// Writes a genesis file from `--validator key:stake` entries.
 pub fn genesis(args: &GenesisArgs) -> Result<bool> {
-    let validators = args
-        .validators
-        .iter()
-        .map(|v| {
-            let Some((key, stake)) = v.rsplit_once(':') else {
-                bail!("--validator {v:?}: expected 0x<public key>:<stake>");
-            };
-            Ok(GenesisValidator {
-                public_key: key.to_string(),
-                stake: stake
-                    .parse()
-                    .with_context(|| format!("--validator {v:?}: stake is not a number"))?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let timestamp_ms = args.timestamp_ms.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
     });
-    let genesis = Genesis {
-        chain_id: args.chain_id,
-        bridge: args.bridge.clone(),
-        timestamp_ms,
-        validators,
+    let genesis = if args.from_l1 {
+        crate::cmd::stake::genesis_from_l1(&args.l1, timestamp_ms)?
+    } else {
+        let validators = args
+            .validators
+            .iter()
+            .map(|v| {
+                let Some((key, stake)) = v.rsplit_once(':') else {
+                    bail!("--validator {v:?}: expected 0x<public key>:<stake>");
+                };
+                Ok(GenesisValidator {
+                    public_key: key.to_string(),
+                    stake: stake
+                        .parse()
+                        .with_context(|| format!("--validator {v:?}: stake is not a number"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Genesis {
+            chain_id: args.chain_id,
+            bridge: args.bridge.clone(),
+            timestamp_ms,
+            epoch: 0,
+            validators,
+        }
     };
     genesis.committee()?;
     genesis.domain()?;
     std::fs::write(&args.out, genesis.to_json())
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     crate::cmd::print(&format!(
-        "genesis {} ({} validators, block 0x{})",
+        "genesis {} ({} validators, block {})",
         args.out.display(),
         genesis.validators.len(),
         genesis.block().hash().to_hex()

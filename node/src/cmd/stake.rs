@@ -177,6 +177,23 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
                     ))?;
                 }
             }
+            StakeCommand::AdvanceEpoch { l1 } => {
+                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let next = client.current_epoch().await? + 1;
+                let due = client.epoch_due(next).await?;
+                let now = client.block_number().await?;
+                if now + 1 < due {
+                    bail!("epoch {next} may be snapshot from L1 block {due}; L1 is at {now}");
+                }
+                let sent = client.advance_epoch().await?;
+                let snapshot = client.committee(next).await?;
+                crate::cmd::print(&format!(
+                    "epoch {next} snapshot in L1 block {}: {} members, {} ETH of stake",
+                    sent.block,
+                    snapshot.members.len(),
+                    gwei_to_eth(snapshot.members.iter().map(|m| m.stake_gwei).sum())
+                ))?;
+            }
             StakeCommand::Deploy {
                 l1,
                 min_stake,
@@ -207,6 +224,35 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
             }
         }
         Ok(true)
+    })
+}
+
+/// A genesis whose committee is the StakeTable's latest epoch snapshot, with the chain
+/// id and the bridge address of that deployment; stakes are in gwei.
+pub fn genesis_from_l1(l1: &L1Args, timestamp_ms: u64) -> Result<synod_staking::Genesis> {
+    runtime()?.block_on(async {
+        let client = connect(l1, None).await?;
+        let epoch = client.current_epoch().await?;
+        let snapshot = client.committee(epoch).await?;
+        if snapshot.members.is_empty() {
+            bail!(
+                "the StakeTable's epoch {epoch} has no committee: register validators, then snapshot an epoch (`synod stake advance-epoch`)"
+            );
+        }
+        Ok(synod_staking::Genesis {
+            chain_id: client.chain_id(),
+            bridge: client.bridge_address().to_string(),
+            timestamp_ms,
+            epoch,
+            validators: snapshot
+                .members
+                .iter()
+                .map(|m| synod_staking::GenesisValidator {
+                    public_key: format!("0x{}", hex::encode(m.key.0)),
+                    stake: m.stake_gwei,
+                })
+                .collect(),
+        })
     })
 }
 

@@ -8,11 +8,12 @@ use anyhow::{bail, Context, Result};
 use synod_p2p::{Multiaddr, NetworkConfig};
 use synod_staking::Genesis;
 use synod_types::wire::Limits;
-use synod_types::SecretKey;
+use synod_types::{Committee, SecretKey};
 
 use crate::cli::StartArgs;
 use crate::cmd::keys;
 use crate::config::{Config, Role};
+use crate::publisher::Publisher;
 use crate::rpc::{self, Listener};
 use crate::service::{Node, Setup};
 use crate::storage::Store;
@@ -65,6 +66,49 @@ fn load_key(config: &Config) -> Result<Option<SecretKey>> {
         );
     }
     keys::open_validator_key(&config.node.data_dir, Path::new(&config.node.password_file)).map(Some)
+}
+
+/// The L1 publisher, when `l1.rpc` is set: it follows the bridge, and posts when this
+/// validator has an L1 account (`l1.key-file` or `SYNOD_L1_PRIVATE_KEY`).
+async fn publisher(
+    config: &Config,
+    committee: &Committee,
+    key: Option<&SecretKey>,
+    attested: tokio::sync::watch::Sender<Option<u64>>,
+) -> Result<Option<Publisher>> {
+    let l1 = &config.l1;
+    if l1.rpc.is_empty() {
+        return Ok(None);
+    }
+    let table = l1
+        .stake_table
+        .parse()
+        .with_context(|| format!("l1.stake-table {:?} is not an address", l1.stake_table))?;
+    let nonempty = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+    let signer = crate::cmd::stake::l1_signer(
+        nonempty(&l1.key_file).as_deref(),
+        nonempty(&l1.key_password_file).as_deref(),
+    )?;
+    let mut client = synod_bridge::L1::connect(&l1.rpc, table, signer)
+        .await
+        .with_context(|| format!("connecting to L1 at {}", l1.rpc))?;
+    if l1.max_fee_gwei > 0 {
+        client = client.with_max_fee_per_gas(l1.max_fee_gwei as u128 * 1_000_000_000);
+    }
+    tracing::info!(
+        rpc = %l1.rpc,
+        bridge = %client.bridge_address(),
+        account = ?client.account(),
+        "L1 connected"
+    );
+    Ok(Some(Publisher {
+        l1: client,
+        index: key.and_then(|k| committee.index_of(&k.public_key())),
+        committee_size: committee.size() as u32,
+        attest_every: l1.attest_every,
+        fallback: Duration::from_secs(l1.fallback_secs),
+        attested,
+    }))
 }
 
 fn listen_addrs(config: &Config) -> Result<Vec<Multiaddr>> {
@@ -133,6 +177,8 @@ async fn daemon(config: Config) -> Result<()> {
         },
     )?;
     let metrics = crate::telemetry::metrics();
+    let (attested_tx, attested) = tokio::sync::watch::channel(None);
+    let publisher = publisher(&config, &committee, key.as_ref(), attested_tx).await?;
     let (node, shared, inputs) = Node::new(Setup {
         config: config.clone(),
         committee: committee.clone(),
@@ -144,7 +190,11 @@ async fn daemon(config: Config) -> Result<()> {
         protection,
         net: net.clone(),
         events,
+        attested,
     })?;
+    if let Some(publisher) = publisher {
+        tokio::spawn(publisher.run(shared.finalized.subscribe()));
+    }
     let (stop, server) = jsonrpsee::server::stop_channel();
     let listener = Listener {
         addr: config.rpc.addr.clone(),

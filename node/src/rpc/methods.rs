@@ -259,7 +259,7 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
             "proposed": s.proposed_height,
             "finalized": s.finalized_height,
             "finalized_hash": s.finalized_hash,
-            "attested": Value::Null,
+            "attested": *ctx.attested.borrow(),
         })
     })
     .expect(register);

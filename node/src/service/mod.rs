@@ -130,6 +130,8 @@ pub struct Shared {
     pub committee: Arc<Committee>,
     /// Decoding limits.
     pub limits: Limits,
+    /// Height the L1 bridge has attested (`None`: no L1, or not read yet).
+    pub attested: watch::Receiver<Option<u64>>,
 }
 
 /// Timer and request outcomes that come back to the node task.
@@ -187,6 +189,8 @@ pub struct Setup {
     pub net: NetworkHandle,
     /// Network events.
     pub events: mpsc::Receiver<Event>,
+    /// The attested height, as the publisher reads it from L1.
+    pub attested: watch::Receiver<Option<u64>>,
 }
 
 impl std::fmt::Debug for Setup {
@@ -264,6 +268,7 @@ impl Node {
             protection,
             net,
             events,
+            attested,
         } = setup;
         let me = key
             .as_ref()
@@ -307,6 +312,7 @@ impl Node {
             commands: command_tx,
             committee: committee.clone(),
             limits,
+            attested,
         };
         let node = Node {
             follow: follow::Follow::new(finalized_height),

@@ -79,7 +79,7 @@ lint: ## Clippy with warnings as errors
 	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets -- -D warnings
 
 docs: ## Regenerate the generated references in docs/
-	UPDATE_DOCS=1 $(CARGO) test -p synod-node --test cli -- generated_cli_reference
+	$(WITH_CCACHE) UPDATE_DOCS=1 $(CARGO) test -p synod-node --test cli -- generated_cli_reference
 
 clean: ## Remove build output
 	$(CARGO) clean

@@ -17,6 +17,9 @@ use crate::{deploy, Deployment, L1Error, Sent, StakeParams, L1};
 /// Where the pinned anvil lives relative to the repository root.
 pub const ANVIL_IN_REPO: &str = "tools/node_modules/.bin/anvil";
 
+/// Flags every local L1 runs with: the fork whose precompiles the bridge needs.
+pub const ANVIL_FLAGS: [&str; 2] = ["--hardfork", "prague"];
+
 /// The anvil binary to run (see the module doc).
 pub fn anvil_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("SYNOD_ANVIL") {
@@ -50,8 +53,7 @@ impl LocalL1 {
     /// transaction.
     pub fn start(accounts: usize, block_time: Option<Duration>) -> Result<LocalL1, L1Error> {
         let mut anvil = Anvil::at(anvil_binary())
-            .arg("--hardfork")
-            .arg("prague")
+            .args(ANVIL_FLAGS)
             .arg("--host")
             .arg("127.0.0.1")
             .arg("--accounts")

@@ -160,6 +160,10 @@ pub struct StartArgs {
     /// Every configuration option.
     #[command(flatten)]
     pub options: crate::config::ConfigArgs,
+    /// Test only: as leader, also sign a conflicting proposal, so that the network
+    /// reports the equivocation and slashes this validator on L1.
+    #[arg(long = "testing.equivocate", hide = true)]
+    pub equivocate: bool,
 }
 
 /// Options of `synod init`.

@@ -30,6 +30,10 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Testnet(synod_testnet::cli::TestnetCommand::Gas(args)) => {
             cmd::stake::gas(args)
         }
+        cli::Command::Testnet(synod_testnet::cli::TestnetCommand::Anvil(args)) => {
+            cmd::stake::anvil(args)
+        }
+        cli::Command::Testnet(synod_testnet::cli::TestnetCommand::Lag(args)) => cmd::lag::run(args),
         cli::Command::Testnet(command) => synod_testnet::run(command),
     };
     match result {

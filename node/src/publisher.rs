@@ -9,20 +9,55 @@
 //! never posts a height at or below what it posted or what the bridge holds; the
 //! contract refuses those too, and the call is simulated before it is sent, so a lost
 //! race costs no gas.
+//!
+//! Equivocation evidence the engine reports is submitted to the StakeTable from this
+//! node's account: the offender's account is looked up by its key, the contract verifies
+//! both signatures and pays the first reporter only, so every validator that sees the
+//! evidence may submit it and the losers' simulations fail without cost.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use synod_bridge::{AttestedTip, L1Error, L1};
-use synod_types::{FinalityCert, Header};
-use tokio::sync::{broadcast, watch};
+use synod_types::{Equivocation, FinalityCert, Header, Phase, PublicKey};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::service::Finalized;
 
-/// How often the bridge's tip is read.
-const POLL: Duration = Duration::from_millis(500);
+/// How often L1's block number is read; the bridge's tip is read when it changes.
+const POLL: Duration = Duration::from_millis(200);
 /// Longest wait between retries after L1 errors.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Evidence waiting for submission, at most.
+const MAX_PENDING_EVIDENCE: usize = 64;
+
+/// Takes a finalized block: its height, and its certificate if it carries one.
+fn absorb(f: &Finalized, newest: &mut Option<(Header, FinalityCert)>, finalized_height: &mut u64) {
+    *finalized_height = f.block.header.height;
+    if let Some(cert) = &f.certificate {
+        *newest = Some((f.block.header.clone(), cert.clone()));
+    }
+}
+
+/// What the publisher knows of L1.
+#[derive(Debug)]
+struct State {
+    /// The L1 block the tip was last read at.
+    l1_block: Option<u64>,
+    tip: AttestedTip,
+    /// When the tip last moved.
+    moved_at: Instant,
+    /// Highest height this node posted.
+    posted: u64,
+}
+
+/// What identifies one piece of evidence: the contract pays once per offense.
+type Offense = (PublicKey, u64, u64, Phase);
+
+fn offense(e: &Equivocation) -> Offense {
+    (e.signer, e.epoch, e.view, e.phase)
+}
 
 /// What the publisher needs.
 #[derive(Debug)]
@@ -43,12 +78,21 @@ pub struct Publisher {
 
 impl Publisher {
     /// Runs until the finalized stream closes.
-    pub async fn run(self, mut finalized: broadcast::Receiver<Arc<Finalized>>) {
+    pub async fn run(
+        self,
+        mut finalized: broadcast::Receiver<Arc<Finalized>>,
+        mut evidence: mpsc::Receiver<Equivocation>,
+    ) {
+        let mut pending: VecDeque<Equivocation> = VecDeque::new();
+        let mut seen: HashSet<Offense> = HashSet::new();
         let mut newest: Option<(Header, FinalityCert)> = None;
         let mut finalized_height = 0u64;
-        let mut tip = AttestedTip::default();
-        let mut moved_at = Instant::now();
-        let mut posted = 0u64;
+        let mut state = State {
+            l1_block: None,
+            tip: AttestedTip::default(),
+            moved_at: Instant::now(),
+            posted: 0,
+        };
         let mut backoff = Duration::ZERO;
         let mut next_try = Instant::now();
         let mut ticker = tokio::time::interval(POLL);
@@ -56,20 +100,37 @@ impl Publisher {
         loop {
             tokio::select! {
                 block = finalized.recv() => match block {
-                    Ok(f) => {
-                        finalized_height = f.block.header.height;
-                        if let Some(cert) = &f.certificate {
-                            newest = Some((f.block.header.clone(), cert.clone()));
-                        }
-                    }
+                    Ok(f) => absorb(&f, &mut newest, &mut finalized_height),
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
+                Some(e) = evidence.recv() => {
+                    if self.l1.account().is_some()
+                        && pending.len() < MAX_PENDING_EVIDENCE
+                        && seen.insert(offense(&e))
+                    {
+                        pending.push_back(e);
+                    }
+                }
                 _ = ticker.tick() => {
                     if Instant::now() < next_try {
                         continue;
                     }
-                    match self.step(&mut tip, &mut moved_at, &mut posted, newest.as_ref()).await {
+                    // Blocks finalized while the last post waited for its receipt: post
+                    // the newest, not the first of them.
+                    loop {
+                        match finalized.try_recv() {
+                            Ok(f) => absorb(&f, &mut newest, &mut finalized_height),
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                            Err(broadcast::error::TryRecvError::Empty) => break,
+                            Err(broadcast::error::TryRecvError::Closed) => return,
+                        }
+                    }
+                    let step = match self.slash(&mut pending).await {
+                        Ok(()) => self.step(&mut state, newest.as_ref()).await,
+                        Err(e) => Err(e),
+                    };
+                    match step {
                         Ok(()) => backoff = Duration::ZERO,
                         Err(e) => {
                             metrics::counter!("synod_l1_errors_total", "kind" => e.kind()).increment(1);
@@ -78,27 +139,68 @@ impl Publisher {
                         }
                     }
                     next_try = Instant::now() + backoff;
-                    metrics::gauge!("synod_l1_attested_height").set(tip.height as f64);
+                    let attested = state.tip.height;
+                    metrics::gauge!("synod_l1_attested_height").set(attested as f64);
                     metrics::gauge!("synod_l1_attested_lag_blocks")
-                        .set(finalized_height.saturating_sub(tip.height) as f64);
+                        .set(finalized_height.saturating_sub(attested) as f64);
                 }
             }
         }
     }
 
-    /// Reads the bridge's tip and posts when this node's turn has come.
+    /// Submits the pending evidence, oldest first; keeps what failed for a transient
+    /// reason.
+    async fn slash(&self, pending: &mut VecDeque<Equivocation>) -> Result<(), L1Error> {
+        while let Some(evidence) = pending.front() {
+            let signer = hex::encode(&evidence.signer.0[..8]);
+            let Some(account) = self.l1.key_owner(&evidence.signer).await? else {
+                tracing::warn!(%signer, "equivocation by a key that is not staked on L1");
+                pending.pop_front();
+                continue;
+            };
+            match self.l1.slash(account, evidence).await {
+                Ok(sent) => {
+                    metrics::counter!("synod_l1_slashings_submitted_total").increment(1);
+                    metrics::counter!("synod_l1_gas_used_total").increment(sent.gas_used);
+                    tracing::warn!(
+                        %signer,
+                        %account,
+                        view = evidence.view,
+                        l1_block = sent.block,
+                        "equivocation evidence submitted: the validator is slashed on L1"
+                    );
+                }
+                // Someone else's submission landed first, or nothing is left to take.
+                Err(L1Error::Reverted { reason, .. }) => {
+                    tracing::info!(%signer, %account, %reason, "equivocation evidence not taken");
+                }
+                Err(e) => return Err(e),
+            }
+            pending.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Reads the bridge's tip (when L1 has a new block) and posts when this node's turn
+    /// has come.
     async fn step(
         &self,
-        tip: &mut AttestedTip,
-        moved_at: &mut Instant,
-        posted: &mut u64,
+        state: &mut State,
         newest: Option<&(Header, FinalityCert)>,
     ) -> Result<(), L1Error> {
-        let now = self.l1.attested().await?;
-        if now.height != tip.height {
-            *tip = now;
-            *moved_at = Instant::now();
+        let block = self.l1.block_number().await?;
+        if state.l1_block != Some(block) {
+            // A restarted L1 may hold a lower tip than this node posted: the next post
+            // is simply a higher height again.
+            let now = self.l1.attested().await?;
+            state.l1_block = Some(block);
+            if now.height != state.tip.height {
+                state.tip = now;
+                state.moved_at = Instant::now();
+            }
         }
+        let tip = &mut state.tip;
+        let (moved_at, posted) = (&mut state.moved_at, &mut state.posted);
         if *self.attested.borrow() != Some(tip.height) {
             self.attested.send_replace(Some(tip.height));
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cli::{BenchArgs, DirArg, UpArgs};
+use crate::cli::{BenchArgs, DirArg, L1Mode, UpArgs};
 use crate::load::{self, Plan, Report, Second};
 use crate::manifest::Manifest;
 use crate::up;
@@ -79,6 +79,9 @@ pub fn bench(args: &BenchArgs) -> Result<bool> {
         detach: true,
         duration: 0,
         node_args: args.node_args.clone(),
+        // Throughput of the sequencer itself; attestations are measured apart.
+        l1: L1Mode::None,
+        epoch_blocks: 0,
     };
     up::up(&up_args)?;
     let result = measure(args, &dir);

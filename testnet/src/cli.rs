@@ -19,6 +19,54 @@ pub enum TestnetCommand {
     Bench(BenchArgs),
     /// Gas of the L1 contracts for committees of several sizes, on a local anvil.
     Gas(GasArgs),
+    /// Run the pinned anvil (`--hardfork prague`) as a local L1 in the foreground.
+    Anvil(AnvilArgs),
+    /// Measure how many L1 blocks pass between a block's finality and its attestation.
+    Lag(LagArgs),
+}
+
+/// Options of `synod testnet lag`.
+#[derive(Debug, clap::Args)]
+pub struct LagArgs {
+    /// The running network (started with its L1).
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Seconds to watch.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Also write the result as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Options of `synod testnet anvil`.
+#[derive(Debug, clap::Args)]
+pub struct AnvilArgs {
+    /// Port of its JSON-RPC endpoint (on 127.0.0.1).
+    #[arg(long, default_value_t = 8545)]
+    pub port: u16,
+    /// Seconds between L1 blocks.
+    #[arg(long, default_value_t = 1)]
+    pub block_time: u64,
+    /// Funded dev accounts.
+    #[arg(long, default_value_t = 10)]
+    pub accounts: usize,
+    /// Keep the chain in this file: loaded at start if it exists, written every few
+    /// seconds and at exit, so a restart continues the same chain.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Write the accounts and their private keys here as JSON.
+    #[arg(long)]
+    pub config_out: Option<PathBuf>,
+}
+
+/// The L1 of a local network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum L1Mode {
+    /// Start anvil, deploy the contracts, stake every validator on it.
+    Anvil,
+    /// No L1: the committee is the genesis file's, nothing is attested.
+    None,
 }
 
 /// Options of `synod testnet gas`.
@@ -38,7 +86,7 @@ pub struct RestartArgs {
     /// The running network.
     #[command(flatten)]
     pub dir: DirArg,
-    /// The node, as named in testnet.json (e.g. `validator-2`).
+    /// The node, as named in testnet.json (e.g. `validator-2`), or `l1` for anvil.
     #[arg(long)]
     pub node: String,
     /// Delete its database first, so it resyncs from its peers.
@@ -133,4 +181,11 @@ pub struct UpArgs {
     /// Extra `synod start` flags given to every node (e.g. `--batch.interval-ms=10`).
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// The L1: anvil on base+99, with the contracts deployed and every validator staked
+    /// through `synod stake register`; or none.
+    #[arg(long, value_enum, default_value_t = L1Mode::Anvil)]
+    pub l1: L1Mode,
+    /// L1 blocks per staking epoch (with anvil).
+    #[arg(long, default_value_t = 30)]
+    pub epoch_blocks: u64,
 }

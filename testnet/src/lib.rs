@@ -25,11 +25,14 @@ pub(crate) use say;
 mod bench;
 mod chart;
 pub mod cli;
+mod l1;
 pub mod load;
 mod manifest;
 mod up;
 
+pub use l1::L1Entry;
 pub use manifest::{Manifest, NodeEntry};
+pub use up::status;
 
 use anyhow::Result;
 
@@ -59,8 +62,10 @@ pub fn run(command: &cli::TestnetCommand) -> Result<bool> {
         }
         cli::TestnetCommand::Bench(args) => bench::bench(args),
         // Measured by the binary, which links the L1 client; this crate drives processes.
-        cli::TestnetCommand::Gas(_) => {
-            anyhow::bail!("`synod testnet gas` is run by the synod binary")
+        cli::TestnetCommand::Gas(_)
+        | cli::TestnetCommand::Anvil(_)
+        | cli::TestnetCommand::Lag(_) => {
+            anyhow::bail!("this `synod testnet` command is run by the synod binary")
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `testnet.json`: what `up` started, for `down`, `load`, `bench` and people.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -26,6 +27,9 @@ pub struct NodeEntry {
     pub pid: u32,
     /// The `synod` arguments it runs with (for restarts).
     pub args: Vec<String>,
+    /// Environment variables it runs with (its L1 account's key).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// The whole network.
@@ -37,6 +41,9 @@ pub struct Manifest {
     pub genesis: PathBuf,
     /// Every node.
     pub nodes: Vec<NodeEntry>,
+    /// The L1 the validators stake on, when the network has one.
+    #[serde(default)]
+    pub l1: Option<crate::l1::L1Entry>,
 }
 
 impl Manifest {

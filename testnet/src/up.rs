@@ -1,5 +1,6 @@
 //! `synod testnet up` and `down`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,19 +12,20 @@ use anyhow::{bail, Context, Result};
 use rand::RngCore;
 use serde_json::Value;
 
-use crate::cli::UpArgs;
+use crate::cli::{L1Mode, UpArgs};
+use crate::l1;
 use crate::manifest::{alive, Manifest, NodeEntry};
 
 /// Chain id of local networks (anvil's).
 pub const CHAIN_ID: u64 = 31337;
 const STAKE: u64 = 100;
 
-fn synod() -> Result<PathBuf> {
+pub(crate) fn synod() -> Result<PathBuf> {
     std::env::current_exe().context("cannot find the synod binary")
 }
 
 /// Runs `synod <args>` to completion; returns its stdout.
-fn synod_output(args: &[&str]) -> Result<String> {
+pub(crate) fn synod_output(args: &[&str]) -> Result<String> {
     let out = Command::new(synod()?)
         .args(args)
         .env_remove("SYNOD_DATA_DIR")
@@ -48,22 +50,27 @@ fn field(output: &str, prefix: &str) -> Result<String> {
         .with_context(|| format!("unexpected synod output (no {prefix:?}): {output}"))
 }
 
-struct Planned {
-    name: String,
-    role: &'static str,
-    data_dir: PathBuf,
+/// A node about to start.
+pub(crate) struct Planned {
+    pub name: String,
+    pub role: &'static str,
+    pub data_dir: PathBuf,
     p2p_port: u16,
     rpc_port: u16,
     peer_id: String,
-    password_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
 }
 
-/// Prepares every node's directory, keys and identity, and the genesis.
-fn prepare(args: &UpArgs, dir: &Path) -> Result<Vec<Planned>> {
+/// Prepares every node's directory, keys and identity; the validators' keys as
+/// `synod genesis --validator` takes them.
+fn prepare(args: &UpArgs, dir: &Path) -> Result<(Vec<Planned>, Vec<String>)> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
     let total = args.nodes + args.full_nodes;
+    if total > usize::from(l1::PORT_OFFSET) {
+        bail!("at most {} nodes", l1::PORT_OFFSET);
+    }
     if usize::from(args.base_port) + 100 + total > usize::from(u16::MAX) {
         bail!(
             "--base-port {} leaves no room for {total} nodes",
@@ -119,7 +126,11 @@ fn prepare(args: &UpArgs, dir: &Path) -> Result<Vec<Planned>> {
             password_file,
         });
     }
-    let genesis = dir.join("genesis.json");
+    Ok((planned, validators))
+}
+
+/// `synod genesis` with the validators of the command line.
+fn genesis_without_l1(validators: &[String], genesis: &Path) -> Result<()> {
     let mut genesis_args = vec![
         "genesis".to_string(),
         "--chain-id".into(),
@@ -129,10 +140,10 @@ fn prepare(args: &UpArgs, dir: &Path) -> Result<Vec<Planned>> {
     ];
     for v in validators {
         genesis_args.push("--validator".into());
-        genesis_args.push(v);
+        genesis_args.push(v.clone());
     }
     synod_output(&genesis_args.iter().map(String::as_str).collect::<Vec<_>>())?;
-    Ok(planned)
+    Ok(())
 }
 
 fn p2p_addr(p: &Planned) -> String {
@@ -164,8 +175,8 @@ fn start_args(p: &Planned, bootnodes: &str, genesis: &Path, extra: &[String]) ->
     args
 }
 
-/// Starts `synod` with `args`, appending to `log`; returns its pid.
-pub fn spawn(args: &[String], log: &Path) -> Result<u32> {
+/// Starts `synod` with `args` and `env`, appending to `log`; returns its pid.
+pub fn spawn(args: &[String], log: &Path, env: &BTreeMap<String, String>) -> Result<u32> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -173,6 +184,7 @@ pub fn spawn(args: &[String], log: &Path) -> Result<u32> {
         .with_context(|| format!("cannot open {}", log.display()))?;
     let mut cmd = Command::new(synod()?);
     cmd.args(args)
+        .envs(env)
         .env_remove("SYNOD_DATA_DIR")
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
@@ -206,7 +218,7 @@ fn u64_of(v: &Value, key: &str) -> u64 {
 pub fn up(args: &UpArgs) -> Result<bool> {
     let dir = &args.dir.dir;
     if let Ok(old) = Manifest::load(dir) {
-        if old.nodes.iter().any(|n| alive(n.pid)) {
+        if old.nodes.iter().any(|n| alive(n.pid)) || old.l1.as_ref().is_some_and(|l| alive(l.pid)) {
             bail!(
                 "a testnet is already running in {}: stop it with `synod testnet down --dir {}`",
                 dir.display(),
@@ -214,8 +226,24 @@ pub fn up(args: &UpArgs) -> Result<bool> {
             );
         }
     }
-    let planned = prepare(args, dir)?;
+    let (planned, validators) = prepare(args, dir)?;
     let genesis = dir.join("genesis.json");
+    let (l1, l1_keys) = match args.l1 {
+        L1Mode::None => {
+            genesis_without_l1(&validators, &genesis)?;
+            (None, Vec::new())
+        }
+        L1Mode::Anvil => {
+            let (l1, keys) = l1::stake_network(
+                dir,
+                args.base_port + l1::PORT_OFFSET,
+                args.epoch_blocks,
+                &planned,
+                &genesis,
+            )?;
+            (Some(l1), keys)
+        }
+    };
     let mut nodes = Vec::new();
     for (i, p) in planned.iter().enumerate() {
         // Everyone knows the first validator; the first validator knows the second.
@@ -225,9 +253,22 @@ pub fn up(args: &UpArgs) -> Result<bool> {
             planned.first()
         };
         let bootnodes = boot.map(p2p_addr).unwrap_or_default();
-        let start = start_args(p, &bootnodes, &genesis, &args.node_args);
+        let mut start = start_args(p, &bootnodes, &genesis, &args.node_args);
+        let mut env = BTreeMap::new();
+        if let Some(l1) = &l1 {
+            start.extend([
+                "--l1.rpc".into(),
+                l1.rpc_url.clone(),
+                "--l1.stake-table".into(),
+                l1.stake_table.clone(),
+            ]);
+            // Validators publish attestations from the account they staked with.
+            if let Some(key) = l1_keys.get(i) {
+                env.insert(l1::PRIVATE_KEY_ENV.to_string(), key.clone());
+            }
+        }
         let log = p.data_dir.join("synod.log");
-        let pid = spawn(&start, &log)?;
+        let pid = spawn(&start, &log, &env)?;
         let rpc_url = format!("http://127.0.0.1:{}", p.rpc_port);
         nodes.push(NodeEntry {
             name: p.name.clone(),
@@ -239,12 +280,14 @@ pub fn up(args: &UpArgs) -> Result<bool> {
             log,
             pid,
             args: start,
+            env,
         });
     }
     let manifest = Manifest {
         chain_id: CHAIN_ID,
         genesis,
         nodes,
+        l1,
     };
     manifest.save(dir)?;
     crate::say!(
@@ -324,8 +367,17 @@ fn status_line(manifest: &Manifest, last: &mut Option<(Instant, u64)>) -> String
     };
     *last = Some((now, txs));
     let lag = heights.iter().map(|h| height - h).max().unwrap_or(0);
+    let attested = manifest.l1.as_ref().map_or(String::new(), |l1| {
+        let attested = manifest
+            .nodes
+            .iter()
+            .find_map(|n| l1::attested(&n.rpc_url))
+            .map_or("-".into(), |h| h.to_string());
+        let block = l1::block_number(l1).map_or("down".into(), |b| b.to_string());
+        format!("  attested on L1 {attested} (L1 block {block})")
+    });
     format!(
-        "height {height} (max lag {lag})  view {view}  finalized {tps:.0} tx/s  nodes up {up}/{}  peers [{}]",
+        "height {height} (max lag {lag})  view {view}  finalized {tps:.0} tx/s{attested}  nodes up {up}/{}  peers [{}]",
         manifest.nodes.len(),
         peers.join(" ")
     )
@@ -363,7 +415,7 @@ pub fn wait_for_finality(manifest: &Manifest, timeout: Duration) -> Result<()> {
     }
 }
 
-fn signal(sig: &str, pid: u32) {
+pub(crate) fn signal(sig: &str, pid: u32) {
     let _ = Command::new("kill")
         .arg(sig)
         .arg(pid.to_string())
@@ -372,7 +424,7 @@ fn signal(sig: &str, pid: u32) {
 }
 
 /// Waits up to `timeout` for a process to exit; whether it did.
-fn wait_exit(pid: u32, timeout: Duration) -> bool {
+pub(crate) fn wait_exit(pid: u32, timeout: Duration) -> bool {
     let start = Instant::now();
     while alive(pid) {
         if start.elapsed() > timeout {
@@ -384,9 +436,21 @@ fn wait_exit(pid: u32, timeout: Duration) -> bool {
 }
 
 /// `synod testnet restart`: stops one node (SIGTERM) if it runs, optionally wipes its
-/// database, and starts it again with the same arguments.
+/// database, and starts it again with the same arguments. `l1` restarts anvil, which
+/// keeps its chain.
 pub fn restart(dir: &Path, name: &str, wipe: bool) -> Result<bool> {
     let mut manifest = Manifest::load(dir)?;
+    if name == "l1" {
+        let Some(l1) = manifest.l1.as_mut() else {
+            bail!("the testnet in {} has no L1", dir.display());
+        };
+        l1::stop(l1);
+        l1.pid = spawn(&l1.args, &l1.log, &BTreeMap::new())?;
+        l1::wait_ready(&l1.rpc_url, l1.pid, &l1.log)?;
+        crate::say!("restarted the L1 (pid {})", l1.pid);
+        manifest.save(dir)?;
+        return Ok(true);
+    }
     let Some(node) = manifest.nodes.iter_mut().find(|n| n.name == name) else {
         bail!("no node named {name} in {}", Manifest::path(dir).display());
     };
@@ -404,7 +468,7 @@ pub fn restart(dir: &Path, name: &str, wipe: bool) -> Result<bool> {
                 .with_context(|| format!("cannot wipe {}", db.display()))?;
         }
     }
-    node.pid = spawn(&node.args, &node.log)?;
+    node.pid = spawn(&node.args, &node.log, &node.env)?;
     crate::say!(
         "restarted {name} (pid {}){}",
         node.pid,
@@ -433,6 +497,17 @@ pub fn down(dir: &Path) -> Result<bool> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    crate::say!("stopped {} nodes", manifest.nodes.len());
+    if let Some(l1) = &manifest.l1 {
+        l1::stop(l1);
+    }
+    crate::say!(
+        "stopped {} nodes{}",
+        manifest.nodes.len(),
+        if manifest.l1.is_some() {
+            " and the L1"
+        } else {
+            ""
+        }
+    );
     Ok(true)
 }

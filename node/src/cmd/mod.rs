@@ -1,5 +1,6 @@
 pub mod init;
 pub mod keys;
+pub mod lag;
 pub mod protection;
 pub mod sim;
 pub mod stake;

@@ -1,5 +1,5 @@
-//! `synod stake register|exit|withdraw|status|deploy` against the L1 contracts, and
-//! `synod testnet gas`.
+//! `synod stake register|exit|withdraw|status|advance-epoch|deploy` against the L1
+//! contracts, `synod testnet gas` and `synod testnet anvil`.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
 use synod_bridge::{StakeParams, L1};
-use synod_testnet::cli::GasArgs;
+use synod_testnet::cli::{AnvilArgs, GasArgs};
 
 use crate::cli::{L1Args, StakeCommand};
 use crate::cmd::keys::{open_validator_key, read_password};
@@ -17,7 +17,7 @@ use crate::cmd::keys::{open_validator_key, read_password};
 /// file is given.
 pub const PRIVATE_KEY_ENV: &str = "SYNOD_L1_PRIVATE_KEY";
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -304,4 +304,32 @@ pub fn gas(args: &GasArgs) -> Result<bool> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(true)
+}
+
+/// `synod testnet anvil`: becomes the pinned anvil (exec), so its pid is anvil's.
+pub fn anvil(args: &AnvilArgs) -> Result<bool> {
+    use std::os::unix::process::CommandExt as _;
+    let binary = synod_bridge::devnet::anvil_binary();
+    let mut cmd = std::process::Command::new(&binary);
+    cmd.args(synod_bridge::devnet::ANVIL_FLAGS)
+        .args(["--host", "127.0.0.1", "--port"])
+        .arg(args.port.to_string())
+        .arg("--block-time")
+        .arg(args.block_time.to_string())
+        .arg("--accounts")
+        .arg(args.accounts.to_string());
+    if let Some(state) = &args.state {
+        // Written every second too: a killed anvil loses at most a second of chain.
+        cmd.arg("--state")
+            .arg(state)
+            .args(["--state-interval", "1"]);
+    }
+    if let Some(out) = &args.config_out {
+        cmd.arg("--config-out").arg(out);
+    }
+    let error = cmd.exec();
+    bail!(
+        "cannot run anvil ({}): {error}; run `make bootstrap` or set SYNOD_ANVIL",
+        binary.display()
+    )
 }

@@ -49,7 +49,7 @@ pub fn run(args: &StartArgs) -> Result<bool> {
         .thread_name("synod")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(daemon(config))?;
+    runtime.block_on(daemon(config, args.equivocate))?;
     // Background tasks (open connections, timers) are not waited for.
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(true)
@@ -135,7 +135,7 @@ fn listen_addrs(config: &Config) -> Result<Vec<Multiaddr>> {
     Ok(addrs)
 }
 
-async fn daemon(config: Config) -> Result<()> {
+async fn daemon(config: Config, equivocate: bool) -> Result<()> {
     let genesis = Genesis::load(&config.node.genesis)?;
     let committee = Arc::new(genesis.committee()?);
     let domain = genesis.domain()?;
@@ -179,6 +179,12 @@ async fn daemon(config: Config) -> Result<()> {
     let metrics = crate::telemetry::metrics();
     let (attested_tx, attested) = tokio::sync::watch::channel(None);
     let publisher = publisher(&config, &committee, key.as_ref(), attested_tx).await?;
+    let (evidence_tx, evidence) = tokio::sync::mpsc::channel(64);
+    if equivocate {
+        tracing::warn!(
+            "--testing.equivocate: this validator signs conflicting proposals and will be slashed"
+        );
+    }
     let (node, shared, inputs) = Node::new(Setup {
         config: config.clone(),
         committee: committee.clone(),
@@ -191,9 +197,11 @@ async fn daemon(config: Config) -> Result<()> {
         net: net.clone(),
         events,
         attested,
+        evidence: publisher.is_some().then_some(evidence_tx),
+        equivocate,
     })?;
     if let Some(publisher) = publisher {
-        tokio::spawn(publisher.run(shared.finalized.subscribe()));
+        tokio::spawn(publisher.run(shared.finalized.subscribe(), evidence));
     }
     let (stop, server) = jsonrpsee::server::stop_channel();
     let listener = Listener {

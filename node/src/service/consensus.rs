@@ -21,6 +21,8 @@ use crate::storage::Store;
 pub struct Progress {
     /// Highest block height seen certified or proposed.
     pub highest_height: u64,
+    /// View of the last timeout this node gossiped.
+    timeout_gossiped: Option<u64>,
     last_line: Instant,
     height_at_last_line: u64,
     txs_at_last_line: u64,
@@ -30,6 +32,7 @@ impl Default for Progress {
     fn default() -> Self {
         Progress {
             highest_height: 0,
+            timeout_gossiped: None,
             last_line: Instant::now(),
             height_at_last_line: 0,
             txs_at_last_line: 0,
@@ -131,6 +134,19 @@ impl Node {
                 if let Message::Proposal(p) = &message {
                     self.progress.highest_height =
                         self.progress.highest_height.max(p.block.header.height);
+                    if self.equivocate {
+                        self.equivocate(p).await;
+                    }
+                }
+                if let Message::Timeout(t) = &message {
+                    if self.progress.timeout_gossiped == Some(t.view) {
+                        // Gossip ids are content hashes: the same bytes published again
+                        // are dropped as a duplicate, so a validator that restarted after
+                        // the first copy would never get it. Repeats go to each directly.
+                        self.send_to_committee(&message);
+                        return Ok(Vec::new());
+                    }
+                    self.progress.timeout_gossiped = Some(t.view);
                 }
                 self.net.publish(Gossip::Consensus(message)).await;
             }
@@ -181,6 +197,11 @@ impl Node {
                     "equivocation evidence"
                 );
                 metrics::counter!("synod_consensus_evidence_total").increment(1);
+                if let Some(publisher) = &self.evidence {
+                    if publisher.try_send(evidence).is_err() {
+                        tracing::warn!("the L1 publisher is not taking evidence; dropped");
+                    }
+                }
             }
             Action::Penalize { peer, offense } => {
                 let points = match offense {
@@ -220,6 +241,41 @@ impl Node {
         match peer {
             Some(peer) => self.request(peer, Request::Consensus(message), purpose),
             None => tracing::debug!(?to, "no known peer for recipient; message dropped"),
+        }
+    }
+
+    /// Test only: signs a second proposal for the view with another payload, bypassing
+    /// the safety rules, and gossips it too; the others see two proposals by one leader
+    /// for one view (E1).
+    async fn equivocate(&mut self, proposal: &synod_types::Proposal) {
+        let Some(key) = &self.key else {
+            return;
+        };
+        let mut header = proposal.block.header.clone();
+        let mut payload = proposal.block.payload.clone();
+        payload.push(synod_types::keccak256(b"equivocation"));
+        header.payload_digest = synod_types::tx::payload_digest(&payload);
+        let block =
+            synod_types::Block::with_payload(header, proposal.block.justify.clone(), payload);
+        let mut other = proposal.clone();
+        other.signature = key.sign(&self.domain.digest(
+            block.header.epoch,
+            block.header.view,
+            synod_types::Phase::Proposal,
+            &block.hash(),
+        ));
+        other.block = block;
+        tracing::warn!(view = other.block.header.view, "test switch: equivocating");
+        self.net
+            .publish(Gossip::Consensus(Message::Proposal(other)))
+            .await;
+    }
+
+    /// Sends a message to every other member of the committee.
+    fn send_to_committee(&mut self, message: &Message) {
+        let (members, me) = (self.committee.size() as u32, self.me);
+        for index in (0..members).filter(|i| Some(*i) != me) {
+            self.send(Recipient::Validator(index), message.clone());
         }
     }
 

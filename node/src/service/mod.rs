@@ -191,6 +191,11 @@ pub struct Setup {
     pub events: mpsc::Receiver<Event>,
     /// The attested height, as the publisher reads it from L1.
     pub attested: watch::Receiver<Option<u64>>,
+    /// Where equivocation evidence goes for submission to L1 (the publisher).
+    pub evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
+    /// Test only: as leader, also sign a conflicting proposal and send it to half the
+    /// committee, so that the network must detect, report and slash it.
+    pub equivocate: bool,
 }
 
 impl std::fmt::Debug for Setup {
@@ -240,6 +245,10 @@ pub struct Node {
     last_announce: Option<Instant>,
     announce_due: Option<Instant>,
     progress: consensus::Progress,
+    /// Evidence for the publisher to submit to L1.
+    evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
+    /// Test only: sign conflicting proposals (see [`Setup::equivocate`]).
+    equivocate: bool,
 }
 
 impl std::fmt::Debug for Node {
@@ -269,6 +278,8 @@ impl Node {
             net,
             events,
             attested,
+            evidence,
+            equivocate,
         } = setup;
         let me = key
             .as_ref()
@@ -347,6 +358,8 @@ impl Node {
             last_announce: None,
             announce_due: Some(Instant::now() + Duration::from_millis(500)),
             progress: consensus::Progress::default(),
+            evidence,
+            equivocate,
         };
         let mut node = node;
         node.restore_pending()?;

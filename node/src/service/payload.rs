@@ -481,7 +481,21 @@ impl Node {
         self.finalized_height = last.header.height;
         self.finalized_hash = last.hash();
         self.follow.committed(self.finalized_height);
+        // The finality fields of the status are current at every commit (the rest once
+        // a second): `/status` and `synod_getTips` report finality as it happens.
+        let (hash, txs, blocks) = (
+            self.finalized_hash,
+            self.finalized_txs,
+            self.finalized_blocks,
+        );
         let height = self.finalized_height;
+        self.status.send_modify(|s| {
+            s.finalized_height = height;
+            s.finalized_hash = hash.to_hex();
+            s.finalized_txs = txs;
+            s.finalized_blocks = blocks;
+            s.network_height = s.network_height.max(height);
+        });
         self.unfinal.retain(|_, (h, _)| *h > height);
         self.checks.retain(|_, (b, _)| b.header.height > height);
         metrics::gauge!("synod_consensus_finalized_height").set(height as f64);

@@ -1,0 +1,278 @@
+//! What the end-to-end tests share: a testnet of real `synod` processes, and reading
+//! its nodes over RPC.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub fn synod(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(args)
+        .env_remove("SYNOD_DATA_DIR")
+        .output()
+        .expect("synod runs")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let out = synod(args);
+    assert!(
+        out.status.success(),
+        "synod {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A testnet directory and port range of its own; stopped on drop.
+pub struct Net {
+    pub dir: PathBuf,
+}
+
+impl Net {
+    /// A network with its L1 (anvil), as `make testnet` starts it.
+    pub fn up(name: &str, validators: usize, full: usize) -> Net {
+        Net::up_with(name, validators, full, &[])
+    }
+
+    /// A network started with extra `synod testnet up` flags.
+    pub fn up_with(name: &str, validators: usize, full: usize, extra: &[&str]) -> Net {
+        let dir = std::env::temp_dir().join(format!("synod-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Distinct port ranges per test and run, away from the defaults.
+        let base = 21_000
+            + (std::process::id() % 150) as u16 * 200
+            + u16::from(name.as_bytes()[0] % 4) * 20;
+        ok(&[
+            "testnet",
+            "up",
+            "--detach",
+            "--nodes",
+            &validators.to_string(),
+            "--full-nodes",
+            &full.to_string(),
+            "--dir",
+            dir.to_str().unwrap(),
+            "--base-port",
+            &base.to_string(),
+            "--node-arg=--consensus.base-timeout-ms=500",
+            // Low enough that a wiped validator syncs by height before its engine resumes.
+            "--node-arg=--consensus.catch-up-blocks=64",
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>());
+        Net { dir }
+    }
+
+    pub fn manifest(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("testnet.json")).unwrap())
+            .unwrap()
+    }
+
+    pub fn node(&self, name: &str) -> Value {
+        self.manifest()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// kill -9 of one node.
+    pub fn kill(&self, name: &str) {
+        let pid = self.node(name)["pid"].as_u64().unwrap().to_string();
+        assert!(Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// `synod testnet restart` of one node, optionally with a wiped database.
+    pub fn restart(&self, name: &str, wipe: bool) {
+        let dir = self.dir.to_str().unwrap();
+        let mut args = vec!["testnet", "restart", "--dir", dir, "--node", name];
+        if wipe {
+            args.push("--wipe");
+        }
+        ok(&args);
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.manifest()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["rpc_url"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn load(&self, rate: u64, seconds: u64) -> Value {
+        let report = self.dir.join(format!("load-{rate}-{seconds}.json"));
+        let out = synod(&[
+            "testnet",
+            "load",
+            "--dir",
+            self.dir.to_str().unwrap(),
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &seconds.to_string(),
+            "--size",
+            "64",
+            "--json",
+            report.to_str().unwrap(),
+        ]);
+        let text = std::fs::read_to_string(&report).unwrap_or_else(|_| {
+            panic!(
+                "no load report; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = synod(&["testnet", "down", "--dir", self.dir.to_str().unwrap()]);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("logs kept in {}", self.dir.display());
+        }
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+pub fn rpc(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    agent()
+        .post(url)
+        .send_json(&body)
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+/// POSTs over a raw socket, ignoring write errors (the server may answer and close
+/// before the body is sent), and returns the whole response text.
+pub fn raw_post(url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = s
+        .write_all(head.as_bytes())
+        .and_then(|_| s.write_all(body.as_bytes()));
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn status(url: &str) -> Option<Value> {
+    agent()
+        .get(format!("{url}/status"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_json()
+        .ok()
+}
+
+pub fn height(url: &str) -> u64 {
+    status(url)
+        .and_then(|s| s["finalized_height"].as_u64())
+        .unwrap_or(0)
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Block hashes at heights `1..=to` of one node, fetched with JSON-RPC batch requests.
+pub fn headers(url: &str, to: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    for chunk in (1..=to).collect::<Vec<_>>().chunks(200) {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .map(|h| json!({"jsonrpc": "2.0", "id": h, "method": "synod_getBlock", "params": [h]}))
+            .collect();
+        let mut answers: Vec<Value> = agent()
+            .post(url)
+            .send_json(&batch)
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        answers.sort_by_key(|a| a["id"].as_u64());
+        for a in answers {
+            out.push(
+                a["result"]["hash"]
+                    .as_str()
+                    .unwrap_or("missing")
+                    .to_string(),
+            );
+        }
+    }
+    out
+}
+
+pub fn assert_identical_chains(urls: &[String]) {
+    let common = urls.iter().map(|u| height(u)).min().unwrap();
+    assert!(common > 0);
+    let reference = headers(&urls[0], common);
+    for url in &urls[1..] {
+        assert_eq!(
+            headers(url, common),
+            reference,
+            "{url} disagrees with {}",
+            urls[0]
+        );
+    }
+}
+
+/// No node produced or saw equivocation evidence: an honest node's conflicting
+/// signature would have been turned into evidence by its peers.
+pub fn assert_no_evidence(urls: &[String]) {
+    for url in urls {
+        assert_eq!(metric(url, "synod_consensus_evidence_total"), 0.0, "{url}");
+    }
+}
+
+pub fn metric(url: &str, name: &str) -> f64 {
+    let text = agent()
+        .get(format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,251 @@
+//! End-to-end tests of the L1 side on real processes: `synod testnet up` starts anvil,
+//! deploys the contracts and stakes every validator with `synod stake register`; the
+//! validators attest finality to the bridge and report equivocations for slashing.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// The L1 section of the manifest.
+fn l1(net: &Net) -> Value {
+    net.manifest()["l1"].clone()
+}
+
+/// A 32-byte word the bridge returns for a no-argument getter.
+fn bridge_word(net: &Net, getter: &str) -> String {
+    let l1 = l1(net);
+    let selector = &synod_types::keccak256(getter.as_bytes()).0[..4];
+    let answer = rpc(
+        l1["rpc_url"].as_str().unwrap(),
+        "eth_call",
+        json!([{"to": l1["bridge"], "data": format!("0x{}", hex::encode(selector))}, "latest"]),
+    );
+    answer["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{getter}: {answer}"))
+        .to_string()
+}
+
+/// What the bridge holds: the attested height, read from the contract itself.
+fn bridge_height(net: &Net) -> u64 {
+    u64::from_str_radix(
+        bridge_word(net, "attestedHeight()").trim_start_matches("0x"),
+        16,
+    )
+    .unwrap()
+}
+
+/// The bridge's attested block is the block the nodes finalized at that height.
+fn assert_bridge_holds_the_finalized_block(net: &Net) {
+    let height = bridge_height(net);
+    assert!(height > 0);
+    let url = &net.urls()[0];
+    let block = rpc(url, "synod_getBlock", json!([height]));
+    assert_eq!(
+        bridge_word(net, "attestedHash()"),
+        block["result"]["hash"].as_str().unwrap(),
+        "the bridge attests another block at height {height}"
+    );
+}
+
+/// `synod stake …` against the testnet's L1 with an account's key.
+fn stake(net: &Net, key: &str, args: &[&str]) -> String {
+    let l1 = l1(net);
+    let mut all: Vec<&str> = vec!["stake"];
+    all.extend(args);
+    all.extend([
+        "--l1.rpc",
+        l1["rpc_url"].as_str().unwrap(),
+        "--l1.stake-table",
+        l1["stake_table"].as_str().unwrap(),
+    ]);
+    let out = Command::new(env!("CARGO_BIN_EXE_synod"))
+        .args(&all)
+        .env("SYNOD_L1_PRIVATE_KEY", key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "synod {}: {}",
+        all.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The anvil dev account validator `i` staked from: (address, private key).
+fn validator_account(net: &Net, i: usize) -> (String, String) {
+    let accounts: Value = serde_json::from_str(
+        &std::fs::read_to_string(net.dir.join("l1").join("accounts.json")).unwrap(),
+    )
+    .unwrap();
+    (
+        accounts["available_accounts"][i + 1]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        accounts["private_keys"][i + 1]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+#[test]
+fn attestations_keep_up_with_finality_and_survive_restarts() {
+    let net = Net::up("l1keep", 4, 0);
+    let urls = net.urls();
+    let attested = |url: &str| rpc(url, "synod_getTips", json!([]))["result"]["attested"].as_u64();
+    wait_until("a first attestation", Duration::from_secs(30), || {
+        attested(&urls[0]).is_some_and(|h| h > 0)
+    });
+
+    // Lag from finality to the L1 block holding it, measured the way the bench does.
+    let report = net.dir.join("lag.json");
+    let _ = synod(&[
+        "testnet",
+        "lag",
+        "--dir",
+        net.dir.to_str().unwrap(),
+        "--duration",
+        "10",
+        "--json",
+        report.to_str().unwrap(),
+    ]);
+    let lag: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(lag["heights"].as_u64().unwrap() > 50, "{lag}");
+    assert!(lag["lag_blocks"]["p50"].as_u64().unwrap() <= 2, "{lag}");
+    assert!(lag["lag_blocks"]["max"].as_u64().unwrap() <= 4, "{lag}");
+    assert_bridge_holds_the_finalized_block(&net);
+    // Duty rotates: more than one validator has posted.
+    let posters = urls
+        .iter()
+        .filter(|u| metric(u, "synod_l1_attestations_posted_total") > 0.0)
+        .count();
+    assert!(posters > 1, "{posters} validator(s) posted");
+
+    // anvil restarts (SIGTERM writes its chain): the bridge keeps what it held, and the
+    // validators attest the blocks finalized meanwhile.
+    let before = bridge_height(&net);
+    net.restart("l1", false);
+    let finalized = height(&urls[0]);
+    wait_until(
+        "attestations after the L1 restart",
+        Duration::from_secs(30),
+        || bridge_height(&net) >= finalized,
+    );
+    assert!(bridge_height(&net) >= before);
+
+    // The validator that posted last is killed and restarted: the others cover its
+    // turns, and it posts again once back.
+    // Zero while the node is down or starting.
+    let posted =
+        |url: &str| status(url).map_or(0.0, |_| metric(url, "synod_l1_attestations_posted_total"));
+    net.kill("validator-1");
+    let finalized = height(&urls[0]);
+    wait_until(
+        "attestations without validator-1",
+        Duration::from_secs(30),
+        || bridge_height(&net) >= finalized,
+    );
+    net.restart("validator-1", false);
+    wait_until("validator-1 to post again", Duration::from_secs(60), || {
+        posted(&urls[1]) > 0.0
+    });
+    let finalized = height(&urls[0]);
+    wait_until(
+        "the bridge to follow finality",
+        Duration::from_secs(30),
+        || bridge_height(&net) >= finalized,
+    );
+    assert_bridge_holds_the_finalized_block(&net);
+    assert_no_evidence(&urls);
+}
+
+#[test]
+fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
+    let net = Net::up("slash", 4, 0);
+    let urls = net.urls();
+    let (account, _) = validator_account(&net, 3);
+    let status = |net: &Net| -> Value {
+        let deployer = l1(net)["deployer_key"].as_str().unwrap().to_string();
+        serde_json::from_str(&stake(
+            net,
+            &deployer,
+            &["status", "--account", &account, "--json"],
+        ))
+        .unwrap()
+    };
+    assert_eq!(status(&net)["status"], "VALIDATING");
+    assert_eq!(status(&net)["in_committee"], true);
+
+    // validator-3 comes back with the test switch: as leader it also signs a conflicting
+    // proposal and sends it to the others.
+    let mut manifest = net.manifest();
+    let node = manifest["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|n| n["name"] == "validator-3")
+        .unwrap();
+    node["args"]
+        .as_array_mut()
+        .unwrap()
+        .push("--testing.equivocate".into());
+    std::fs::write(
+        net.dir.join("testnet.json"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    net.restart("validator-3", false);
+
+    wait_until(
+        "the honest validators to see evidence",
+        Duration::from_secs(60),
+        || {
+            urls[..3]
+                .iter()
+                .any(|u| metric(u, "synod_consensus_evidence_total") > 0.0)
+        },
+    );
+    wait_until("the slash to land on L1", Duration::from_secs(60), || {
+        status(&net)["status"] == "ZOMBIE"
+    });
+    // The submitter counts it once its receipt is in.
+    wait_until(
+        "an honest validator to count its submission",
+        Duration::from_secs(10),
+        || {
+            urls[..3]
+                .iter()
+                .any(|u| metric(u, "synod_l1_slashings_submitted_total") > 0.0)
+        },
+    );
+    // Half the stake went with the first slash (later offenses may take more).
+    let slashed = status(&net);
+    assert!(
+        slashed["stake_gwei"].as_u64().unwrap() <= 16_000_000_000,
+        "{slashed}"
+    );
+
+    // The next snapshot leaves it out.
+    let deployer = l1(&net)["deployer_key"].as_str().unwrap().to_string();
+    let epoch_blocks = l1(&net)["epoch_blocks"].as_u64().unwrap();
+    rpc(
+        l1(&net)["rpc_url"].as_str().unwrap(),
+        "anvil_mine",
+        json!([format!("0x{epoch_blocks:x}")]),
+    );
+    let out = stake(&net, &deployer, &["advance-epoch"]);
+    assert!(out.contains("3 members"), "{out}");
+    assert_eq!(status(&net)["in_committee"], false);
+    // The network kept finalizing through it.
+    let h = height(&urls[0]);
+    wait_until("more blocks", Duration::from_secs(20), || {
+        height(&urls[0]) > h + 10
+    });
+}

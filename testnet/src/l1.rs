@@ -1,0 +1,335 @@
+//! The local L1 of `synod testnet up`: anvil (`synod testnet anvil`), the contracts
+//! (`synod stake deploy`), every validator staked (`synod stake register`, the
+//! operator's own command), the first epoch snapshot (`synod stake advance-epoch`) and
+//! a genesis from it (`synod genesis --from-l1`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::manifest::alive;
+use crate::up::{spawn, synod, synod_output, Planned};
+
+/// Environment variable with an L1 account's private key, read by `synod stake` and
+/// `synod start`.
+pub const PRIVATE_KEY_ENV: &str = "SYNOD_L1_PRIVATE_KEY";
+/// Offset of the L1's port from the base port: below the nodes' RPC ports (base+100+i)
+/// and above their peer ports (base+i).
+pub const PORT_OFFSET: u16 = 99;
+/// Seconds between L1 blocks.
+const BLOCK_TIME: u64 = 1;
+/// Stake of each validator, in ETH (also the minimum).
+const STAKE_ETH: &str = "32";
+/// A validator slashed below this stake (ETH) is ejected: one slash (half) is enough.
+const EJECTION_ETH: &str = "20";
+
+/// The L1 of a network, in `testnet.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct L1Entry {
+    /// JSON-RPC URL.
+    pub rpc_url: String,
+    /// StakeTable contract.
+    pub stake_table: String,
+    /// Bridge contract.
+    pub bridge: String,
+    /// L1 blocks per staking epoch.
+    pub epoch_blocks: u64,
+    /// The deployer's private key (anvil's first dev account), which may also snapshot
+    /// epochs; validator `i` stakes from dev account `i + 1`.
+    pub deployer_key: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its log.
+    pub log: PathBuf,
+    /// The `synod` arguments it runs with (for restarts).
+    pub args: Vec<String>,
+}
+
+/// Calls a JSON-RPC method; the `result`.
+pub fn rpc(url: &str, method: &str, params: Value) -> Result<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut answer: Value = agent
+        .post(url)
+        .send_json(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .with_context(|| format!("{method} to {url}"))?
+        .body_mut()
+        .read_json()
+        .with_context(|| format!("{method} to {url}: not JSON"))?;
+    if let Some(error) = answer.get("error") {
+        bail!("{method}: {error}");
+    }
+    Ok(answer["result"].take())
+}
+
+fn hex_u64(v: &Value) -> Option<u64> {
+    u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
+}
+
+/// Runs `synod <args>` with `env`; its stdout.
+fn synod_with_key(args: &[&str], key: &str) -> Result<String> {
+    let out = Command::new(synod()?)
+        .args(args)
+        .env(PRIVATE_KEY_ENV, key)
+        .env_remove("SYNOD_DATA_DIR")
+        .output()
+        .with_context(|| format!("cannot run synod {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "synod {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Starts anvil for `validators` validators and waits for its endpoint and its keys.
+fn start_anvil(dir: &Path, port: u16, validators: usize) -> Result<(L1Entry, Vec<String>)> {
+    let l1_dir = dir.join("l1");
+    if l1_dir.exists() {
+        std::fs::remove_dir_all(&l1_dir)
+            .with_context(|| format!("cannot clear {}", l1_dir.display()))?;
+    }
+    std::fs::create_dir_all(&l1_dir)?;
+    let config = l1_dir.join("accounts.json");
+    let args: Vec<String> = vec![
+        "testnet".into(),
+        "anvil".into(),
+        "--port".into(),
+        port.to_string(),
+        "--block-time".into(),
+        BLOCK_TIME.to_string(),
+        "--accounts".into(),
+        (validators + 1).max(10).to_string(),
+        "--state".into(),
+        l1_dir.join("state.json").to_string_lossy().into(),
+        "--config-out".into(),
+        config.to_string_lossy().into(),
+    ];
+    let log = l1_dir.join("anvil.log");
+    let pid = spawn(&args, &log, &BTreeMap::new())?;
+    let rpc_url = format!("http://127.0.0.1:{port}");
+    wait_ready(&rpc_url, pid, &log)?;
+    let written = Instant::now();
+    while !config.exists() && written.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&config)
+        .with_context(|| format!("anvil wrote no {}", config.display()))?;
+    let parsed: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
+    let keys: Vec<String> = parsed["private_keys"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if keys.len() <= validators {
+        bail!(
+            "anvil made {} accounts, {} are needed",
+            keys.len(),
+            validators + 1
+        );
+    }
+    let entry = L1Entry {
+        rpc_url,
+        stake_table: String::new(),
+        bridge: String::new(),
+        epoch_blocks: 0,
+        deployer_key: keys[0].clone(),
+        pid,
+        log,
+        args,
+    };
+    Ok((entry, keys))
+}
+
+/// Waits until anvil (`pid`) answers on `rpc_url`.
+pub fn wait_ready(rpc_url: &str, pid: u32, log: &Path) -> Result<()> {
+    let started = Instant::now();
+    while rpc(rpc_url, "eth_blockNumber", json!([])).is_err() {
+        if !alive(pid) {
+            bail!("anvil exited; see {}", log.display());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("anvil did not answer within 30 s; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Starts the L1 and stakes every validator of `planned`; writes `genesis` from the
+/// first epoch snapshot. Returns the L1 and each validator's L1 key, in `planned` order.
+pub fn stake_network(
+    dir: &Path,
+    port: u16,
+    epoch_blocks: u64,
+    planned: &[Planned],
+    genesis: &Path,
+) -> Result<(L1Entry, Vec<String>)> {
+    let validators: Vec<&Planned> = planned.iter().filter(|p| p.role == "validator").collect();
+    let (mut l1, keys) = start_anvil(dir, port, validators.len())?;
+    let staked = (|| {
+        let out = synod_with_key(
+            &[
+                "stake",
+                "deploy",
+                "--l1.rpc",
+                &l1.rpc_url,
+                "--min-stake",
+                STAKE_ETH,
+                "--ejection-stake",
+                EJECTION_ETH,
+                "--exit-delay",
+                "60",
+                "--epoch-blocks",
+                &epoch_blocks.to_string(),
+            ],
+            &l1.deployer_key,
+        )?;
+        let deployment: Value = serde_json::from_str(&out)
+            .with_context(|| format!("unexpected `synod stake deploy` output: {out}"))?;
+        l1.stake_table = deployment["stake_table"]
+            .as_str()
+            .context("no stake_table in the deployment")?
+            .to_string();
+        l1.bridge = deployment["bridge"]
+            .as_str()
+            .context("no bridge in the deployment")?
+            .to_string();
+        l1.epoch_blocks = epoch_blocks;
+        crate::say!(
+            "L1 at {}: StakeTable {}, Bridge {}",
+            l1.rpc_url,
+            l1.stake_table,
+            l1.bridge
+        );
+        // Every validator registers at once, each from its own account.
+        let registrations: Vec<_> = validators
+            .iter()
+            .zip(&keys[1..])
+            .map(|(p, key)| {
+                let mut cmd = Command::new(synod()?);
+                cmd.args(register_args(p, &l1))
+                    .env(PRIVATE_KEY_ENV, key)
+                    .env_remove("SYNOD_DATA_DIR")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                Ok((
+                    p.name.clone(),
+                    cmd.spawn().context("cannot run synod stake register")?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        for (name, child) in registrations {
+            let out = child.wait_with_output()?;
+            if !out.status.success() {
+                bail!(
+                    "synod stake register for {name} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        crate::say!(
+            "staked {} validators with {STAKE_ETH} ETH each",
+            validators.len()
+        );
+        snapshot_next_epoch(&l1)?;
+        synod_output(&[
+            "genesis",
+            "--from-l1",
+            "--l1.rpc",
+            &l1.rpc_url,
+            "--l1.stake-table",
+            &l1.stake_table,
+            "--out",
+            &genesis.to_string_lossy(),
+        ])?;
+        Ok(())
+    })();
+    if let Err(e) = staked {
+        stop(&l1);
+        return Err(e);
+    }
+    let keys = keys[1..=validators.len()].to_vec();
+    Ok((l1, keys))
+}
+
+fn register_args(p: &Planned, l1: &L1Entry) -> Vec<String> {
+    let mut args = vec![
+        "stake".to_string(),
+        "register".into(),
+        "--data-dir".into(),
+        p.data_dir.to_string_lossy().into(),
+        "--stake".into(),
+        STAKE_ETH.into(),
+        "--l1.rpc".into(),
+        l1.rpc_url.clone(),
+        "--l1.stake-table".into(),
+        l1.stake_table.clone(),
+    ];
+    if let Some(pw) = &p.password_file {
+        args.push("--password-file".into());
+        args.push(pw.to_string_lossy().into());
+    }
+    args
+}
+
+/// Mines anvil up to the next epoch's snapshot block and snapshots it.
+fn snapshot_next_epoch(l1: &L1Entry) -> Result<()> {
+    // anvil_mine jumps the chain forward; the snapshot lands in the next block.
+    let now = hex_u64(&rpc(&l1.rpc_url, "eth_blockNumber", json!([]))?)
+        .context("eth_blockNumber is not a number")?;
+    rpc(
+        &l1.rpc_url,
+        "anvil_mine",
+        json!([format!("0x{:x}", l1.epoch_blocks)]),
+    )?;
+    let out = synod_with_key(
+        &[
+            "stake",
+            "advance-epoch",
+            "--l1.rpc",
+            &l1.rpc_url,
+            "--l1.stake-table",
+            &l1.stake_table,
+        ],
+        &l1.deployer_key,
+    )
+    .with_context(|| format!("snapshotting the first epoch (L1 was at block {now})"))?;
+    crate::say!("{}", out.trim());
+    Ok(())
+}
+
+/// The attested height on the bridge, as a node reports it.
+pub fn attested(rpc_url: &str) -> Option<u64> {
+    rpc(rpc_url, "synod_getTips", json!([])).ok()?["attested"].as_u64()
+}
+
+/// The L1's latest block number.
+pub fn block_number(l1: &L1Entry) -> Option<u64> {
+    hex_u64(&rpc(&l1.rpc_url, "eth_blockNumber", json!([])).ok()?)
+}
+
+/// Stops anvil (SIGTERM: it writes its state) and waits for it.
+pub fn stop(l1: &L1Entry) {
+    if alive(l1.pid) {
+        crate::up::signal("-TERM", l1.pid);
+        if !crate::up::wait_exit(l1.pid, Duration::from_secs(10)) {
+            crate::up::signal("-KILL", l1.pid);
+            crate::up::wait_exit(l1.pid, Duration::from_secs(5));
+        }
+    }
+}

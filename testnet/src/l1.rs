@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::manifest::alive;
-use crate::up::{spawn, synod, synod_output, Planned};
+use crate::up::{spawn, synod, synod_output, synod_output_with, Planned};
 
 /// Environment variable with an L1 account's private key, read by `synod stake` and
 /// `synod start`.
@@ -73,22 +73,9 @@ fn hex_u64(v: &Value) -> Option<u64> {
     u64::from_str_radix(v.as_str()?.trim_start_matches("0x"), 16).ok()
 }
 
-/// Runs `synod <args>` with `env`; its stdout.
+/// Runs `synod <args>` with an L1 account's key; its stdout.
 fn synod_with_key(args: &[&str], key: &str) -> Result<String> {
-    let out = Command::new(synod()?)
-        .args(args)
-        .env(PRIVATE_KEY_ENV, key)
-        .env_remove("SYNOD_DATA_DIR")
-        .output()
-        .with_context(|| format!("cannot run synod {}", args.join(" ")))?;
-    if !out.status.success() {
-        bail!(
-            "synod {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    synod_output_with(args, &[(PRIVATE_KEY_ENV, key)])
 }
 
 /// Starts anvil for `validators` validators and waits for its endpoint and its keys.

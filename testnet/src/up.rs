@@ -26,8 +26,14 @@ pub(crate) fn synod() -> Result<PathBuf> {
 
 /// Runs `synod <args>` to completion; returns its stdout.
 pub(crate) fn synod_output(args: &[&str]) -> Result<String> {
+    synod_output_with(args, &[])
+}
+
+/// Runs `synod <args>` with extra environment variables to completion; its stdout.
+pub(crate) fn synod_output_with(args: &[&str], env: &[(&str, &str)]) -> Result<String> {
     let out = Command::new(synod()?)
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("SYNOD_DATA_DIR")
         .output()
         .with_context(|| format!("cannot run synod {}", args.join(" ")))?;

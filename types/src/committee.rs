@@ -245,6 +245,21 @@ impl SignerBitmap {
         Ok(bitmap)
     }
 
+    /// Decodes a bitmap whose committee is not known yet (it depends on the epoch): at
+    /// most `max_members` bits. The certificate's verification checks it against its
+    /// committee exactly.
+    pub fn bounded(bytes: Vec<u8>, max_members: usize) -> Result<SignerBitmap, BitmapError> {
+        let expected = max_members.div_ceil(8);
+        if bytes.len() > expected {
+            return Err(BitmapError {
+                got: bytes.len(),
+                expected,
+                members: max_members,
+            });
+        }
+        Ok(SignerBitmap { bytes })
+    }
+
     /// Checks the length and that no bit past the last member is set.
     pub fn check(&self, members: usize) -> Result<(), BitmapError> {
         let expected = members.div_ceil(8);

@@ -29,7 +29,8 @@ pub use committee::{Committee, Member, QuorumRule, SignerBitmap, Stake};
 pub use crypto::{PublicKey, Scheme, SecretKey, Signature, VerifyingKey};
 pub use hash::{keccak256, Hash};
 pub use messages::{
-    Block, Certificate, CertificateError, CommitVote, Domain, Equivocation, FinalityCert, Header,
-    Message, Phase, Proposal, QuorumCert, SyncRequest, SyncResponse, TimeoutCert, TimeoutMsg, Vote,
+    block_payload_digest, Block, Certificate, CertificateError, CommitVote, Domain, Equivocation,
+    FinalityCert, Header, Message, NextEpoch, Phase, Proposal, QuorumCert, SyncRequest,
+    SyncResponse, TimeoutCert, TimeoutMsg, Vote,
 };
 pub use tx::{Batch, SealedBatch, Tx};

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use thiserror::Error;
 
-use crate::committee::{BitmapError, Committee, SignerBitmap};
+use crate::committee::{BitmapError, Committee, Member, SignerBitmap};
 use crate::crypto::{verify_aggregate, verify_aggregate_multi, PublicKey, Signature, VerifyingKey};
 use crate::hash::{keccak256, AbiWriter, Hash};
 
@@ -273,7 +273,54 @@ pub struct Block {
     pub justify: QuorumCert,
     /// Batch digests, in order.
     pub payload: Vec<Hash>,
+    /// The committee that takes over once this block is final; a block carrying it is the
+    /// last of its epoch (`docs/protocol.md` §11).
+    pub next_epoch: Option<NextEpoch>,
     hash: Hash,
+}
+
+/// The hand-over record of an epoch's last block: the next epoch and its committee, as
+/// the L1 StakeTable's snapshot of L1 block `l1_block` recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextEpoch {
+    /// The epoch that starts after this block.
+    pub epoch: u64,
+    /// The L1 block of the StakeTable snapshot.
+    pub l1_block: u64,
+    /// The committee, in the snapshot's order.
+    pub members: Vec<Member>,
+}
+
+impl NextEpoch {
+    /// `keccak256(abi.encode(epoch, l1_block, keccak256(key_0 ‖ stake_0 ‖ …)))`, keys as
+    /// 48 compressed bytes and stakes as 8 big-endian bytes.
+    pub fn digest(&self) -> Hash {
+        let mut packed = Vec::with_capacity(self.members.len() * 56);
+        for m in &self.members {
+            packed.extend_from_slice(&m.public_key.0);
+            packed.extend_from_slice(&m.stake.to_be_bytes());
+        }
+        AbiWriter::with_words(3)
+            .uint(self.epoch)
+            .uint(self.l1_block)
+            .bytes32(&keccak256(&packed))
+            .keccak()
+    }
+}
+
+/// The header's payload digest of a block: [`crate::tx::payload_digest`] of its batch
+/// digests, and for an epoch's last block `keccak256(that ‖ next_epoch.digest())`.
+pub fn block_payload_digest(payload: &[Hash], next_epoch: Option<&NextEpoch>) -> Hash {
+    let batches = crate::tx::payload_digest(payload);
+    match next_epoch {
+        None => batches,
+        Some(next) => {
+            let mut bytes = [0u8; 64];
+            bytes[..32].copy_from_slice(&batches.0);
+            bytes[32..].copy_from_slice(&next.digest().0);
+            keccak256(&bytes)
+        }
+    }
 }
 
 impl Block {
@@ -284,19 +331,30 @@ impl Block {
 
     /// Builds a block ordering the batches `payload`.
     pub fn with_payload(header: Header, justify: QuorumCert, payload: Vec<Hash>) -> Block {
+        Block::ending_epoch(header, justify, payload, None)
+    }
+
+    /// Builds a block that may end its epoch with `next_epoch`.
+    pub fn ending_epoch(
+        header: Header,
+        justify: QuorumCert,
+        payload: Vec<Hash>,
+        next_epoch: Option<NextEpoch>,
+    ) -> Block {
         let hash = header.hash();
         Block {
             header,
             justify,
             payload,
+            next_epoch,
             hash,
         }
     }
 
-    /// Whether the payload hashes to the header's payload digest. The payload is not
-    /// signed directly; this binds it to the signed header.
+    /// Whether the payload (and hand-over record) hash to the header's payload digest.
+    /// They are not signed directly; this binds them to the signed header.
     pub fn payload_matches(&self) -> bool {
-        crate::tx::payload_digest(&self.payload) == self.header.payload_digest
+        block_payload_digest(&self.payload, self.next_epoch.as_ref()) == self.header.payload_digest
     }
 
     /// The block hash (of the header).

@@ -10,11 +10,11 @@
 use prost::Message as _;
 use thiserror::Error;
 
-use crate::committee::SignerBitmap;
-use crate::crypto::{Signature, SIGNATURE_LEN};
+use crate::committee::{Member, SignerBitmap};
+use crate::crypto::{PublicKey, Signature, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::hash::Hash;
 use crate::messages::{
-    Block, Certificate, CommitVote, FinalityCert, Header, Message, Proposal, QuorumCert,
+    Block, Certificate, CommitVote, FinalityCert, Header, Message, NextEpoch, Proposal, QuorumCert,
     SyncRequest, SyncResponse, TimeoutCert, TimeoutMsg, Vote,
 };
 use crate::tx::{Batch, Tx};
@@ -27,8 +27,9 @@ pub mod pb;
 pub struct Limits {
     /// Largest encoded input accepted.
     pub max_message_bytes: usize,
-    /// Committee size: signer bitmaps must be exactly `ceil(n/8)` bytes, member indices
-    /// below `n`.
+    /// Largest committee of any epoch: signer bitmaps have at most `ceil(n/8)` bytes
+    /// (checked exactly against their epoch's committee when verified), member indices
+    /// are below `n`.
     pub committee_size: usize,
     /// Most blocks in one sync response.
     pub max_sync_blocks: usize,
@@ -171,6 +172,12 @@ fn block_pb(b: &Block) -> pb::Block {
         header: Some(header_pb(&b.header)),
         justify: Some(cert_pb(&b.justify.0)),
         payload: b.payload.iter().map(|h| h.0.to_vec()).collect(),
+        next_epoch: b.next_epoch.as_ref().map(|n| pb::NextEpoch {
+            epoch: n.epoch,
+            l1_block: n.l1_block,
+            keys: n.members.iter().map(|m| m.public_key.0.to_vec()).collect(),
+            stakes: n.members.iter().map(|m| m.stake).collect(),
+        }),
     }
 }
 
@@ -244,7 +251,7 @@ fn cert_from(p: pb::Certificate, limits: &Limits) -> Result<Certificate, WireErr
         epoch: p.epoch,
         view: p.view,
         block_hash: hash("certificate.block_hash", &p.block_hash)?,
-        signers: SignerBitmap::from_bytes(p.signers, limits.committee_size)?,
+        signers: SignerBitmap::bounded(p.signers, limits.committee_size)?,
         signature: signature("certificate.signature", &p.signature)?,
     })
 }
@@ -264,7 +271,50 @@ fn block_from(p: pb::Block, limits: &Limits) -> Result<Block, WireError> {
         .iter()
         .map(|h| hash("block.payload", h))
         .collect::<Result<_, _>>()?;
-    Ok(Block::with_payload(header, justify, payload))
+    let next_epoch = p
+        .next_epoch
+        .map(|n| next_epoch_from(n, limits))
+        .transpose()?;
+    Ok(Block::ending_epoch(header, justify, payload, next_epoch))
+}
+
+fn next_epoch_from(p: pb::NextEpoch, limits: &Limits) -> Result<NextEpoch, WireError> {
+    if p.keys.len() > limits.committee_size || p.keys.is_empty() {
+        return Err(WireError::Bound {
+            field: "block.next_epoch.keys",
+            got: p.keys.len(),
+            max: limits.committee_size,
+        });
+    }
+    if p.stakes.len() != p.keys.len() {
+        return Err(WireError::Bound {
+            field: "block.next_epoch.stakes",
+            got: p.stakes.len(),
+            max: p.keys.len(),
+        });
+    }
+    let members = p
+        .keys
+        .iter()
+        .zip(p.stakes)
+        .map(|(key, stake)| {
+            let array: [u8; PUBLIC_KEY_LEN] =
+                key.as_slice().try_into().map_err(|_| WireError::Length {
+                    field: "block.next_epoch.keys",
+                    expected: PUBLIC_KEY_LEN,
+                    got: key.len(),
+                })?;
+            Ok(Member {
+                public_key: PublicKey(array),
+                stake,
+            })
+        })
+        .collect::<Result<_, WireError>>()?;
+    Ok(NextEpoch {
+        epoch: p.epoch,
+        l1_block: p.l1_block,
+        members,
+    })
 }
 
 fn tc_from(p: pb::TimeoutCert, limits: &Limits) -> Result<TimeoutCert, WireError> {
@@ -278,7 +328,7 @@ fn tc_from(p: pb::TimeoutCert, limits: &Limits) -> Result<TimeoutCert, WireError
     Ok(TimeoutCert {
         epoch: p.epoch,
         view: p.view,
-        signers: SignerBitmap::from_bytes(p.signers, limits.committee_size)?,
+        signers: SignerBitmap::bounded(p.signers, limits.committee_size)?,
         high_qc_views: p.high_qc_views,
         signature: signature("timeout_cert.signature", &p.signature)?,
         high_qc: QuorumCert(cert_from(
@@ -504,6 +554,30 @@ mod tests {
                 commit: None,
                 signature: Signature([9; 96]),
             }),
+            Message::Proposal(Proposal {
+                block: Block::ending_epoch(
+                    block.header.clone(),
+                    block.justify.clone(),
+                    Vec::new(),
+                    Some(NextEpoch {
+                        epoch: 3,
+                        l1_block: 120,
+                        members: vec![
+                            Member {
+                                public_key: PublicKey([7; 48]),
+                                stake: 32_000_000_000,
+                            },
+                            Member {
+                                public_key: PublicKey([8; 48]),
+                                stake: 1,
+                            },
+                        ],
+                    }),
+                ),
+                timeout_cert: None,
+                commit: None,
+                signature: Signature([9; 96]),
+            }),
             Message::Vote(Vote {
                 epoch: 2,
                 view: 42,
@@ -541,6 +615,42 @@ mod tests {
             let bytes = encode_message(&m);
             assert_eq!(decode_message(&bytes, &limits).unwrap(), m);
         }
+    }
+
+    #[test]
+    fn a_hand_over_record_is_bounded_and_checked() {
+        let record = |keys: Vec<Vec<u8>>, stakes: Vec<u64>| {
+            let block = pb::Block {
+                next_epoch: Some(pb::NextEpoch {
+                    epoch: 1,
+                    l1_block: 2,
+                    keys,
+                    stakes,
+                }),
+                ..block_pb(&Block::new(
+                    Header::genesis(0),
+                    QuorumCert::genesis(0, Hash::ZERO, 2),
+                ))
+            };
+            decode_block(&block.encode_to_vec(), &Limits::new(2))
+        };
+        assert!(record(vec![vec![1; 48]; 2], vec![5, 6]).is_ok());
+        assert!(matches!(
+            record(vec![vec![1; 48]; 3], vec![5, 6, 7]),
+            Err(WireError::Bound { field: "block.next_epoch.keys", got: 3, max: 2 })
+        ));
+        assert!(matches!(
+            record(Vec::new(), Vec::new()),
+            Err(WireError::Bound { field: "block.next_epoch.keys", .. })
+        ));
+        assert!(matches!(
+            record(vec![vec![1; 48]; 2], vec![5]),
+            Err(WireError::Bound { field: "block.next_epoch.stakes", .. })
+        ));
+        assert!(matches!(
+            record(vec![vec![1; 47], vec![1; 48]], vec![5, 6]),
+            Err(WireError::Length { field: "block.next_epoch.keys", .. })
+        ));
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl Engine {
         let Some(fc) = self.high_fc.clone() else {
             return;
         };
-        if fc.view() <= self.tree.committed().header.view {
+        if fc.view() <= self.committed_view() {
             return;
         }
         // C2: commit the certified block with every ancestor above the committed one.

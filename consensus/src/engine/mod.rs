@@ -34,8 +34,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use synod_types::{
-    Block, Committee, Domain, Equivocation, FinalityCert, Hash, Header, Message, Phase, Proposal,
-    QuorumCert, SecretKey, SignerBitmap, TimeoutCert, TimeoutMsg, Vote,
+    Block, Committee, Domain, Equivocation, FinalityCert, Hash, Header, Message, NextEpoch, Phase,
+    Proposal, QuorumCert, SecretKey, SignerBitmap, TimeoutCert, TimeoutMsg, Vote,
 };
 
 pub use safety::{safe_to_timeout, safe_to_vote, SafetyState};
@@ -82,6 +82,9 @@ pub enum Input {
         da_commitment: Hash,
         /// The proposer's clock, milliseconds since the Unix epoch.
         timestamp_ms: u64,
+        /// The committee to hand over to, making this block the epoch's last (only when
+        /// the request allowed it).
+        next_epoch: Option<NextEpoch>,
     },
     /// The answer to [`Action::CheckPayload`]: whether the payload is available and valid.
     PayloadChecked {
@@ -147,6 +150,9 @@ pub enum Action {
         parent: Hash,
         /// Height of the block to build.
         height: u64,
+        /// The parent is (or descends from) the epoch's last block: the new block must
+        /// be empty, with no batches and no hand-over record (H2).
+        empty: bool,
     },
     /// Before voting: check the payload is available and valid (every batch stored),
     /// then answer with `PayloadChecked`. Its digest already matches the header.
@@ -310,6 +316,8 @@ impl Engine {
                     Some((block, fc)) => (block, Some(fc)),
                     None => (genesis, None),
                 };
+                // The previous epoch's certificate of the root is not this committee's.
+                let fc = fc.filter(|fc| fc.0.epoch == committee.epoch());
                 (r.safety, root, fc, r.blocks)
             }
             None => (
@@ -391,7 +399,8 @@ impl Engine {
                 payload,
                 da_commitment,
                 timestamp_ms,
-            } => self.on_payload_ready(view, payload, da_commitment, timestamp_ms),
+                next_epoch,
+            } => self.on_payload_ready(view, payload, da_commitment, timestamp_ms, next_epoch),
             Input::PayloadChecked { block_hash, valid } => {
                 if let Some(tc) = self.awaiting_check.remove(&block_hash) {
                     if valid {
@@ -445,6 +454,39 @@ impl Engine {
     /// The committee.
     pub fn committee(&self) -> &Arc<Committee> {
         &self.committee
+    }
+
+    /// The view of the committed block, or 0 when it is the previous epoch's last block
+    /// (this epoch's views start again at 1).
+    fn committed_view(&self) -> u64 {
+        let committed = self.tree.committed();
+        if committed.header.epoch == self.committee.epoch() {
+            committed.header.view
+        } else {
+            0
+        }
+    }
+
+    /// The epoch's last block (the one carrying a hand-over record) if `hash` is it or
+    /// descends from it (`docs/protocol.md` §11, H1–H3). Walks the held chain down to the
+    /// committed block.
+    fn epoch_end(&self, hash: &Hash) -> Option<&Block> {
+        let committed = self.tree.committed().hash();
+        let mut cursor = *hash;
+        loop {
+            let block = self.tree.get(&cursor)?;
+            // The previous epoch's last block is this epoch's root, not its end.
+            if block.header.epoch != self.committee.epoch() {
+                return None;
+            }
+            if block.next_epoch.is_some() {
+                return Some(block);
+            }
+            if cursor == committed {
+                return None;
+            }
+            cursor = block.header.parent;
+        }
     }
 
     /// This node's committee index, if it is a member.
@@ -639,11 +681,13 @@ impl Engine {
             return;
         };
         let height = parent.header.height + 1;
+        let empty = self.epoch_end(&parent_hash).is_some();
         self.payload_requested = view;
         self.out.push(Action::RequestPayload {
             view,
             parent: parent_hash,
             height,
+            empty,
         });
     }
 
@@ -653,8 +697,14 @@ impl Engine {
         payload: Vec<Hash>,
         da_commitment: Hash,
         timestamp_ms: u64,
+        next_epoch: Option<NextEpoch>,
     ) {
         if view != self.view || !self.is_leader(view) || self.safety.last_proposal_view() >= view {
+            return;
+        }
+        if !self.block_shape_ok(&self.safety.high_qc.block_hash(), &payload, next_epoch.as_ref()) {
+            // Prepared for another parent than the one it must extend now; ask again.
+            self.payload_requested = 0;
             return;
         }
         let justify = self.safety.high_qc.clone();
@@ -675,7 +725,7 @@ impl Engine {
             height: parent.header.height + 1,
             view,
             epoch: self.committee.epoch(),
-            payload_digest: synod_types::tx::payload_digest(&payload),
+            payload_digest: synod_types::block_payload_digest(&payload, next_epoch.as_ref()),
             da_commitment,
             timestamp_ms: timestamp_ms.max(parent.header.timestamp_ms),
             proposer: me,
@@ -685,7 +735,7 @@ impl Engine {
         } else {
             self.tc_for(view).cloned()
         };
-        let block = Block::with_payload(header, justify, payload);
+        let block = Block::ending_epoch(header, justify, payload, next_epoch);
         let digest =
             self.cfg
                 .domain
@@ -716,23 +766,27 @@ impl Engine {
         if view != self.view || !safe_to_vote(&self.safety, view, &block.justify, tc) {
             return;
         }
+        // H1, H2.
+        if !self.block_shape_ok(&block.header.parent, &block.payload, block.next_epoch.as_ref()) {
+            return;
+        }
         let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {
             return;
         };
         let epoch = self.committee.epoch();
         let domain = self.cfg.domain;
         let justify = &block.justify;
-        // Commit signature (§3): only when the parent is in the previous view.
+        // Commit signature (§4): only when the parent is in the previous view. After the
+        // epoch's last block it is made on that block, never on a block above it (H3).
+        let target = match self.epoch_end(&justify.block_hash()) {
+            Some(end) => (end.header.view, end.hash()),
+            None => (justify.view(), justify.block_hash()),
+        };
         let commit =
             (justify.view() + 1 == view && justify.view() > 0).then(|| synod_types::CommitVote {
-                view: justify.view(),
-                block_hash: justify.block_hash(),
-                signature: key.sign(&domain.digest(
-                    epoch,
-                    justify.view(),
-                    Phase::Commit,
-                    &justify.block_hash(),
-                )),
+                view: target.0,
+                block_hash: target.1,
+                signature: key.sign(&domain.digest(epoch, target.0, Phase::Commit, &target.1)),
             });
         let vote = Vote {
             epoch,
@@ -747,5 +801,14 @@ impl Engine {
         self.safety.last_vote = Some(vote.clone());
         let seq = self.persist();
         self.held.push((seq, Held::Vote(vote)));
+    }
+
+    /// H1, H2: a block after the epoch's last block carries nothing; a hand-over record
+    /// names a later epoch.
+    fn block_shape_ok(&self, parent: &Hash, payload: &[Hash], next: Option<&NextEpoch>) -> bool {
+        if self.epoch_end(parent).is_some() {
+            return payload.is_empty() && next.is_none();
+        }
+        next.is_none_or(|n| n.epoch > self.committee.epoch())
     }
 }

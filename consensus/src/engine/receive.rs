@@ -31,7 +31,16 @@ impl Engine {
         }
     }
 
-    fn on_proposal(&mut self, from: PeerId, p: Proposal) {
+    fn on_proposal(&mut self, from: PeerId, mut p: Proposal) {
+        // The finality certificate of the previous epoch's last block travels with the
+        // first proposals of an epoch; the committee that signed it is not this one (H4).
+        if p
+            .commit
+            .as_ref()
+            .is_some_and(|fc| fc.0.epoch != self.committee.epoch())
+        {
+            p.commit = None;
+        }
         let header = &p.block.header;
         let view = header.view;
         let hash = p.block.hash();
@@ -134,7 +143,7 @@ impl Engine {
             self.process_fc(fc, Some(from));
         }
         // A block certified below the committed one cannot extend it.
-        if justify.view() < self.tree.committed().header.view {
+        if justify.view() < self.committed_view() {
             return;
         }
         self.place_proposal(from, p);
@@ -267,7 +276,9 @@ impl Engine {
             &domain.digest(epoch, vote.view, Phase::Vote, &vote.block_hash),
             &vote.signature,
         ) && vote.commit.as_ref().is_none_or(|c| {
-            c.view.checked_add(1) == Some(vote.view)
+            // The parent's view, or for a vote after the epoch's last block the view of
+            // that block (H3).
+            c.view < vote.view
                 && key.verify(
                     &domain.digest(epoch, c.view, Phase::Commit, &c.block_hash),
                     &c.signature,
@@ -276,7 +287,11 @@ impl Engine {
     }
 
     pub(super) fn collect_vote(&mut self, from: Option<PeerId>, vote: Vote) {
-        if vote.epoch != self.committee.epoch() || self.committee.member(vote.voter).is_none() {
+        // Another epoch's votes are not wrong, only not for this engine (H4).
+        if vote.epoch != self.committee.epoch() {
+            return;
+        }
+        if self.committee.member(vote.voter).is_none() {
             return self.penalize(from, Offense::Malformed("vote from outside the committee"));
         }
         let view = vote.view;
@@ -396,7 +411,10 @@ impl Engine {
     }
 
     pub(super) fn collect_timeout(&mut self, from: Option<PeerId>, t: TimeoutMsg) {
-        if t.epoch != self.committee.epoch() || self.committee.member(t.sender).is_none() {
+        if t.epoch != self.committee.epoch() {
+            return;
+        }
+        if self.committee.member(t.sender).is_none() {
             return self.penalize(
                 from,
                 Offense::Malformed("timeout from outside the committee"),

@@ -34,6 +34,8 @@ struct Net {
     withhold_commit: Vec<bool>,
     /// Corrupt the justify of the second block of every sync response.
     corrupt_sync: bool,
+    /// Leaders end the epoch at this height with this hand-over record.
+    next_epoch_at: Option<(u64, NextEpoch)>,
 }
 
 impl Net {
@@ -72,6 +74,7 @@ impl Net {
             muted: vec![false; n],
             withhold_commit: vec![false; n],
             corrupt_sync: false,
+            next_epoch_at: None,
         };
         net.engines = (0..n).map(|_| None).collect();
         for i in 0..n {
@@ -113,6 +116,40 @@ impl Net {
         self.execute(i, actions);
     }
 
+    /// The node holding the key of member `v` of node `i`'s committee.
+    fn node_of(&self, i: usize, v: u32) -> usize {
+        let committee = self.engines[i]
+            .as_ref()
+            .map_or(&self.committee, |e| e.committee());
+        let key = committee.member(v).map(|m| m.public_key);
+        (0..self.keys.len())
+            .find(|n| Some(self.keys[*n].public_key()) == key)
+            .unwrap_or(v as usize)
+    }
+
+    /// What a driver does once the epoch's last block `end` is final: a new engine for
+    /// the next committee, rooted at `end`.
+    fn hand_over(&mut self, i: usize, end: &Block) {
+        let next = end.next_epoch.clone().unwrap();
+        let scheme = self.committee.scheme();
+        let committee =
+            Arc::new(Committee::new(next.epoch, scheme, end.hash(), next.members).unwrap());
+        let mut engine = Engine::new(
+            Config::new(DOMAIN),
+            committee,
+            Some(self.keys[i].clone()),
+            end.clone(),
+            None,
+        );
+        let actions = engine.start();
+        self.engines[i] = Some(engine);
+        self.execute(i, actions);
+    }
+
+    fn epoch(&self, i: usize) -> u64 {
+        self.engines[i].as_ref().map_or(0, |e| e.committee().epoch())
+    }
+
     fn execute(&mut self, i: usize, actions: Vec<Action>) {
         let mut follow = Vec::new();
         for action in actions {
@@ -124,7 +161,7 @@ impl Net {
                         }
                     }
                     let to = match to {
-                        Recipient::Validator(v) => v as usize,
+                        Recipient::Validator(v) => self.node_of(i, v),
                         Recipient::Peer(p) => p.0 as usize,
                     };
                     self.sent.push((i, message.clone()));
@@ -148,11 +185,25 @@ impl Net {
                     self.store.insert(block.hash(), block);
                 }
                 Action::ScheduleTimer { .. } => {}
-                Action::RequestPayload { view, .. } => follow.push(Input::PayloadReady {
+                Action::RequestPayload {
                     view,
-                    payload: vec![Hash::from_u64(view * 100 + i as u64)],
+                    height,
+                    empty,
+                    ..
+                } => follow.push(Input::PayloadReady {
+                    view,
+                    payload: if empty {
+                        Vec::new()
+                    } else {
+                        vec![Hash::from_u64(view * 100 + i as u64)]
+                    },
                     da_commitment: Hash::ZERO,
                     timestamp_ms: view,
+                    next_epoch: self
+                        .next_epoch_at
+                        .clone()
+                        .filter(|(at, n)| *at == height && !empty && n.epoch > self.epoch(i))
+                        .map(|(_, n)| n),
                 }),
                 Action::CheckPayload { block } => follow.push(Input::PayloadChecked {
                     block_hash: block.hash(),
@@ -161,7 +212,25 @@ impl Net {
                 Action::Commit {
                     blocks,
                     certificate,
-                } => self.commits[i].push((blocks, certificate)),
+                } => {
+                    let end = blocks.iter().find(|b| b.next_epoch.is_some()).cloned();
+                    self.commits[i].push((blocks, certificate.clone()));
+                    if let Some(end) = end {
+                        // This node and, as if by the finalized-block gossip, every node
+                        // still in the old epoch go on with the next committee.
+                        let epoch = self.epoch(i);
+                        let nodes: Vec<usize> = (0..self.engines.len())
+                            .filter(|n| self.epoch(*n) == epoch)
+                            .collect();
+                        for n in nodes {
+                            if n != i {
+                                self.commits[n].push((vec![end.clone()], certificate.clone()));
+                            }
+                            self.hand_over(n, &end);
+                        }
+                        return;
+                    }
+                }
                 Action::Evidence(e) => self.evidence.push(e),
                 Action::Penalize { peer, offense } => self.penalties.push((i, peer, offense)),
             }
@@ -678,4 +747,126 @@ fn a_node_moved_to_a_finalized_block_by_height_sync_goes_on_from_there() {
         .iter()
         .any(|(i, m)| *i == lagging && matches!(m, Message::Vote(_)));
     assert!(voted, "the moved node votes again");
+}
+
+#[test]
+fn an_epoch_ends_at_its_hand_over_block_and_the_next_committee_goes_on_from_it() {
+    let mut net = Net::new(4, false);
+    // The next committee: the same keys in reverse order (every index changes) and
+    // unequal stakes.
+    let members: Vec<Member> = net
+        .keys
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, k)| Member {
+            public_key: k.public_key(),
+            stake: 10 + 5 * i as u64,
+        })
+        .collect();
+    let next = NextEpoch {
+        epoch: 1,
+        l1_block: 77,
+        members: members.clone(),
+    };
+    net.next_epoch_at = Some((3, next.clone()));
+    for _ in 0..3 {
+        net.pump(3_000);
+        net.fire_timers();
+    }
+    net.pump(3_000);
+    let next_committee = Committee::new(1, Scheme::Sim, Hash::ZERO, members).unwrap();
+    let mut chains = Vec::new();
+    for i in 0..4 {
+        assert_eq!(net.epoch(i), 1, "node {i} handed over");
+        let mut chain: Vec<Block> = Vec::new();
+        for (blocks, fc) in &net.commits[i] {
+            let last = blocks.last().unwrap();
+            assert_eq!(fc.block_hash(), last.hash(), "a certificate proves the last block");
+            // H3: the old committee's commits stop at the hand-over block, whose
+            // certificate it signed; the next committee signs everything after it.
+            let committee = if last.header.epoch == 0 {
+                &net.committee
+            } else {
+                &next_committee
+            };
+            assert_eq!(fc.0.epoch, last.header.epoch);
+            assert!(fc.0.signing_set(committee, &DOMAIN, Phase::Commit).is_ok());
+            for b in blocks {
+                if chain.last().is_some_and(|p: &Block| p.hash() == b.hash()) {
+                    continue;
+                }
+                if let Some(p) = chain.last() {
+                    assert_eq!(b.header.parent, p.hash(), "node {i}: commits link");
+                    assert_eq!(b.header.height, p.header.height + 1);
+                }
+                chain.push(b.clone());
+            }
+        }
+        let end = chain
+            .iter()
+            .position(|b| b.next_epoch.is_some())
+            .expect("the hand-over block is final");
+        assert_eq!(chain[end].header.height, 3);
+        assert_eq!(chain[end].header.epoch, 0);
+        assert!(chain[..end].iter().all(|b| b.header.epoch == 0));
+        assert!(
+            chain[end + 1..].iter().all(|b| b.header.epoch == 1),
+            "nothing of the old epoch above its last block is ever final"
+        );
+        assert!(
+            chain.len() > end + 3,
+            "node {i}: the next committee finalizes blocks: {} after the hand-over",
+            chain.len() - end - 1
+        );
+        chains.push(chain);
+    }
+    let shortest = chains.iter().map(Vec::len).min().unwrap();
+    for chain in &chains[1..] {
+        assert_eq!(
+            chain[..shortest].iter().map(Block::hash).collect::<Vec<_>>(),
+            chains[0][..shortest].iter().map(Block::hash).collect::<Vec<_>>(),
+            "every node finalized the same chain across the hand-over"
+        );
+    }
+    assert!(net.penalties.is_empty(), "{:?}", net.penalties);
+}
+
+#[test]
+fn blocks_after_the_hand_over_block_carry_nothing() {
+    let mut net = Net::new(4, false);
+    net.pump(2_000);
+    let engine = net.engines[0].as_mut().unwrap();
+    let next = NextEpoch {
+        epoch: 1,
+        l1_block: 1,
+        members: net.committee.members().to_vec(),
+    };
+    let committed = engine.tree.committed().clone();
+    let end = Block::ending_epoch(
+        Header {
+            parent: committed.hash(),
+            height: committed.header.height + 1,
+            view: 1_000,
+            epoch: 0,
+            payload_digest: synod_types::block_payload_digest(&[], Some(&next)),
+            da_commitment: Hash::ZERO,
+            timestamp_ms: 0,
+            proposer: 0,
+        },
+        QuorumCert::genesis(0, committed.hash(), 4),
+        Vec::new(),
+        Some(next.clone()),
+    );
+    engine.tree.insert(end.clone());
+    let batch = [Hash::from_u64(1)];
+    assert!(!engine.block_shape_ok(&end.hash(), &batch, None), "no batches");
+    assert!(!engine.block_shape_ok(&end.hash(), &[], Some(&next)), "no second record");
+    assert!(engine.block_shape_ok(&end.hash(), &[], None));
+    assert!(engine.block_shape_ok(&committed.hash(), &batch, Some(&next)));
+    let stale = NextEpoch { epoch: 0, ..next };
+    assert!(
+        !engine.block_shape_ok(&committed.hash(), &[], Some(&stale)),
+        "a record names a later epoch"
+    );
 }

@@ -459,7 +459,7 @@ impl Sim {
                     },
                 );
             }
-            Action::RequestPayload { view, .. } => {
+            Action::RequestPayload { view, empty, .. } => {
                 let batch = AbiWriter::default()
                     .uint(self.seed)
                     .uint(slot as u64)
@@ -467,9 +467,10 @@ impl Sim {
                     .keccak();
                 return Step::Feed(Input::PayloadReady {
                     view,
-                    payload: vec![batch],
+                    payload: if empty { Vec::new() } else { vec![batch] },
                     da_commitment: Hash::ZERO,
                     timestamp_ms: now,
+                    next_epoch: None,
                 });
             }
             Action::CheckPayload { block } => {

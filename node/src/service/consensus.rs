@@ -164,8 +164,13 @@ impl Node {
                     let _ = internal.send(Internal::Timer(view)).await;
                 });
             }
-            Action::RequestPayload { view, .. } => {
-                let payload = self.pick_payload();
+            Action::RequestPayload { view, empty, .. } => {
+                // After the epoch's last block a block carries nothing (protocol §11, H2).
+                let payload = if empty {
+                    Vec::new()
+                } else {
+                    self.pick_payload()
+                };
                 let digest = synod_types::tx::payload_digest(&payload);
                 return Ok(engine(self).handle(Input::PayloadReady {
                     view,
@@ -174,6 +179,7 @@ impl Node {
                     // of that inline availability is the payload digest itself.
                     da_commitment: digest,
                     timestamp_ms: now_ms(),
+                    next_epoch: None,
                 }));
             }
             Action::CheckPayload { block } => {

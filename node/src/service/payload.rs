@@ -264,6 +264,19 @@ impl Node {
     /// Checks that every batch of a proposed block is here; fetches the others. Returns
     /// the engine's answer when the check is complete now.
     pub(super) fn check_payload(&mut self, block: Block) -> Result<Option<Vec<Action>>> {
+        if block.next_epoch.is_some() {
+            // A hand-over record is voted for only once it matches this node's own reading
+            // of the StakeTable; this node does not hand over yet, so it never does.
+            tracing::debug!(height = block.header.height, "not voting for a hand-over block");
+            let engine = self
+                .engine
+                .as_mut()
+                .expect("only validators check payloads");
+            return Ok(Some(engine.handle(Input::PayloadChecked {
+                block_hash: block.hash(),
+                valid: false,
+            })));
+        }
         let missing: HashSet<Hash> = self
             .pool
             .missing(&block.payload)

@@ -43,6 +43,20 @@ pub struct Block {
     pub justify: Option<Certificate>,
     #[prost(bytes = "vec", repeated, tag = "3")]
     pub payload: Vec<Vec<u8>>,
+    #[prost(message, optional, tag = "4")]
+    pub next_epoch: Option<NextEpoch>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct NextEpoch {
+    #[prost(uint64, tag = "1")]
+    pub epoch: u64,
+    #[prost(uint64, tag = "2")]
+    pub l1_block: u64,
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub keys: Vec<Vec<u8>>,
+    #[prost(uint64, repeated, tag = "4")]
+    pub stakes: Vec<u64>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -219,6 +219,11 @@ impl L1 {
         *self.bridge.address()
     }
 
+    /// The StakeTable binding.
+    pub(crate) fn stake_table(&self) -> &StakeTable::StakeTableInstance<DynProvider> {
+        &self.stake_table
+    }
+
     /// The raw provider, for block numbers and logs.
     pub fn provider(&self) -> &DynProvider {
         &self.provider

@@ -21,6 +21,7 @@ pub mod client;
 pub mod contracts;
 pub mod devnet;
 pub mod gas;
+mod source;
 
 use std::fmt;
 

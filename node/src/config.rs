@@ -224,6 +224,9 @@ options! {
         attest_every: u64 = 1, "l1.attest-every", "SYNOD_L1_ATTEST_EVERY";
         /// Seconds each validator after the one on duty waits before posting in its place.
         fallback_secs: u64 = 3, "l1.fallback-secs", "SYNOD_L1_FALLBACK_SECS";
+        /// L1 blocks an epoch snapshot must be below the head before it counts (12 suits
+        /// Ethereum's mainnet head; a local anvil needs 1 or 2).
+        confirmations: u64 = 12, "l1.confirmations", "SYNOD_L1_CONFIRMATIONS";
         /// Highest fee per gas to pay, in gwei (0: no bound).
         max_fee_gwei: u64 = 0, "l1.max-fee-gwei", "SYNOD_L1_MAX_FEE_GWEI";
     }

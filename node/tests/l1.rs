@@ -243,6 +243,18 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
     let out = stake(&net, &deployer, &["advance-epoch"]);
     assert!(out.contains("3 members"), "{out}");
     assert_eq!(status(&net)["in_committee"], false);
+    // Every honest node's staking reader reads the new snapshot once it is confirmed.
+    let epoch: u64 = out
+        .split_whitespace()
+        .skip_while(|w| *w != "epoch")
+        .nth(1)
+        .and_then(|w| w.trim_end_matches([',', ':']).parse().ok())
+        .unwrap_or_else(|| panic!("no epoch in {out:?}"));
+    wait_until("the new epoch read from L1", Duration::from_secs(20), || {
+        urls[..3].iter().all(|u| {
+            common::status(u).is_some_and(|s| s["l1_epoch"].as_u64() == Some(epoch))
+        })
+    });
     // The network kept finalizing through it.
     let h = height(&urls[0]);
     wait_until("more blocks", Duration::from_secs(20), || {

@@ -1,11 +1,16 @@
 //! Synod's staking model: where each epoch's committee comes from.
 //!
-//! Today one source exists, the genesis file ([`genesis::Genesis`]): the chain id, the
-//! bridge address that signatures are bound to, the genesis time and the initial
-//! committee with its stakes. The L1 stake table (epochs from L1 stake, statuses,
-//! slashing) builds on the same [`genesis::Genesis::committee`] shape: a
-//! `synod_types::Committee` per epoch, identical on every node.
+//! - [`genesis::Genesis`], the genesis file: the chain id, the bridge address that
+//!   signatures are bound to, the genesis time and the first committee with its stakes.
+//! - [`reader::Reader`]: the L1 StakeTable's snapshot of each later epoch, read from its
+//!   events with a confirmation depth, identical on every node. The consensus hand-over
+//!   to it is `docs/protocol.md` §11.
+//!
+//! It does not talk to L1 itself ([`reader::StakeTableSource`] is implemented by the
+//! bridge client) and does not decide when a committee takes over (consensus does).
 
 pub mod genesis;
+pub mod reader;
 
 pub use genesis::{Genesis, GenesisError, GenesisValidator};
+pub use reader::{Epochs, ReadError, Reader, ReaderConfig, StakeTableSource};

@@ -267,6 +267,9 @@ pub fn up(args: &UpArgs) -> Result<bool> {
                 l1.rpc_url.clone(),
                 "--l1.stake-table".into(),
                 l1.stake_table.clone(),
+                // anvil mines on a timer and never reorganizes.
+                "--l1.confirmations".into(),
+                "1".into(),
             ]);
             // Validators publish attestations from the account they staked with.
             if let Some(key) = l1_keys.get(i) {

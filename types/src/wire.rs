@@ -637,19 +637,32 @@ mod tests {
         assert!(record(vec![vec![1; 48]; 2], vec![5, 6]).is_ok());
         assert!(matches!(
             record(vec![vec![1; 48]; 3], vec![5, 6, 7]),
-            Err(WireError::Bound { field: "block.next_epoch.keys", got: 3, max: 2 })
+            Err(WireError::Bound {
+                field: "block.next_epoch.keys",
+                got: 3,
+                max: 2
+            })
         ));
         assert!(matches!(
             record(Vec::new(), Vec::new()),
-            Err(WireError::Bound { field: "block.next_epoch.keys", .. })
+            Err(WireError::Bound {
+                field: "block.next_epoch.keys",
+                ..
+            })
         ));
         assert!(matches!(
             record(vec![vec![1; 48]; 2], vec![5]),
-            Err(WireError::Bound { field: "block.next_epoch.stakes", .. })
+            Err(WireError::Bound {
+                field: "block.next_epoch.stakes",
+                ..
+            })
         ));
         assert!(matches!(
             record(vec![vec![1; 47], vec![1; 48]], vec![5, 6]),
-            Err(WireError::Length { field: "block.next_epoch.keys", .. })
+            Err(WireError::Length {
+                field: "block.next_epoch.keys",
+                ..
+            })
         ));
     }
 

@@ -702,7 +702,11 @@ impl Engine {
         if view != self.view || !self.is_leader(view) || self.safety.last_proposal_view() >= view {
             return;
         }
-        if !self.block_shape_ok(&self.safety.high_qc.block_hash(), &payload, next_epoch.as_ref()) {
+        if !self.block_shape_ok(
+            &self.safety.high_qc.block_hash(),
+            &payload,
+            next_epoch.as_ref(),
+        ) {
             // Prepared for another parent than the one it must extend now; ask again.
             self.payload_requested = 0;
             return;
@@ -767,7 +771,11 @@ impl Engine {
             return;
         }
         // H1, H2.
-        if !self.block_shape_ok(&block.header.parent, &block.payload, block.next_epoch.as_ref()) {
+        if !self.block_shape_ok(
+            &block.header.parent,
+            &block.payload,
+            block.next_epoch.as_ref(),
+        ) {
             return;
         }
         let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {

@@ -147,7 +147,9 @@ impl Net {
     }
 
     fn epoch(&self, i: usize) -> u64 {
-        self.engines[i].as_ref().map_or(0, |e| e.committee().epoch())
+        self.engines[i]
+            .as_ref()
+            .map_or(0, |e| e.committee().epoch())
     }
 
     fn execute(&mut self, i: usize, actions: Vec<Action>) {
@@ -782,7 +784,11 @@ fn an_epoch_ends_at_its_hand_over_block_and_the_next_committee_goes_on_from_it()
         let mut chain: Vec<Block> = Vec::new();
         for (blocks, fc) in &net.commits[i] {
             let last = blocks.last().unwrap();
-            assert_eq!(fc.block_hash(), last.hash(), "a certificate proves the last block");
+            assert_eq!(
+                fc.block_hash(),
+                last.hash(),
+                "a certificate proves the last block"
+            );
             // H3: the old committee's commits stop at the hand-over block, whose
             // certificate it signed; the next committee signs everything after it.
             let committee = if last.header.epoch == 0 {
@@ -824,8 +830,14 @@ fn an_epoch_ends_at_its_hand_over_block_and_the_next_committee_goes_on_from_it()
     let shortest = chains.iter().map(Vec::len).min().unwrap();
     for chain in &chains[1..] {
         assert_eq!(
-            chain[..shortest].iter().map(Block::hash).collect::<Vec<_>>(),
-            chains[0][..shortest].iter().map(Block::hash).collect::<Vec<_>>(),
+            chain[..shortest]
+                .iter()
+                .map(Block::hash)
+                .collect::<Vec<_>>(),
+            chains[0][..shortest]
+                .iter()
+                .map(Block::hash)
+                .collect::<Vec<_>>(),
             "every node finalized the same chain across the hand-over"
         );
     }
@@ -860,8 +872,14 @@ fn blocks_after_the_hand_over_block_carry_nothing() {
     );
     engine.tree.insert(end.clone());
     let batch = [Hash::from_u64(1)];
-    assert!(!engine.block_shape_ok(&end.hash(), &batch, None), "no batches");
-    assert!(!engine.block_shape_ok(&end.hash(), &[], Some(&next)), "no second record");
+    assert!(
+        !engine.block_shape_ok(&end.hash(), &batch, None),
+        "no batches"
+    );
+    assert!(
+        !engine.block_shape_ok(&end.hash(), &[], Some(&next)),
+        "no second record"
+    );
     assert!(engine.block_shape_ok(&end.hash(), &[], None));
     assert!(engine.block_shape_ok(&committed.hash(), &batch, Some(&next)));
     let stale = NextEpoch { epoch: 0, ..next };

@@ -111,6 +111,30 @@ async fn publisher(
     }))
 }
 
+/// Starts the staking reader: the StakeTable's snapshots of the epochs after `epoch`,
+/// scanned from that epoch's snapshot block.
+async fn staking_reader(
+    config: &Config,
+    l1: &synod_bridge::L1,
+    epoch: u64,
+) -> tokio::sync::watch::Receiver<synod_staking::Epochs> {
+    let from_block = match l1.committee(epoch).await {
+        Ok(snapshot) => snapshot.l1_block,
+        Err(e) => {
+            tracing::warn!(error = %e, epoch, "reading the genesis epoch's snapshot block; scanning L1 from block 0");
+            0
+        }
+    };
+    let cfg = synod_staking::ReaderConfig {
+        confirmations: config.l1.confirmations,
+        ..synod_staking::ReaderConfig::default()
+    };
+    let reader = synod_staking::Reader::new(l1.clone(), cfg, from_block, epoch);
+    let (tx, rx) = tokio::sync::watch::channel(reader.epochs());
+    tokio::spawn(reader.run(tx));
+    rx
+}
+
 fn listen_addrs(config: &Config) -> Result<Vec<Multiaddr>> {
     let tcp: Multiaddr = config.network.listen.parse().with_context(|| {
         format!(
@@ -179,6 +203,10 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
     let metrics = crate::telemetry::metrics();
     let (attested_tx, attested) = tokio::sync::watch::channel(None);
     let publisher = publisher(&config, &committee, key.as_ref(), attested_tx).await?;
+    let l1_epochs = match &publisher {
+        Some(p) => Some(staking_reader(&config, &p.l1, committee.epoch()).await),
+        None => None,
+    };
     let (evidence_tx, evidence) = tokio::sync::mpsc::channel(64);
     if equivocate {
         tracing::warn!(
@@ -198,6 +226,7 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         events,
         attested,
         evidence: publisher.is_some().then_some(evidence_tx),
+        l1_epochs,
         equivocate,
     })?;
     if let Some(publisher) = publisher {

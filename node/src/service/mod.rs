@@ -113,6 +113,11 @@ pub struct NodeStatus {
     pub finalized_txs: u64,
     /// Blocks finalized since start.
     pub finalized_blocks: u64,
+    /// The epoch of the committee this node follows.
+    pub epoch: u64,
+    /// The newest epoch snapshot read from the L1 StakeTable (confirmed; `None`: no L1,
+    /// or none newer than the genesis epoch yet).
+    pub l1_epoch: Option<u64>,
 }
 
 /// Handles the RPC server shares with the node.
@@ -193,6 +198,8 @@ pub struct Setup {
     pub attested: watch::Receiver<Option<u64>>,
     /// Where equivocation evidence goes for submission to L1 (the publisher).
     pub evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
+    /// The StakeTable's epoch snapshots, as the staking reader reads them from L1.
+    pub l1_epochs: Option<watch::Receiver<synod_staking::Epochs>>,
     /// Test only: as leader, also sign a conflicting proposal and send it to half the
     /// committee, so that the network must detect, report and slash it.
     pub equivocate: bool,
@@ -247,6 +254,8 @@ pub struct Node {
     progress: consensus::Progress,
     /// Evidence for the publisher to submit to L1.
     evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
+    /// The StakeTable's epoch snapshots read from L1.
+    l1_epochs: Option<watch::Receiver<synod_staking::Epochs>>,
     /// Test only: sign conflicting proposals (see [`Setup::equivocate`]).
     equivocate: bool,
 }
@@ -279,6 +288,7 @@ impl Node {
             events,
             attested,
             evidence,
+            l1_epochs,
             equivocate,
         } = setup;
         let me = key
@@ -359,6 +369,7 @@ impl Node {
             announce_due: Some(Instant::now() + Duration::from_millis(500)),
             progress: consensus::Progress::default(),
             evidence,
+            l1_epochs,
             equivocate,
         };
         let mut node = node;
@@ -669,6 +680,11 @@ impl Node {
             pending_batches: self.pool.len(),
             finalized_txs: self.finalized_txs,
             finalized_blocks: self.finalized_blocks,
+            epoch: self.committee.epoch(),
+            l1_epoch: self
+                .l1_epochs
+                .as_ref()
+                .and_then(|e| e.borrow().latest().map(|e| e.epoch)),
         };
         crate::telemetry::record_status(&status, &net);
         let _ = self.status.send(status);

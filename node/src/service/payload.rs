@@ -267,7 +267,10 @@ impl Node {
         if block.next_epoch.is_some() {
             // A hand-over record is voted for only once it matches this node's own reading
             // of the StakeTable; this node does not hand over yet, so it never does.
-            tracing::debug!(height = block.header.height, "not voting for a hand-over block");
+            tracing::debug!(
+                height = block.header.height,
+                "not voting for a hand-over block"
+            );
             let engine = self
                 .engine
                 .as_mut()

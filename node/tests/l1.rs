@@ -250,11 +250,15 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
         .nth(1)
         .and_then(|w| w.trim_end_matches([',', ':']).parse().ok())
         .unwrap_or_else(|| panic!("no epoch in {out:?}"));
-    wait_until("the new epoch read from L1", Duration::from_secs(20), || {
-        urls[..3].iter().all(|u| {
-            common::status(u).is_some_and(|s| s["l1_epoch"].as_u64() == Some(epoch))
-        })
-    });
+    wait_until(
+        "the new epoch read from L1",
+        Duration::from_secs(20),
+        || {
+            urls[..3]
+                .iter()
+                .all(|u| common::status(u).is_some_and(|s| s["l1_epoch"].as_u64() == Some(epoch)))
+        },
+    );
     // The network kept finalizing through it.
     let h = height(&urls[0]);
     wait_until("more blocks", Duration::from_secs(20), || {

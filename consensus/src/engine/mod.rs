@@ -469,21 +469,24 @@ impl Engine {
 
     /// The epoch's last block (the one carrying a hand-over record) if `hash` is it or
     /// descends from it (`docs/protocol.md` §11, H1–H3). Walks the held chain down to the
-    /// committed block.
-    fn epoch_end(&self, hash: &Hash) -> Option<&Block> {
+    /// committed block; `Err` names a block missing on the way, for then the answer is
+    /// unknown and nothing may be signed on it.
+    fn epoch_end(&self, hash: &Hash) -> Result<Option<&Block>, Hash> {
         let committed = self.tree.committed().hash();
         let mut cursor = *hash;
         loop {
-            let block = self.tree.get(&cursor)?;
+            let Some(block) = self.tree.get(&cursor) else {
+                return Err(cursor);
+            };
             // The previous epoch's last block is this epoch's root, not its end.
             if block.header.epoch != self.committee.epoch() {
-                return None;
+                return Ok(None);
             }
             if block.next_epoch.is_some() {
-                return Some(block);
+                return Ok(Some(block));
             }
             if cursor == committed {
-                return None;
+                return Ok(None);
             }
             cursor = block.header.parent;
         }
@@ -681,7 +684,10 @@ impl Engine {
             return;
         };
         let height = parent.header.height + 1;
-        let empty = self.epoch_end(&parent_hash).is_some();
+        let empty = match self.epoch_end(&parent_hash) {
+            Ok(end) => end.is_some(),
+            Err(missing) => return self.request_block(missing, None),
+        };
         self.payload_requested = view;
         self.out.push(Action::RequestPayload {
             view,
@@ -787,8 +793,10 @@ impl Engine {
         // Commit signature (§4): only when the parent is in the previous view. After the
         // epoch's last block it is made on that block, never on a block above it (H3).
         let target = match self.epoch_end(&justify.block_hash()) {
-            Some(end) => (end.header.view, end.hash()),
-            None => (justify.view(), justify.block_hash()),
+            Ok(Some(end)) => (end.header.view, end.hash()),
+            Ok(None) => (justify.view(), justify.block_hash()),
+            // `block_shape_ok` walked the same chain above.
+            Err(_) => return,
         };
         let commit =
             (justify.view() + 1 == view && justify.view() > 0).then(|| synod_types::CommitVote {
@@ -814,9 +822,10 @@ impl Engine {
     /// H1, H2: a block after the epoch's last block carries nothing; a hand-over record
     /// names a later epoch.
     fn block_shape_ok(&self, parent: &Hash, payload: &[Hash], next: Option<&NextEpoch>) -> bool {
-        if self.epoch_end(parent).is_some() {
-            return payload.is_empty() && next.is_none();
+        match self.epoch_end(parent) {
+            Ok(Some(_)) => payload.is_empty() && next.is_none(),
+            Ok(None) => next.is_none_or(|n| n.epoch > self.committee.epoch()),
+            Err(_) => false,
         }
-        next.is_none_or(|n| n.epoch > self.committee.epoch())
     }
 }

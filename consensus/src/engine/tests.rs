@@ -882,6 +882,25 @@ fn blocks_after_the_hand_over_block_carry_nothing() {
     );
     assert!(engine.block_shape_ok(&end.hash(), &[], None));
     assert!(engine.block_shape_ok(&committed.hash(), &batch, Some(&next)));
+    // A chain with a gap below: whether it passes the epoch's last block is unknown.
+    let orphan = Block::new(
+        Header {
+            parent: Hash::from_u64(404),
+            height: committed.header.height + 5,
+            view: 1_004,
+            ..end.header.clone()
+        },
+        QuorumCert::genesis(0, Hash::from_u64(404), 4),
+    );
+    engine.tree.insert(orphan.clone());
+    assert_eq!(
+        engine.epoch_end(&orphan.hash()).err(),
+        Some(Hash::from_u64(404))
+    );
+    assert!(
+        !engine.block_shape_ok(&orphan.hash(), &[], None),
+        "nothing signed on it"
+    );
     let stale = NextEpoch { epoch: 0, ..next };
     assert!(
         !engine.block_shape_ok(&committed.hash(), &[], Some(&stale)),

@@ -149,7 +149,10 @@ impl<S: StakeTableSource> Reader<S> {
         let confirmed = head.saturating_sub(self.cfg.confirmations);
         let mut changed = false;
         while self.next_block <= confirmed {
-            let to = confirmed.min(self.next_block + self.cfg.max_range.max(1) - 1);
+            let to = confirmed.min(
+                self.next_block
+                    .saturating_add(self.cfg.max_range.max(1) - 1),
+            );
             let events = self
                 .source
                 .epochs_started(self.next_block, to)
@@ -214,15 +217,22 @@ impl<S: StakeTableSource> Reader<S> {
     pub async fn run(mut self, out: watch::Sender<Epochs>) {
         let mut failures = 0u32;
         while !out.is_closed() {
-            let pause = match self.poll().await {
-                Ok(changed) => {
+            let polled = self.poll().await;
+            // A poll that failed part way may still have read a snapshot: publish it.
+            let epochs = self.epochs();
+            out.send_if_modified(|current| {
+                let changed = *current != epochs;
+                if changed {
+                    *current = epochs;
+                }
+                changed
+            });
+            let pause = match polled {
+                Ok(_) => {
                     if failures > 0 {
                         tracing::info!("L1 answers again; following the StakeTable");
                     }
                     failures = 0;
-                    if changed {
-                        out.send_replace(self.epochs());
-                    }
                     self.cfg.poll
                 }
                 Err(e) => {

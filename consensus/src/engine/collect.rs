@@ -229,7 +229,7 @@ impl VoteCollector {
             .and_then(|v| {
                 v.commit_stake
                     .iter()
-                    .filter(|((pv, _), _)| *pv < view)
+                    .filter(|((pv, _), _)| pv.checked_add(1) == Some(view))
                     .map(|(_, s)| *s)
                     .max()
             })

@@ -468,7 +468,7 @@ impl Engine {
     }
 
     /// The epoch's last block (the one carrying a hand-over record) if `hash` is it or
-    /// descends from it (`docs/protocol.md` §11, H1–H3). Walks the held chain down to the
+    /// descends from it (`docs/protocol.md` §11, H1–H2). Walks the held chain down to the
     /// committed block; `Err` names a block missing on the way, for then the answer is
     /// unknown and nothing may be signed on it.
     fn epoch_end(&self, hash: &Hash) -> Result<Option<&Block>, Hash> {
@@ -776,7 +776,11 @@ impl Engine {
         if view != self.view || !safe_to_vote(&self.safety, view, &block.justify, tc) {
             return;
         }
-        // H1, H2.
+        // H1, H2; a gap below the parent is fetched, and the vote waits for it.
+        if let Err(missing) = self.epoch_end(&block.header.parent) {
+            self.request_block(missing, None);
+            return;
+        }
         if !self.block_shape_ok(
             &block.header.parent,
             &block.payload,
@@ -790,19 +794,17 @@ impl Engine {
         let epoch = self.committee.epoch();
         let domain = self.cfg.domain;
         let justify = &block.justify;
-        // Commit signature (§4): only when the parent is in the previous view. After the
-        // epoch's last block it is made on that block, never on a block above it (H3).
-        let target = match self.epoch_end(&justify.block_hash()) {
-            Ok(Some(end)) => (end.header.view, end.hash()),
-            Ok(None) => (justify.view(), justify.block_hash()),
-            // `block_shape_ok` walked the same chain above.
-            Err(_) => return,
-        };
+        // Commit signature (§4): only when the parent is in the previous view.
         let commit =
             (justify.view() + 1 == view && justify.view() > 0).then(|| synod_types::CommitVote {
-                view: target.0,
-                block_hash: target.1,
-                signature: key.sign(&domain.digest(epoch, target.0, Phase::Commit, &target.1)),
+                view: justify.view(),
+                block_hash: justify.block_hash(),
+                signature: key.sign(&domain.digest(
+                    epoch,
+                    justify.view(),
+                    Phase::Commit,
+                    &justify.block_hash(),
+                )),
             });
         let vote = Vote {
             epoch,

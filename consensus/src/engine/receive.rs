@@ -275,9 +275,7 @@ impl Engine {
             &domain.digest(epoch, vote.view, Phase::Vote, &vote.block_hash),
             &vote.signature,
         ) && vote.commit.as_ref().is_none_or(|c| {
-            // The parent's view, or for a vote after the epoch's last block the view of
-            // that block (H3).
-            c.view < vote.view
+            c.view.checked_add(1) == Some(vote.view)
                 && key.verify(
                     &domain.digest(epoch, c.view, Phase::Commit, &c.block_hash),
                     &c.signature,

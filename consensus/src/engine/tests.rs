@@ -789,8 +789,8 @@ fn an_epoch_ends_at_its_hand_over_block_and_the_next_committee_goes_on_from_it()
                 last.hash(),
                 "a certificate proves the last block"
             );
-            // H3: the old committee's commits stop at the hand-over block, whose
-            // certificate it signed; the next committee signs everything after it.
+            // The old committee's certificates end at the hand-over block (here its own
+            // certificate forms in the next view); the next committee signs what follows.
             let committee = if last.header.epoch == 0 {
                 &net.committee
             } else {

@@ -31,6 +31,55 @@ pub fn ok(args: &[&str]) -> String {
 /// A testnet directory and port range of its own; stopped on drop.
 pub struct Net {
     pub dir: PathBuf,
+    _ports: PortLease,
+}
+
+/// Slots of `SLOT_PORTS` ports from 21000, all below the kernel's ephemeral range
+/// (32768 and up) where any outgoing connection could take a port first.
+const SLOTS: u32 = 55;
+const SLOT_PORTS: u16 = 200;
+
+/// A port range held by one test process: claimed with a lock file that no concurrent
+/// test can also create, and checked free before use; released on drop.
+pub struct PortLease {
+    base: u16,
+    lock: PathBuf,
+}
+
+impl PortLease {
+    fn take() -> PortLease {
+        let start = std::process::id() % SLOTS;
+        for i in 0..SLOTS {
+            let slot = (start + i) % SLOTS;
+            let base = 21_000 + slot as u16 * SLOT_PORTS;
+            let lock = std::env::temp_dir().join(format!("synod-e2e-ports-{base}.lock"));
+            let claimed = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+                .is_ok();
+            if !claimed {
+                continue;
+            }
+            // The testnet uses base..base+106 (p2p, anvil at +99, RPC from +100).
+            let free = (base..base + 110)
+                .all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+            if free {
+                return PortLease { base, lock };
+            }
+            let _ = std::fs::remove_file(&lock);
+        }
+        panic!(
+            "no free port range for an end-to-end testnet (stale {}/synod-e2e-ports-*.lock?)",
+            std::env::temp_dir().display()
+        );
+    }
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
 }
 
 impl Net {
@@ -43,12 +92,8 @@ impl Net {
     pub fn up_with(name: &str, validators: usize, full: usize, extra: &[&str]) -> Net {
         let dir = std::env::temp_dir().join(format!("synod-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        // Distinct port ranges per test and run, away from the defaults and below the
-        // kernel's ephemeral range (32768 and up), where any outgoing connection could
-        // take a port before the node listens on it.
-        let base = 21_000
-            + (std::process::id() % 55) as u16 * 200
-            + u16::from(name.as_bytes()[0] % 4) * 20;
+        let ports = PortLease::take();
+        let base = ports.base;
         ok(&[
             "testnet",
             "up",
@@ -68,7 +113,7 @@ impl Net {
         .into_iter()
         .chain(extra.iter().copied())
         .collect::<Vec<_>>());
-        Net { dir }
+        Net { dir, _ports: ports }
     }
 
     pub fn manifest(&self) -> Value {

@@ -22,6 +22,7 @@
 
 mod certs;
 mod collect;
+mod epoch;
 mod receive;
 mod safety;
 mod tree;
@@ -456,42 +457,6 @@ impl Engine {
         &self.committee
     }
 
-    /// The view of the committed block, or 0 when it is the previous epoch's last block
-    /// (this epoch's views start again at 1).
-    fn committed_view(&self) -> u64 {
-        let committed = self.tree.committed();
-        if committed.header.epoch == self.committee.epoch() {
-            committed.header.view
-        } else {
-            0
-        }
-    }
-
-    /// The epoch's last block (the one carrying a hand-over record) if `hash` is it or
-    /// descends from it (`docs/protocol.md` §11, H1–H2). Walks the held chain down to the
-    /// committed block; `Err` names a block missing on the way, for then the answer is
-    /// unknown and nothing may be signed on it.
-    fn epoch_end(&self, hash: &Hash) -> Result<Option<&Block>, Hash> {
-        let committed = self.tree.committed().hash();
-        let mut cursor = *hash;
-        loop {
-            let Some(block) = self.tree.get(&cursor) else {
-                return Err(cursor);
-            };
-            // The previous epoch's last block is this epoch's root, not its end.
-            if block.header.epoch != self.committee.epoch() {
-                return Ok(None);
-            }
-            if block.next_epoch.is_some() {
-                return Ok(Some(block));
-            }
-            if cursor == committed {
-                return Ok(None);
-            }
-            cursor = block.header.parent;
-        }
-    }
-
     /// This node's committee index, if it is a member.
     pub fn index(&self) -> Option<u32> {
         self.me
@@ -819,15 +784,5 @@ impl Engine {
         self.safety.last_vote = Some(vote.clone());
         let seq = self.persist();
         self.held.push((seq, Held::Vote(vote)));
-    }
-
-    /// H1, H2: a block after the epoch's last block carries nothing; a hand-over record
-    /// names a later epoch.
-    fn block_shape_ok(&self, parent: &Hash, payload: &[Hash], next: Option<&NextEpoch>) -> bool {
-        match self.epoch_end(parent) {
-            Ok(Some(_)) => payload.is_empty() && next.is_none(),
-            Ok(None) => next.is_none_or(|n| n.epoch > self.committee.epoch()),
-            Err(_) => false,
-        }
     }
 }

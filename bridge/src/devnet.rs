@@ -1,9 +1,11 @@
 //! A local L1 for tests and measurements: the pinned anvil (`--hardfork prague`) on a
 //! free 127.0.0.1 port, stopped when dropped.
 //!
-//! The binary is `$SYNOD_ANVIL` when set, else the one `make bootstrap` installs in
-//! `tools/node_modules/.bin/anvil` (looked up from the current directory upwards, then
-//! next to this crate's sources), else `anvil` on `PATH`.
+//! The binary is `$SYNOD_ANVIL` when set, else the one `make bootstrap` installs under
+//! `tools/node_modules` (looked up from the current directory upwards, then next to
+//! this crate's sources), else `anvil` on `PATH`. Of the npm package the native binary
+//! is run, not its Node wrapper: the wrapper exits on SIGTERM without waiting for anvil,
+//! which is then still writing its state and holding its port.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,8 +16,8 @@ use alloy::signers::local::PrivateKeySigner;
 
 use crate::{deploy, Deployment, L1Error, Sent, StakeParams, L1};
 
-/// Where the pinned anvil lives relative to the repository root.
-pub const ANVIL_IN_REPO: &str = "tools/node_modules/.bin/anvil";
+/// Where `make bootstrap` installs the npm packages, relative to the repository root.
+pub const NODE_MODULES_IN_REPO: &str = "tools/node_modules";
 
 /// Flags every local L1 runs with: the fork whose precompiles the bridge needs.
 pub const ANVIL_FLAGS: [&str; 2] = ["--hardfork", "prague"];
@@ -27,19 +29,29 @@ pub fn anvil_binary() -> PathBuf {
     }
     let mut dir = std::env::current_dir().ok();
     while let Some(d) = dir {
-        let candidate = d.join(ANVIL_IN_REPO);
-        if candidate.exists() {
-            return candidate;
+        if let Some(found) = native_anvil(&d.join(NODE_MODULES_IN_REPO)) {
+            return found;
         }
         dir = d.parent().map(Path::to_path_buf);
     }
     let beside_sources = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join(ANVIL_IN_REPO);
-    if beside_sources.exists() {
-        return beside_sources;
-    }
-    PathBuf::from("anvil")
+        .join(NODE_MODULES_IN_REPO);
+    native_anvil(&beside_sources).unwrap_or_else(|| PathBuf::from("anvil"))
+}
+
+/// The native anvil of the npm package `@foundry-rs/anvil` in `node_modules`: npm
+/// installs the one platform package (`@foundry-rs/anvil-<os>-<arch>`) that matches the
+/// machine; older releases ship it in the package's `dist/`.
+fn native_anvil(node_modules: &Path) -> Option<PathBuf> {
+    let scope = node_modules.join("@foundry-rs");
+    let platform = std::fs::read_dir(&scope)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("anvil-"))
+        .map(|e| e.path().join("bin").join("anvil"));
+    let dist = std::iter::once(scope.join("anvil").join("dist").join("anvil"));
+    platform.chain(dist).find(|p| p.is_file())
 }
 
 /// A running anvil with funded accounts.

@@ -35,7 +35,13 @@ const MAX_PENDING_EVIDENCE: usize = 64;
 /// Takes a finalized block: its height, and its certificate if it carries one.
 fn absorb(f: &Finalized, newest: &mut Option<(Header, FinalityCert)>, finalized_height: &mut u64) {
     *finalized_height = f.block.header.height;
-    if let Some(cert) = &f.certificate {
+    // The bridge checks the commit at the header's view: an epoch's last block made
+    // final through a block above it is not posted (the next epoch's blocks are).
+    if let Some(cert) = f
+        .certificate
+        .as_ref()
+        .filter(|c| c.at_block_view(&f.block.header))
+    {
         *newest = Some((f.block.header.clone(), cert.clone()));
     }
 }

@@ -9,7 +9,7 @@
 //! | `txs` | transaction hash | height, batch index, position |
 //! | `safety` | `state` | the consensus safety state (used in the separate protection database) |
 //! | `pending` | transaction hash | a transaction acknowledged to a client, not final yet |
-//! | `meta` | `schema`, `committed` | schema version, last committed block hash |
+//! | `meta` | `schema`, `committed`, `epoch_root` | schema version, last committed block hash, last committed block that ended an epoch |
 //!
 //! Safety-state and pending-transaction writes are synced before they return: the engine
 //! releases a vote, and the RPC a transaction hash, only after that (`docs/protocol.md`
@@ -304,6 +304,11 @@ impl Store {
             wire::encode_certificate(&certificate.0),
         );
         batch.put_cf(self.cf(CF_META), b"committed", last.hash().0);
+        // The committee changes here (`docs/protocol.md` §11): in the same write as the
+        // block, so a restart always knows which committee follows.
+        if let Some(end) = blocks.iter().rev().find(|b| b.next_epoch.is_some()) {
+            batch.put_cf(self.cf(CF_META), b"epoch_root", end.hash().0);
+        }
         for hash in pending_done {
             batch.delete_cf(self.cf(CF_PENDING), hash.0);
         }
@@ -377,6 +382,23 @@ impl Store {
             .map(|c| wire::decode_certificate(&c, &self.limits).map_err(corrupt("certificate")))
             .transpose()?;
         Ok(block.zip(cert.map(FinalityCert)))
+    }
+
+    /// The last committed block that ended an epoch (it carries the committee that
+    /// follows it), if any did.
+    pub fn epoch_root(&self) -> Result<Option<Block>, StorageError> {
+        let Some(hash) = self.get(CF_META, b"epoch_root")? else {
+            return Ok(None);
+        };
+        let hash = stored_hash("epoch root pointer", hash)?;
+        let block = self.block(&hash)?;
+        if block.as_ref().is_none_or(|b| b.next_epoch.is_none()) {
+            return Err(StorageError::Corrupt {
+                what: "epoch root",
+                source: WireError::Missing("the block ending the epoch"),
+            });
+        }
+        Ok(block)
     }
 
     /// Where a finalized transaction is.

@@ -170,6 +170,10 @@ fn attestations_keep_up_with_finality_and_survive_restarts() {
 fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
     let net = Net::up("slash", 4, 0);
     let urls = net.urls();
+    let index3 = common::status(&urls[3]).unwrap()["validator_index"].clone();
+    let key3 = rpc(&urls[3], "synod_getCommittee", json!([]))["result"]["members"]
+        [index3.as_u64().unwrap() as usize]["public_key"]
+        .clone();
     let (account, _) = validator_account(&net, 3);
     let status = |net: &Net| -> Value {
         let deployer = l1(net)["deployer_key"].as_str().unwrap().to_string();
@@ -259,9 +263,60 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
                 .all(|u| common::status(u).is_some_and(|s| s["l1_epoch"].as_u64() == Some(epoch)))
         },
     );
-    // The network kept finalizing through it.
+    // The honest nodes hand over to it: the committee without validator-3, which
+    // takes no part from then on, and the network finalizes under the new committee.
+    wait_until("the hand-over", Duration::from_secs(30), || {
+        urls[..3]
+            .iter()
+            .all(|u| common::status(u).is_some_and(|s| s["epoch"].as_u64() == Some(epoch)))
+    });
+    for url in &urls[..3] {
+        let committee = &rpc(url, "synod_getCommittee", json!([]))["result"];
+        assert_eq!(committee["epoch"].as_u64(), Some(epoch), "{committee}");
+        let members = committee["members"].as_array().unwrap();
+        assert_eq!(members.len(), 3, "{committee}");
+        assert!(
+            members.iter().all(|m| m["public_key"] != key3),
+            "{committee}"
+        );
+        let index = common::status(url).unwrap()["validator_index"].clone();
+        assert!(index.as_u64().is_some_and(|i| i < 3), "{index}");
+    }
+    wait_until(
+        "validator-3 out of the committee",
+        Duration::from_secs(30),
+        || {
+            common::status(&urls[3]).is_some_and(|s| {
+                s["epoch"].as_u64() == Some(epoch) && s["validator_index"].is_null()
+            })
+        },
+    );
     let h = height(&urls[0]);
-    wait_until("more blocks", Duration::from_secs(20), || {
+    wait_until("blocks of the new epoch", Duration::from_secs(30), || {
         height(&urls[0]) > h + 10
     });
+    let tip = rpc(&urls[0], "synod_getBlock", json!([height(&urls[0])]));
+    assert_eq!(tip["result"]["epoch"].as_u64(), Some(epoch), "{tip}");
+    // The bridge verifies the new committee's certificates against the StakeTable.
+    wait_until(
+        "an attestation of the new epoch",
+        Duration::from_secs(30),
+        || {
+            u64::from_str_radix(
+                bridge_word(&net, "attestedEpoch()").trim_start_matches("0x"),
+                16,
+            )
+            .is_ok_and(|e| e == epoch)
+        },
+    );
+    // Every node holds the same chain across the hand-over.
+    let common_height = urls.iter().map(|u| height(u)).min().unwrap();
+    let first = headers(&urls[0], common_height);
+    for url in &urls[1..] {
+        assert_eq!(
+            headers(url, common_height),
+            first,
+            "{url} holds another chain"
+        );
+    }
 }

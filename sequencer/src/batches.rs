@@ -249,6 +249,30 @@ impl BatchPool {
         out
     }
 
+    /// Removes and returns the unordered batches of epochs before `epoch`: after a
+    /// committee hand-over they are never ordered (their authors batch what they held
+    /// again, `docs/protocol.md` §11).
+    pub fn take_before_epoch(&mut self, epoch: u64) -> Vec<Arc<SealedBatch>> {
+        let old: Vec<Hash> = self
+            .batches
+            .iter()
+            .filter(|(_, b)| b.batch().epoch < epoch)
+            .map(|(d, _)| *d)
+            .collect();
+        let mut out = Vec::with_capacity(old.len());
+        for d in old {
+            if let Some(sealed) = self.batches.remove(&d) {
+                self.bytes -= sealed.batch().size();
+                if let Some(q) = self.waiting.get_mut(&sealed.batch().author) {
+                    q.retain(|x| *x != d);
+                }
+                out.push(sealed);
+            }
+        }
+        self.waiting.retain(|_, q| !q.is_empty());
+        out
+    }
+
     /// Batches held.
     pub fn len(&self) -> usize {
         self.batches.len()
@@ -372,5 +396,31 @@ mod tests {
             vec![digests[0]],
             "forgotten beyond the window"
         );
+    }
+
+    #[test]
+    fn a_hand_over_takes_the_previous_epochs_batches_out() {
+        let mut pool = BatchPool::new(PoolConfig::default());
+        let old: Vec<Hash> = (0..2).map(|s| pool.add(batch(1, s)).unwrap()).collect();
+        let new = pool
+            .add(Batch {
+                epoch: 1,
+                ..batch(3, 0)
+            })
+            .unwrap();
+        let taken = pool.take_before_epoch(1);
+        let mut digests: Vec<Hash> = taken.iter().map(|b| b.digest()).collect();
+        digests.sort();
+        let mut expected = old.clone();
+        expected.sort();
+        assert_eq!(digests, expected);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(
+            pool.pick(10, &HashSet::new()),
+            vec![new],
+            "only the new epoch's"
+        );
+        assert_eq!(pool.bytes, pool.get(&new).unwrap().size());
+        assert!(pool.take_before_epoch(1).is_empty());
     }
 }

@@ -260,6 +260,19 @@ impl FinalityCert {
     pub fn block_hash(&self) -> Hash {
         self.0.block_hash
     }
+
+    /// Whether this certificate is about `block`: it names the block, at the block's
+    /// view or, for an epoch's last block made final through a block above it, at a
+    /// later one (`docs/protocol.md` §11, H3). The signature is checked apart.
+    pub fn is_for(&self, block: &Block) -> bool {
+        self.block_hash() == block.hash() && self.view() >= block.header.view
+    }
+
+    /// Whether it is the standard certificate of §4, made at the block's own view: the
+    /// one the bridge verifies against the block's header.
+    pub fn at_block_view(&self, header: &Header) -> bool {
+        self.view() == header.view
+    }
 }
 
 /// A block: its header, the certificate of its parent, and its payload — the digests

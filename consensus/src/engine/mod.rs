@@ -420,8 +420,7 @@ impl Engine {
     /// committed root or `fc` does not certify it. Safety state is kept as it is.
     pub fn advance_committed(&mut self, block: Block, fc: FinalityCert) -> Vec<Action> {
         if block.header.height > self.tree.committed().header.height
-            && fc.block_hash() == block.hash()
-            && fc.view() == block.header.view
+            && fc.is_for(&block)
             && self.verify_cert(Phase::Commit, &fc.0)
         {
             let root = block.hash();
@@ -742,10 +741,13 @@ impl Engine {
             return;
         }
         // H1, H2; a gap below the parent is fetched, and the vote waits for it.
-        if let Err(missing) = self.epoch_end(&block.header.parent) {
-            self.request_block(missing, None);
-            return;
-        }
+        let end = match self.epoch_end(&block.header.parent) {
+            Ok(end) => end.map(Block::hash),
+            Err(missing) => {
+                self.request_block(missing, None);
+                return;
+            }
+        };
         if !self.block_shape_ok(
             &block.header.parent,
             &block.payload,
@@ -759,17 +761,15 @@ impl Engine {
         let epoch = self.committee.epoch();
         let domain = self.cfg.domain;
         let justify = &block.justify;
-        // Commit signature (§4): only when the parent is in the previous view.
+        // Commit signature (§4): only when the parent is in the previous view. It names
+        // the epoch's last block when the parent is it or above it, at the parent's view
+        // (H3): no block above the last one is ever final.
+        let target = end.unwrap_or(justify.block_hash());
         let commit =
             (justify.view() + 1 == view && justify.view() > 0).then(|| synod_types::CommitVote {
                 view: justify.view(),
-                block_hash: justify.block_hash(),
-                signature: key.sign(&domain.digest(
-                    epoch,
-                    justify.view(),
-                    Phase::Commit,
-                    &justify.block_hash(),
-                )),
+                block_hash: target,
+                signature: key.sign(&domain.digest(epoch, justify.view(), Phase::Commit, &target)),
             });
         let vote = Vote {
             epoch,

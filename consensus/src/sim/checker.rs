@@ -71,7 +71,9 @@ impl Checker {
     /// An honest node in `slot` committed `blocks` with `fc`.
     pub fn on_commit(&mut self, slot: usize, blocks: &[Block], fc: &FinalityCert) {
         let Some(last) = blocks.last() else { return };
-        if fc.block_hash() != last.hash() || fc.view() != last.header.view {
+        // Only an epoch's last block may be final at a later view (H3).
+        let later_view_ok = last.next_epoch.is_some() || fc.at_block_view(&last.header);
+        if !fc.is_for(last) || !later_view_ok {
             self.violation(format!(
                 "slot {slot}: finality certificate is not for the last committed block"
             ));

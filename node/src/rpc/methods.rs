@@ -265,7 +265,7 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
     .expect(register);
 
     m.register_method("synod_getCommittee", |_, ctx, _| {
-        let c = &ctx.committee;
+        let c = ctx.committee.borrow().clone();
         json!({
             "epoch": c.epoch(),
             "total_stake": c.total_stake().to_string(),

@@ -170,7 +170,7 @@ impl<S> Endpoints<S> {
             "/ready" => {
                 let s = self.shared.status.borrow().clone();
                 // 200 synced, 206 syncing, 503 not ready (no peer to learn from).
-                let (code, state) = if s.peers == 0 && self.shared.committee.size() > 1 {
+                let (code, state) = if s.peers == 0 && self.shared.committee.borrow().size() > 1 {
                     (503, "not ready: no peers")
                 } else if s.synced {
                     (200, "synced")

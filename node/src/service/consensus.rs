@@ -40,13 +40,18 @@ impl Default for Progress {
     }
 }
 
-/// Builds the engine, recovering the safety state and the committed block from disk.
+/// Builds the engine of `committee`, which starts from `root` (the genesis block or the
+/// block that ended the previous epoch), recovering the safety state and the committed
+/// block from disk. A safety state of an earlier epoch is not this committee's concern
+/// (signatures carry their epoch): the engine starts from a fresh one. One of a later
+/// epoch means this key already signed past this committee (a wiped chain database
+/// syncing again): the engine follows without signing until it reaches that epoch.
 pub fn engine(
     cfg: &Config,
     domain: &Domain,
     committee: &Arc<Committee>,
     key: SecretKey,
-    genesis: Block,
+    root: Block,
     store: &Store,
     protection: &Store,
 ) -> Result<Engine> {
@@ -54,42 +59,44 @@ pub fn engine(
     engine_cfg.base_timeout_ms = cfg.consensus.base_timeout_ms;
     engine_cfg.max_timeout_ms = cfg.consensus.max_timeout_ms;
     engine_cfg.timeout_backoff_percent = cfg.consensus.backoff_percent;
-    let safety = protection
+    let epoch = committee.epoch();
+    let stored = protection
         .safety()
         .context("reading the slashing-protection record")?;
-    let committed = store.committed().context("reading the committed block")?;
+    let key = match &stored {
+        Some(s) if s.epoch > epoch => {
+            tracing::warn!(
+                signed_in = s.epoch,
+                epoch,
+                "this key signed in a later epoch; following without signing until then"
+            );
+            None
+        }
+        _ => Some(key),
+    };
+    let safety = stored.filter(|s| s.epoch == epoch);
+    let committed = store
+        .committed()
+        .context("reading the committed block")?
+        .filter(|(block, _)| block.header.height > root.header.height);
     let recovery = match (safety, committed) {
         (None, None) => None,
-        (safety, committed) => {
-            let safety = match safety {
-                Some(s) => s,
-                None => synod_consensus::SafetyState::initial(
-                    committee.epoch(),
-                    synod_types::QuorumCert::genesis(
-                        committee.epoch(),
-                        genesis.hash(),
-                        committee.size(),
-                    ),
-                ),
-            };
-            anyhow::ensure!(
-                safety.epoch == committee.epoch(),
-                "the stored safety state is for epoch {}, the committee is of epoch {}",
-                safety.epoch,
-                committee.epoch()
-            );
-            Some(Recovery {
-                safety,
-                committed,
-                blocks: Vec::new(),
-            })
-        }
+        (safety, committed) => Some(Recovery {
+            safety: safety.unwrap_or_else(|| {
+                synod_consensus::SafetyState::initial(
+                    epoch,
+                    synod_types::QuorumCert::genesis(epoch, root.hash(), committee.size()),
+                )
+            }),
+            committed,
+            blocks: Vec::new(),
+        }),
     };
     Ok(Engine::new(
         engine_cfg,
         committee.clone(),
-        Some(key),
-        genesis,
+        key,
+        root,
         recovery,
     ))
 }
@@ -158,18 +165,18 @@ impl Node {
                     .insert(block.hash(), (block.header.height, block.payload.clone()));
             }
             Action::ScheduleTimer { view, after_ms } => {
-                let internal = self.internal.clone();
+                let (internal, epoch) = (self.internal.clone(), self.committee.epoch());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                    let _ = internal.send(Internal::Timer(view)).await;
+                    let _ = internal.send(Internal::Timer { epoch, view }).await;
                 });
             }
             Action::RequestPayload { view, empty, .. } => {
                 // After the epoch's last block a block carries nothing (protocol §11, H2).
-                let payload = if empty {
-                    Vec::new()
+                let (payload, next_epoch) = if empty {
+                    (Vec::new(), None)
                 } else {
-                    self.pick_payload()
+                    (self.pick_payload(), self.next_epoch_record())
                 };
                 let digest = synod_types::tx::payload_digest(&payload);
                 return Ok(engine(self).handle(Input::PayloadReady {
@@ -179,7 +186,7 @@ impl Node {
                     // of that inline availability is the payload digest itself.
                     da_commitment: digest,
                     timestamp_ms: now_ms(),
-                    next_epoch: None,
+                    next_epoch,
                 }));
             }
             Action::CheckPayload { block } => {

@@ -65,8 +65,7 @@ impl Follow {
 
 impl Node {
     fn verify_finality(&self, block: &Block, certificate: &FinalityCert) -> bool {
-        certificate.0.block_hash == block.hash()
-            && certificate.0.view == block.header.view
+        certificate.is_for(block)
             && certificate
                 .0
                 .verify(&self.committee, &self.domain, Phase::Commit)
@@ -86,6 +85,15 @@ impl Node {
             self.judge(Verdict::Ignore);
             return Ok(());
         }
+        if certificate.0.epoch != self.committee.epoch() {
+            // Not provably wrong, only not verifiable with this committee: of a later
+            // epoch, the blocks up to the hand-over are fetched by height first.
+            self.judge(Verdict::Ignore);
+            if certificate.0.epoch > self.committee.epoch() {
+                self.request_range(source);
+            }
+            return Ok(());
+        }
         if !self.verify_finality(&block, &certificate) {
             self.judge(Verdict::Reject);
             return Ok(());
@@ -95,8 +103,9 @@ impl Node {
         self.follow.source = Some(source);
         if self.cfg.node.role != Role::Full {
             // Validators finalize through their engine, which fetches the chains it misses
-            // by hash; one far behind syncs by height first.
-            if self.far_behind() {
+            // by hash; one far behind syncs by height first, and so does one that missed
+            // the epoch's last block (the next committee's engine starts from it).
+            if self.far_behind() || block.next_epoch.is_some() {
                 self.request_range(source);
             }
             return Ok(());
@@ -216,6 +225,15 @@ impl Node {
             None => Some(self.finalized_hash),
         };
         let first_height = self.follow.queued_height + 1;
+        if blocks[..blocks.len() - 1]
+            .iter()
+            .any(|b| b.next_epoch.is_some())
+        {
+            // Ranges end at an epoch's last block: what follows is signed by the next
+            // committee. Served by an older version, or crafted; not used.
+            tracing::debug!(%peer, "finalized range across an epoch's last block");
+            return Ok(());
+        }
         let linked = blocks.iter().enumerate().all(|(i, b)| {
             let ok = b.header.height == first_height + i as u64
                 && Some(b.header.parent) == parent
@@ -259,7 +277,9 @@ impl Node {
             let certificate = self.store.certificate(&block.hash())?;
             blocks.push(block);
             if let Some(certificate) = certificate {
-                if blocks.len() >= max as usize || height == self.finalized_height {
+                // A range ends at an epoch's last block: one committee proves it all.
+                let ends_epoch = blocks.last().is_some_and(|b| b.next_epoch.is_some());
+                if blocks.len() >= max as usize || height == self.finalized_height || ends_epoch {
                     return Ok(Response::Finalized {
                         blocks,
                         certificate: Some(certificate),

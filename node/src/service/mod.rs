@@ -16,6 +16,7 @@
 //! certificates ([`follow`]). Both serve batches and finalized blocks to peers.
 
 mod consensus;
+mod epoch;
 mod follow;
 mod payload;
 mod peers;
@@ -131,8 +132,8 @@ pub struct Shared {
     pub finalized: broadcast::Sender<Arc<Finalized>>,
     /// Commands to the node.
     pub commands: mpsc::Sender<Command>,
-    /// The committee.
-    pub committee: Arc<Committee>,
+    /// The committee of the current epoch.
+    pub committee: watch::Receiver<Arc<Committee>>,
     /// Decoding limits.
     pub limits: Limits,
     /// Height the L1 bridge has attested (`None`: no L1, or not read yet).
@@ -142,7 +143,8 @@ pub struct Shared {
 /// Timer and request outcomes that come back to the node task.
 #[derive(Debug)]
 enum Internal {
-    Timer(u64),
+    /// A view timer of the engine of one epoch.
+    Timer { epoch: u64, view: u64 },
     Response {
         peer: PeerId,
         purpose: Purpose,
@@ -218,6 +220,7 @@ pub struct Node {
     committee: Arc<Committee>,
     limits: Limits,
     store: Arc<Store>,
+    protection: Arc<Store>,
     persist: mpsc::Sender<persist::Job>,
     net: NetworkHandle,
     engine: Option<Engine>,
@@ -227,6 +230,13 @@ pub struct Node {
     builder: Option<BatchBuilder>,
     pool: BatchPool,
     peers: Peers,
+    /// Where the current committee is published for RPC.
+    committee_tx: watch::Sender<Arc<Committee>>,
+    /// Blocks with a hand-over record whose payload check waits for the StakeTable
+    /// reader to read that epoch.
+    record_waits: Vec<Block>,
+    /// The epoch's last block, final: the hand-over runs once the current input is done.
+    hand_over_due: Option<Block>,
     /// Payload checks waiting for batches: block hash → (block, digests still missing).
     checks: HashMap<Hash, (Block, HashSet<Hash>)>,
     /// Digests ordered by blocks that are not final yet: block hash → (height, digests).
@@ -291,6 +301,7 @@ impl Node {
             l1_epochs,
             equivocate,
         } = setup;
+        let (committee, root) = epoch::current_committee(&store, &committee, &genesis)?;
         let me = key
             .as_ref()
             .and_then(|k| committee.index_of(&k.public_key()));
@@ -304,7 +315,7 @@ impl Node {
                 &domain,
                 &committee,
                 key.clone(),
-                genesis.clone(),
+                root,
                 &store,
                 &protection,
             )?),
@@ -322,7 +333,8 @@ impl Node {
             )
         });
         let (internal, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
-        let (persist, persisted) = persist::spawn(store.clone(), protection);
+        let (persist, persisted) = persist::spawn(store.clone(), protection.clone());
+        let (committee_tx, committee_rx) = watch::channel(committee.clone());
         let (command_tx, command_rx) = mpsc::channel(4_096);
         let (status, status_rx) = watch::channel(NodeStatus::default());
         let (finalized, _) = broadcast::channel(FINALIZED_STREAM_DEPTH);
@@ -331,7 +343,7 @@ impl Node {
             status: status_rx,
             finalized: finalized.clone(),
             commands: command_tx,
-            committee: committee.clone(),
+            committee: committee_rx,
             limits,
             attested,
         };
@@ -342,6 +354,7 @@ impl Node {
             committee,
             limits,
             store: store.clone(),
+            protection,
             persist,
             net,
             engine,
@@ -351,6 +364,9 @@ impl Node {
             builder,
             pool: BatchPool::new(synod_sequencer::batches::PoolConfig::default()),
             peers: Peers::default(),
+            committee_tx,
+            record_waits: Vec::new(),
+            hand_over_due: None,
             checks: HashMap::new(),
             unfinal: HashMap::new(),
             commits: VecDeque::new(),
@@ -407,15 +423,21 @@ impl Node {
                 Some(event) = inputs.events.recv() => self.on_network(event).await?,
                 Some(command) = inputs.commands.recv() => self.on_command(command).await?,
                 Some(done) = inputs.persisted.recv() => match done {
-                    persist::Persisted::Safety(seq) => {
+                    // A state of the previous epoch's engine is not this engine's.
+                    persist::Persisted::Safety { epoch, seq } if epoch == self.committee.epoch() => {
                         self.drive(synod_consensus::Input::SafetyPersisted { seq }).await?;
                     }
+                    persist::Persisted::Safety { .. } => {}
                     persist::Persisted::Failed(e) => anyhow::bail!(e),
                 },
                 _ = batch_tick.tick() => {
                     self.cut_batches(false).await;
+                    self.recheck_records().await?;
                 }
                 _ = second.tick() => self.every_second().await?,
+            }
+            if let Some(end) = self.hand_over_due.take() {
+                self.hand_over(end).await?;
             }
         }
         // Hand what was acknowledged here to the other validators before leaving: they
@@ -537,9 +559,11 @@ impl Node {
 
     async fn on_internal(&mut self, internal: Internal) -> Result<()> {
         match internal {
-            Internal::Timer(view) => {
-                self.drive(synod_consensus::Input::TimerFired { view })
-                    .await?;
+            Internal::Timer { epoch, view } => {
+                if epoch == self.committee.epoch() {
+                    self.drive(synod_consensus::Input::TimerFired { view })
+                        .await?;
+                }
             }
             Internal::Response {
                 peer,

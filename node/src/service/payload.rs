@@ -13,8 +13,9 @@ use synod_sequencer::batches::BatchConfig;
 use synod_sequencer::{MempoolConfig, Rejected};
 use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
 
+use super::epoch::RecordCheck;
 use super::{now_ms, FinalTx, Finalized, Node, Purpose};
-use crate::config::{Config, Role};
+use crate::config::Config;
 
 /// The mempool bounds of the configuration.
 pub fn mempool_config(cfg: &Config) -> MempoolConfig {
@@ -39,6 +40,8 @@ pub fn batch_config(cfg: &Config) -> BatchConfig {
 /// How long a full node waits for a forwarded transaction to be final before it hands
 /// it over again.
 const REFORWARD_AFTER: Duration = Duration::from_secs(10);
+/// Hand-over blocks whose vote waits for the StakeTable reader, at most.
+const MAX_RECORD_WAITS: usize = 16;
 
 /// Transactions a full node accepted and hands to validators until they are final.
 #[derive(Debug, Default)]
@@ -58,12 +61,13 @@ fn carriers(hash: &Hash, members: usize) -> [u32; 2] {
 }
 
 impl Node {
-    /// Validates a client's transaction: into the mempool (validator) or forwarded to
-    /// the validators (full node).
+    /// Validates a client's transaction: into the mempool (a member of the committee,
+    /// which batches it) or forwarded to the validators (a full node, or a validator
+    /// outside the current committee).
     pub(super) fn accept_tx(&mut self, tx: Tx) -> Result<Hash, Rejected> {
-        let hash = match self.cfg.node.role {
-            Role::Validator => self.mempool.insert(tx)?,
-            Role::Full => {
+        let hash = match self.builder {
+            Some(_) => self.mempool.insert(tx)?,
+            None => {
                 if tx.payload.is_empty() {
                     return Err(Rejected::Empty);
                 }
@@ -100,11 +104,19 @@ impl Node {
         }
         tracing::info!(count = txs.len(), "restoring acknowledged transactions");
         self.own_pending.extend(txs.iter().map(Tx::hash));
-        match self.cfg.node.role {
-            Role::Validator => self.mempool.requeue(txs),
-            Role::Full => self.forward.fresh.extend(txs),
-        }
+        self.requeue(txs);
         Ok(())
+    }
+
+    /// Puts acknowledged transactions back where this node orders or forwards them.
+    pub(super) fn requeue(&mut self, mut txs: Vec<Tx>) {
+        if self.builder.is_none() {
+            // Not a member (any more): what waits here goes to the validators.
+            txs.extend(self.mempool.take(usize::MAX, usize::MAX));
+            self.forward.fresh.extend(txs);
+        } else if !txs.is_empty() {
+            self.mempool.requeue(txs);
+        }
     }
 
     /// Hands the transactions a full node accepted to the validators that carry them,
@@ -227,7 +239,12 @@ impl Node {
 
     /// A batch from the network: only from the announced peer of its author.
     pub(super) fn on_batch(&mut self, origin: Option<PeerId>, batch: Batch) {
-        if batch.epoch != self.committee.epoch() || batch.author as usize >= self.committee.size() {
+        if batch.epoch != self.committee.epoch() {
+            // Of the epoch before or after a hand-over this node has not made yet: not
+            // provably bad (a block that orders it fetches it by digest).
+            return self.judge(Verdict::Ignore);
+        }
+        if batch.author as usize >= self.committee.size() {
             return self.judge(Verdict::Reject);
         }
         let from_author = origin.is_some_and(|o| self.peers.is_validator(batch.author, &o));
@@ -264,21 +281,37 @@ impl Node {
     /// Checks that every batch of a proposed block is here; fetches the others. Returns
     /// the engine's answer when the check is complete now.
     pub(super) fn check_payload(&mut self, block: Block) -> Result<Option<Vec<Action>>> {
-        if block.next_epoch.is_some() {
-            // A hand-over record is voted for only once it matches this node's own reading
-            // of the StakeTable; this node does not hand over yet, so it never does.
-            tracing::debug!(
-                height = block.header.height,
-                "not voting for a hand-over block"
-            );
-            let engine = self
-                .engine
-                .as_mut()
-                .expect("only validators check payloads");
-            return Ok(Some(engine.handle(Input::PayloadChecked {
-                block_hash: block.hash(),
-                valid: false,
-            })));
+        if let Some(record) = &block.next_epoch {
+            // A hand-over record is voted for only if it matches this node's own reading
+            // of the StakeTable (`docs/protocol.md` §11, H1).
+            match self.check_record(record) {
+                RecordCheck::Valid => {}
+                RecordCheck::NotYetRead => {
+                    tracing::debug!(
+                        epoch = record.epoch,
+                        "hand-over record of an epoch not read yet; the vote waits"
+                    );
+                    if self.record_waits.len() < MAX_RECORD_WAITS {
+                        self.record_waits.push(block);
+                    }
+                    return Ok(None);
+                }
+                RecordCheck::Invalid => {
+                    tracing::warn!(
+                        epoch = record.epoch,
+                        height = block.header.height,
+                        "hand-over record differs from the StakeTable as read here; not voting"
+                    );
+                    let engine = self
+                        .engine
+                        .as_mut()
+                        .expect("only validators check payloads");
+                    return Ok(Some(engine.handle(Input::PayloadChecked {
+                        block_hash: block.hash(),
+                        valid: false,
+                    })));
+                }
+            }
         }
         let missing: HashSet<Hash> = self
             .pool
@@ -496,6 +529,9 @@ impl Node {
         self.finalized_blocks += count as u64;
         self.finalized_height = last.header.height;
         self.finalized_hash = last.hash();
+        if last.next_epoch.is_some() {
+            self.hand_over_due = Some(last.clone());
+        }
         self.follow.committed(self.finalized_height);
         // The finality fields of the status are current at every commit (the rest once
         // a second): `/status` and `synod_getTips` report finality as it happens.
@@ -519,9 +555,11 @@ impl Node {
         // certificate once; a gap left by a down member is closed by range sync.
         let members = self.committee.size() as u64;
         let first = height + 1 - count as u64;
-        let announcer = self
-            .me
-            .is_some_and(|me| (first..=height).any(|h| h % members == u64::from(me)));
+        // The epoch's last block is announced by every member: a node that misses it
+        // cannot follow the next committee.
+        let announcer = self.me.is_some_and(|me| {
+            last.next_epoch.is_some() || (first..=height).any(|h| h % members == u64::from(me))
+        });
         if announcer {
             self.net
                 .publish(Gossip::Finalized {
@@ -557,9 +595,14 @@ impl Node {
     pub(super) async fn announce(&mut self) {
         self.last_announce = Some(std::time::Instant::now());
         self.announce_due = None;
-        let (Some(key), Some(_)) = (&self.key, self.me) else {
+        let Some(key) = &self.key else {
             return;
         };
+        // Members, and members of the next committee as read from L1 (so that the
+        // others know their peers when it takes over).
+        if self.me.is_none() && !self.in_next_committee(&key.public_key()) {
+            return;
+        }
         let peer = self.net.local_peer_id();
         let message = synod_p2p::announce_message(self.domain.chain_id, &peer.to_bytes());
         self.net
@@ -581,22 +624,24 @@ impl Node {
         let Some(origin) = origin else {
             return self.judge(Verdict::Reject);
         };
-        let Some(index) = self.committee.index_of(&key) else {
+        let index = self.committee.index_of(&key);
+        if index.is_none() && !self.in_next_committee(&key) {
             return self.judge(Verdict::Ignore);
-        };
-        if self.peers.is_validator(index, &origin) {
+        }
+        if self.peers.speaks_for(&key, &origin) {
             return self.judge(Verdict::Accept);
         }
         let message = synod_p2p::announce_message(self.domain.chain_id, &origin.to_bytes());
-        let valid = self
-            .committee
-            .key(index)
-            .is_some_and(|k| k.verify(&message, &signature));
+        let valid = synod_types::VerifyingKey::new(self.committee.scheme(), &key)
+            .is_ok_and(|k| k.verify(&message, &signature));
         if !valid {
             return self.judge(Verdict::Reject);
         }
-        tracing::info!(validator = index, peer = %origin, "validator announced");
-        self.peers.set_validator(index, origin);
+        tracing::info!(validator = ?index, peer = %origin, "validator announced");
+        match index {
+            Some(index) => self.peers.set_validator(index, key, origin),
+            None => self.peers.set_next_member(key, origin),
+        };
         self.judge(Verdict::Accept);
     }
 }

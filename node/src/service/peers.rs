@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use synod_consensus::engine::PeerId as EnginePeer;
 use synod_p2p::PeerId;
+use synod_types::{Committee, PublicKey};
 
 /// Engine handles remembered, at most; the oldest unconnected ones are forgotten.
 const MAX_HANDLES: usize = 4_096;
@@ -17,6 +18,9 @@ pub struct Peers {
     next: u64,
     connected: HashSet<PeerId>,
     validators: HashMap<u32, PeerId>,
+    /// The announced peer of each key: of the committee's members, and of the next
+    /// committee's as read from L1, so a hand-over re-indexes without waiting.
+    keys: HashMap<PublicKey, PeerId>,
 }
 
 impl Peers {
@@ -66,9 +70,32 @@ impl Peers {
         self.from_engine.get(&id.0).copied()
     }
 
-    /// Records that committee member `index` speaks as `peer`.
-    pub fn set_validator(&mut self, index: u32, peer: PeerId) -> bool {
+    /// Records that committee member `index` (with `key`) speaks as `peer`.
+    pub fn set_validator(&mut self, index: u32, key: PublicKey, peer: PeerId) -> bool {
+        self.keys.insert(key, peer);
         self.validators.insert(index, peer) != Some(peer)
+    }
+
+    /// Records that a key of the next committee speaks as `peer` (the caller bounds
+    /// which keys: members of one snapshot).
+    pub fn set_next_member(&mut self, key: PublicKey, peer: PeerId) -> bool {
+        self.keys.insert(key, peer) != Some(peer)
+    }
+
+    /// Whether `peer` is the announced peer of `key`.
+    pub fn speaks_for(&self, key: &PublicKey, peer: &PeerId) -> bool {
+        self.keys.get(key) == Some(peer)
+    }
+
+    /// A new committee took over: members are indexed by their position in it, and
+    /// keys outside it are forgotten.
+    pub fn reindex(&mut self, committee: &Committee) {
+        self.keys.retain(|k, _| committee.index_of(k).is_some());
+        self.validators = self
+            .keys
+            .iter()
+            .filter_map(|(k, p)| committee.index_of(k).map(|i| (i, *p)))
+            .collect();
     }
 
     /// The peer of committee member `index`, if announced.

@@ -43,8 +43,13 @@ pub enum Job {
 /// What the thread reports back.
 #[derive(Debug)]
 pub enum Persisted {
-    /// Safety states up to `seq` are durable.
-    Safety(u64),
+    /// Safety states up to `seq` of the engine of `epoch` are durable.
+    Safety {
+        /// The epoch of the engine that asked.
+        epoch: u64,
+        /// Its sequence number.
+        seq: u64,
+    },
     /// A write failed; going on would be unsafe.
     Failed(String),
 }
@@ -101,7 +106,10 @@ fn write(
         protection
             .put_safety(&state)
             .map_err(|e| format!("persisting the safety state: {e}"))?;
-        let _ = done.send(Persisted::Safety(seq));
+        let _ = done.send(Persisted::Safety {
+            epoch: state.epoch,
+            seq,
+        });
     }
     if !txs.is_empty() {
         let refs: Vec<(Hash, &Tx)> = txs.iter().map(|(h, t)| (*h, t)).collect();

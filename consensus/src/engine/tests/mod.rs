@@ -11,6 +11,8 @@ use synod_types::{
 
 use super::*;
 
+mod epoch;
+
 const DOMAIN: Domain = Domain {
     chain_id: 7,
     bridge: [9; 20],
@@ -36,6 +38,8 @@ struct Net {
     corrupt_sync: bool,
     /// Leaders end the epoch at this height with this hand-over record.
     next_epoch_at: Option<(u64, NextEpoch)>,
+    /// The first proposal of a block at this height is lost.
+    lose_proposal_at: Option<u64>,
 }
 
 impl Net {
@@ -75,6 +79,7 @@ impl Net {
             withhold_commit: vec![false; n],
             corrupt_sync: false,
             next_epoch_at: None,
+            lose_proposal_at: None,
         };
         net.engines = (0..n).map(|_| None).collect();
         for i in 0..n {
@@ -146,6 +151,24 @@ impl Net {
         self.execute(i, actions);
     }
 
+    /// The stored chain from node `i`'s last committed block (exclusive) up to `to`, as
+    /// a finalized range would bring it.
+    fn chain_above(&self, i: usize, to: &Block) -> Vec<Block> {
+        let committed = self.commits[i]
+            .last()
+            .and_then(|(blocks, _)| blocks.last())
+            .map_or(0, |b| b.header.height);
+        let mut chain = vec![to.clone()];
+        while let Some(parent) = self.store.get(&chain[chain.len() - 1].header.parent) {
+            if parent.header.height <= committed {
+                break;
+            }
+            chain.push(parent.clone());
+        }
+        chain.reverse();
+        chain
+    }
+
     fn epoch(&self, i: usize) -> u64 {
         self.engines[i]
             .as_ref()
@@ -172,6 +195,12 @@ impl Net {
                     }
                 }
                 Action::Broadcast(message) => {
+                    if let Message::Proposal(p) = &message {
+                        if self.lose_proposal_at == Some(p.block.header.height) {
+                            self.lose_proposal_at = None;
+                            continue;
+                        }
+                    }
                     self.sent.push((i, message.clone()));
                     if !self.muted[i] {
                         for to in (0..self.engines.len()).filter(|t| *t != i) {
@@ -226,7 +255,8 @@ impl Net {
                             .collect();
                         for n in nodes {
                             if n != i {
-                                self.commits[n].push((vec![end.clone()], certificate.clone()));
+                                let chain = self.chain_above(n, &end);
+                                self.commits[n].push((chain, certificate.clone()));
                             }
                             self.hand_over(n, &end);
                         }
@@ -749,161 +779,4 @@ fn a_node_moved_to_a_finalized_block_by_height_sync_goes_on_from_there() {
         .iter()
         .any(|(i, m)| *i == lagging && matches!(m, Message::Vote(_)));
     assert!(voted, "the moved node votes again");
-}
-
-#[test]
-fn an_epoch_ends_at_its_hand_over_block_and_the_next_committee_goes_on_from_it() {
-    let mut net = Net::new(4, false);
-    // The next committee: the same keys in reverse order (every index changes) and
-    // unequal stakes.
-    let members: Vec<Member> = net
-        .keys
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, k)| Member {
-            public_key: k.public_key(),
-            stake: 10 + 5 * i as u64,
-        })
-        .collect();
-    let next = NextEpoch {
-        epoch: 1,
-        l1_block: 77,
-        members: members.clone(),
-    };
-    net.next_epoch_at = Some((3, next.clone()));
-    for _ in 0..3 {
-        net.pump(3_000);
-        net.fire_timers();
-    }
-    net.pump(3_000);
-    let next_committee = Committee::new(1, Scheme::Sim, Hash::ZERO, members).unwrap();
-    let mut chains = Vec::new();
-    for i in 0..4 {
-        assert_eq!(net.epoch(i), 1, "node {i} handed over");
-        let mut chain: Vec<Block> = Vec::new();
-        for (blocks, fc) in &net.commits[i] {
-            let last = blocks.last().unwrap();
-            assert_eq!(
-                fc.block_hash(),
-                last.hash(),
-                "a certificate proves the last block"
-            );
-            // The old committee's certificates end at the hand-over block (here its own
-            // certificate forms in the next view); the next committee signs what follows.
-            let committee = if last.header.epoch == 0 {
-                &net.committee
-            } else {
-                &next_committee
-            };
-            assert_eq!(fc.0.epoch, last.header.epoch);
-            assert!(fc.0.signing_set(committee, &DOMAIN, Phase::Commit).is_ok());
-            for b in blocks {
-                if chain.last().is_some_and(|p: &Block| p.hash() == b.hash()) {
-                    continue;
-                }
-                if let Some(p) = chain.last() {
-                    assert_eq!(b.header.parent, p.hash(), "node {i}: commits link");
-                    assert_eq!(b.header.height, p.header.height + 1);
-                }
-                chain.push(b.clone());
-            }
-        }
-        let end = chain
-            .iter()
-            .position(|b| b.next_epoch.is_some())
-            .expect("the hand-over block is final");
-        assert_eq!(chain[end].header.height, 3);
-        assert_eq!(chain[end].header.epoch, 0);
-        assert!(chain[..end].iter().all(|b| b.header.epoch == 0));
-        assert!(
-            chain[end + 1..].iter().all(|b| b.header.epoch == 1),
-            "nothing of the old epoch above its last block is ever final"
-        );
-        assert!(
-            chain.len() > end + 3,
-            "node {i}: the next committee finalizes blocks: {} after the hand-over",
-            chain.len() - end - 1
-        );
-        chains.push(chain);
-    }
-    let shortest = chains.iter().map(Vec::len).min().unwrap();
-    for chain in &chains[1..] {
-        assert_eq!(
-            chain[..shortest]
-                .iter()
-                .map(Block::hash)
-                .collect::<Vec<_>>(),
-            chains[0][..shortest]
-                .iter()
-                .map(Block::hash)
-                .collect::<Vec<_>>(),
-            "every node finalized the same chain across the hand-over"
-        );
-    }
-    assert!(net.penalties.is_empty(), "{:?}", net.penalties);
-}
-
-#[test]
-fn blocks_after_the_hand_over_block_carry_nothing() {
-    let mut net = Net::new(4, false);
-    net.pump(2_000);
-    let engine = net.engines[0].as_mut().unwrap();
-    let next = NextEpoch {
-        epoch: 1,
-        l1_block: 1,
-        members: net.committee.members().to_vec(),
-    };
-    let committed = engine.tree.committed().clone();
-    let end = Block::ending_epoch(
-        Header {
-            parent: committed.hash(),
-            height: committed.header.height + 1,
-            view: 1_000,
-            epoch: 0,
-            payload_digest: synod_types::block_payload_digest(&[], Some(&next)),
-            da_commitment: Hash::ZERO,
-            timestamp_ms: 0,
-            proposer: 0,
-        },
-        QuorumCert::genesis(0, committed.hash(), 4),
-        Vec::new(),
-        Some(next.clone()),
-    );
-    engine.tree.insert(end.clone());
-    let batch = [Hash::from_u64(1)];
-    assert!(
-        !engine.block_shape_ok(&end.hash(), &batch, None),
-        "no batches"
-    );
-    assert!(
-        !engine.block_shape_ok(&end.hash(), &[], Some(&next)),
-        "no second record"
-    );
-    assert!(engine.block_shape_ok(&end.hash(), &[], None));
-    assert!(engine.block_shape_ok(&committed.hash(), &batch, Some(&next)));
-    // A chain with a gap below: whether it passes the epoch's last block is unknown.
-    let orphan = Block::new(
-        Header {
-            parent: Hash::from_u64(404),
-            height: committed.header.height + 5,
-            view: 1_004,
-            ..end.header.clone()
-        },
-        QuorumCert::genesis(0, Hash::from_u64(404), 4),
-    );
-    engine.tree.insert(orphan.clone());
-    assert_eq!(
-        engine.epoch_end(&orphan.hash()).err(),
-        Some(Hash::from_u64(404))
-    );
-    assert!(
-        !engine.block_shape_ok(&orphan.hash(), &[], None),
-        "nothing signed on it"
-    );
-    let stale = NextEpoch { epoch: 0, ..next };
-    assert!(
-        !engine.block_shape_ok(&committed.hash(), &[], Some(&stale)),
-        "a record names a later epoch"
-    );
 }

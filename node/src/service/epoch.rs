@@ -146,6 +146,7 @@ impl Node {
         self.committee_tx.send_replace(committee.clone());
         self.peers.reindex(&committee);
         self.record_waits.clear();
+        self.follow.handed_over();
         self.checks.clear();
         // Batches of the old epoch are never ordered now: each author batches again
         // what it acknowledged (and the others drop their copies).

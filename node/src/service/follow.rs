@@ -32,6 +32,11 @@ pub struct Follow {
     inflight: Option<Instant>,
     /// Whether the first connected peer was asked for the blocks above ours.
     probed: bool,
+    /// A hand-over this node has not made yet is known: an epoch's last block at this
+    /// height was shown final, or (0) a certificate of a later epoch was seen. Its
+    /// blocks are fetched by height until this node reaches them: no engine of this
+    /// epoch will show them any more.
+    epoch_end: Option<u64>,
 }
 
 impl Follow {
@@ -43,6 +48,7 @@ impl Follow {
             source: None,
             inflight: None,
             probed: false,
+            epoch_end: None,
         }
     }
 
@@ -60,6 +66,17 @@ impl Follow {
     /// The range request failed; another may be sent.
     pub fn request_failed(&mut self) {
         self.inflight = None;
+    }
+
+    /// The committee changed here: what was known of a hand-over is done.
+    pub fn handed_over(&mut self) {
+        self.epoch_end = None;
+    }
+
+    /// Whether a known hand-over lies above the queued blocks.
+    fn before_epoch_end(&self) -> bool {
+        self.epoch_end
+            .is_some_and(|h| h == 0 || h > self.queued_height)
     }
 }
 
@@ -90,6 +107,8 @@ impl Node {
             // epoch, the blocks up to the hand-over are fetched by height first.
             self.judge(Verdict::Ignore);
             if certificate.0.epoch > self.committee.epoch() {
+                self.follow.epoch_end.get_or_insert(0);
+                self.follow.source = Some(source);
                 self.request_range(source);
             }
             return Ok(());
@@ -105,7 +124,10 @@ impl Node {
             // Validators finalize through their engine, which fetches the chains it misses
             // by hash; one far behind syncs by height first, and so does one that missed
             // the epoch's last block (the next committee's engine starts from it).
-            if self.far_behind() || block.next_epoch.is_some() {
+            if block.next_epoch.is_some() {
+                self.follow.epoch_end = Some(height);
+            }
+            if self.far_behind() {
                 self.request_range(source);
             }
             return Ok(());
@@ -168,6 +190,7 @@ impl Node {
             Role::Validator => self.cfg.consensus.catch_up_blocks,
         };
         self.follow.network_height > self.follow.queued_height + slack
+            || self.follow.before_epoch_end()
     }
 
     /// Once a second: a node behind the network asks for the next range, and a validator's
@@ -218,6 +241,11 @@ impl Node {
     ) -> Result<()> {
         self.follow.inflight = None;
         let (Some(last), Some(certificate)) = (blocks.last(), certificate) else {
+            // Nothing above ours there: a later epoch's certificate seen before was not
+            // this peer's to show (or not real).
+            if self.follow.epoch_end == Some(0) {
+                self.follow.epoch_end = None;
+            }
             return Ok(());
         };
         let mut parent = match self.commits.back() {

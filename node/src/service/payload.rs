@@ -335,7 +335,7 @@ impl Node {
         Ok(None)
     }
 
-    /// Asks `peer` (or a connected validator) for batches not already being fetched.
+    /// Asks `peer` (or any connected peer) for batches not already being fetched.
     pub(super) fn fetch_batches(&mut self, digests: Vec<Hash>, peer: Option<PeerId>) {
         let wanted: Vec<Hash> = digests
             .into_iter()
@@ -345,15 +345,14 @@ impl Node {
         if wanted.is_empty() {
             return;
         }
-        let candidates = self.peers.connected_validators();
-        let peer = peer
-            .filter(|p| candidates.contains(p))
-            .or_else(|| {
-                candidates
-                    .get(now_ms() as usize % candidates.len().max(1))
-                    .copied()
-            })
-            .or_else(|| self.peers.connected_peers().next().copied());
+        // Any peer may hold a batch, full nodes too: after every validator crashed, the
+        // batches a certified block orders may be left only with a full node.
+        let candidates: Vec<PeerId> = self.peers.connected_peers().copied().collect();
+        let peer = peer.filter(|p| candidates.contains(p)).or_else(|| {
+            candidates
+                .get(now_ms() as usize % candidates.len().max(1))
+                .copied()
+        });
         match peer {
             Some(peer) => self.request(peer, Request::Batches(wanted), Purpose::Batches),
             None => {
@@ -403,7 +402,7 @@ impl Node {
             })
             .await?;
         }
-        // Anything still missing is asked for again, from another validator.
+        // Anything still missing is asked for again, from another peer.
         let still: Vec<Hash> = self
             .checks
             .values()

@@ -265,7 +265,9 @@ impl FinalityCert {
     /// view or, for an epoch's last block made final through a block above it, at a
     /// later one (`docs/protocol.md` §11, H3). The signature is checked apart.
     pub fn is_for(&self, block: &Block) -> bool {
-        self.block_hash() == block.hash() && self.view() >= block.header.view
+        self.block_hash() == block.hash()
+            && (self.view() == block.header.view
+                || (self.view() > block.header.view && block.next_epoch.is_some()))
     }
 
     /// Whether it is the standard certificate of §4, made at the block's own view: the
@@ -548,6 +550,18 @@ pub enum Message {
     SyncResponse(SyncResponse),
 }
 
+impl Message {
+    /// The epoch a proposal, vote or timeout belongs to (sync messages carry none).
+    pub fn epoch(&self) -> Option<u64> {
+        match self {
+            Message::Proposal(p) => Some(p.block.header.epoch),
+            Message::Vote(v) => Some(v.epoch),
+            Message::Timeout(t) => Some(t.epoch),
+            Message::SyncRequest(_) | Message::SyncResponse(_) => None,
+        }
+    }
+}
+
 /// Proof that one key signed two different subjects for the same `(epoch, view, phase)`:
 /// what staking slashes for (`docs/protocol.md` §7, E1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -752,5 +766,43 @@ mod tests {
         }
         .verify(key, &domain));
         assert!(!ev.verify(committee.key(2).unwrap(), &domain));
+    }
+
+    #[test]
+    fn a_later_view_certificate_is_for_an_epochs_last_block_only() {
+        let header = Header {
+            view: 5,
+            ..Header::genesis(0)
+        };
+        let plain = Block::new(header.clone(), QuorumCert::genesis(0, Hash::ZERO, 1));
+        let next = NextEpoch {
+            epoch: 1,
+            l1_block: 1,
+            members: Vec::new(),
+        };
+        let end = Block::ending_epoch(
+            Header {
+                payload_digest: crate::block_payload_digest(&[], Some(&next)),
+                ..header
+            },
+            QuorumCert::genesis(0, Hash::ZERO, 1),
+            Vec::new(),
+            Some(next),
+        );
+        let fc = |block: &Block, view: u64| {
+            FinalityCert(Certificate {
+                epoch: 0,
+                view,
+                block_hash: block.hash(),
+                signers: SignerBitmap::new(1),
+                signature: Signature::EMPTY,
+            })
+        };
+        assert!(fc(&plain, 5).is_for(&plain));
+        assert!(!fc(&plain, 7).is_for(&plain), "only H3 makes a later view");
+        assert!(fc(&end, 7).is_for(&end));
+        assert!(!fc(&end, 7).at_block_view(&end.header));
+        assert!(!fc(&end, 4).is_for(&end), "never an earlier view");
+        assert!(!fc(&plain, 5).is_for(&end), "another block");
     }
 }

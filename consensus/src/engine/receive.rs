@@ -32,8 +32,8 @@ impl Engine {
     }
 
     fn on_proposal(&mut self, from: PeerId, mut p: Proposal) {
-        // The finality certificate of the previous epoch's last block travels with the
-        // first proposals of an epoch; the committee that signed it is not this one (H4).
+        // A finality certificate of another epoch (a proposal built by an engine of
+        // another epoch) is not this committee's to check (H4).
         if p.commit
             .as_ref()
             .is_some_and(|fc| fc.0.epoch != self.committee.epoch())

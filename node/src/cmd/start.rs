@@ -169,13 +169,10 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
             tracing::warn!("this validator key is not in the genesis committee; following only");
         }
     }
-    // With L1, later epochs may have larger committees than the genesis one; their
-    // blocks and certificates must still decode (and stay readable from the store).
-    let mut limits = Limits::new(if config.l1.rpc.is_empty() {
-        committee.size()
-    } else {
-        synod_types::committee::MAX_COMMITTEE_SIZE
-    });
+    // Later epochs may have larger committees than the genesis one; their blocks and
+    // certificates must still decode (and stay readable from the store), on nodes
+    // without L1 too. Signer sets are checked exactly against their committee.
+    let mut limits = Limits::new(synod_types::committee::MAX_COMMITTEE_SIZE);
     limits.max_message_bytes = config.network.max_message_bytes;
     limits.max_tx_bytes = config.mempool.max_tx_bytes;
     let data_dir = &config.node.data_dir;

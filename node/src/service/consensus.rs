@@ -22,7 +22,7 @@ pub struct Progress {
     /// Highest block height seen certified or proposed.
     pub highest_height: u64,
     /// View of the last timeout this node gossiped.
-    timeout_gossiped: Option<u64>,
+    pub(super) timeout_gossiped: Option<u64>,
     last_line: Instant,
     height_at_last_line: u64,
     txs_at_last_line: u64,

@@ -147,6 +147,7 @@ impl Node {
         self.peers.reindex(&committee);
         self.record_waits.clear();
         self.follow.handed_over();
+        self.progress.timeout_gossiped = None;
         self.checks.clear();
         // Batches of the old epoch are never ordered now: each author batches again
         // what it acknowledged (and the others drop their copies).

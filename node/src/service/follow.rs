@@ -19,6 +19,8 @@ use crate::config::Role;
 
 /// How long a range request may stay unanswered before another is sent.
 const RANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Least time between range requests prompted by peers speaking for a later epoch.
+const LATER_EPOCH_PROBE: Duration = Duration::from_secs(2);
 
 /// The follower's progress.
 #[derive(Debug)]
@@ -33,10 +35,11 @@ pub struct Follow {
     /// Whether the first connected peer was asked for the blocks above ours.
     probed: bool,
     /// A hand-over this node has not made yet is known: an epoch's last block at this
-    /// height was shown final, or (0) a certificate of a later epoch was seen. Its
-    /// blocks are fetched by height until this node reaches them: no engine of this
-    /// epoch will show them any more.
+    /// height was shown final (verified). Its blocks are fetched by height until this
+    /// node reaches them: no engine of this epoch will show them any more.
     epoch_end: Option<u64>,
+    /// When a peer speaking for a later epoch was last asked for finalized blocks.
+    later_epoch_probe: Option<Instant>,
 }
 
 impl Follow {
@@ -49,6 +52,7 @@ impl Follow {
             inflight: None,
             probed: false,
             epoch_end: None,
+            later_epoch_probe: None,
         }
     }
 
@@ -75,8 +79,7 @@ impl Follow {
 
     /// Whether a known hand-over lies above the queued blocks.
     fn before_epoch_end(&self) -> bool {
-        self.epoch_end
-            .is_some_and(|h| h == 0 || h > self.queued_height)
+        self.epoch_end.is_some_and(|h| h > self.queued_height)
     }
 }
 
@@ -107,9 +110,7 @@ impl Node {
             // epoch, the blocks up to the hand-over are fetched by height first.
             self.judge(Verdict::Ignore);
             if certificate.0.epoch > self.committee.epoch() {
-                self.follow.epoch_end.get_or_insert(0);
-                self.follow.source = Some(source);
-                self.request_range(source);
+                self.later_epoch_seen(source);
             }
             return Ok(());
         }
@@ -163,12 +164,38 @@ impl Node {
         }
     }
 
+    /// A peer speaks for a later epoch (a certificate or a consensus message): this node
+    /// missed a hand-over, whose blocks it asks that peer for, at most every
+    /// `LATER_EPOCH_PROBE` (the claim is not verifiable with this committee, so it
+    /// changes nothing else).
+    pub(super) fn later_epoch_seen(&mut self, peer: PeerId) {
+        if self
+            .follow
+            .later_epoch_probe
+            .is_some_and(|t| t.elapsed() < LATER_EPOCH_PROBE)
+        {
+            return;
+        }
+        self.follow.later_epoch_probe = Some(Instant::now());
+        self.request_range(peer);
+    }
+
     fn request_range(&mut self, peer: PeerId) {
         if self
             .follow
             .inflight
             .is_some_and(|t| t.elapsed() < RANGE_TIMEOUT)
         {
+            return;
+        }
+        // Nothing past an epoch's last block before the hand-over: what follows it is
+        // signed by a committee this node does not follow yet.
+        let queued_end = self
+            .commits
+            .back()
+            .and_then(|(blocks, _)| blocks.last())
+            .is_some_and(|b| b.next_epoch.is_some());
+        if queued_end {
             return;
         }
         self.follow.inflight = Some(Instant::now());
@@ -241,11 +268,6 @@ impl Node {
     ) -> Result<()> {
         self.follow.inflight = None;
         let (Some(last), Some(certificate)) = (blocks.last(), certificate) else {
-            // Nothing above ours there: a later epoch's certificate seen before was not
-            // this peer's to show (or not real).
-            if self.follow.epoch_end == Some(0) {
-                self.follow.epoch_end = None;
-            }
             return Ok(());
         };
         let mut parent = match self.commits.back() {
@@ -269,6 +291,12 @@ impl Node {
             parent = Some(b.hash());
             ok
         });
+        if certificate.0.epoch != self.committee.epoch() {
+            // Another committee's: not checkable here (this node is before or after that
+            // hand-over), not provably wrong.
+            tracing::debug!(%peer, "finalized range of another epoch");
+            return Ok(());
+        }
         if !self.verify_finality(last, &certificate) {
             tracing::debug!(%peer, "finalized range with an invalid certificate");
             self.net.penalize(peer, PENALTY_INVALID).await;

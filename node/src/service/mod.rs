@@ -536,7 +536,11 @@ impl Node {
     ) -> Result<()> {
         match message {
             Gossip::Consensus(message) => {
-                if self.engine.is_some() {
+                if message.epoch() > Some(self.committee.epoch()) {
+                    // A peer already in a later epoch: this node missed a hand-over.
+                    self.judge(Verdict::Ignore);
+                    self.later_epoch_seen(source);
+                } else if self.engine.is_some() {
                     let from = self.peers.engine_id(source);
                     self.drive(synod_consensus::Input::Message { from, message })
                         .await?;
@@ -647,7 +651,10 @@ impl Node {
                     }
                 }
                 message => {
-                    if self.engine.is_some() {
+                    if message.epoch() > Some(self.committee.epoch()) {
+                        self.later_epoch_seen(peer);
+                        Response::Ack
+                    } else if self.engine.is_some() {
                         let from = self.peers.engine_id(peer);
                         self.drive(synod_consensus::Input::Message { from, message })
                             .await?;

@@ -378,6 +378,10 @@ impl Node {
                 self.net.penalize(peer, super::PENALTY_MINOR).await;
                 continue;
             }
+            if sealed.batch().epoch < self.committee.epoch() {
+                // Asked before a hand-over: never ordered now.
+                continue;
+            }
             if let Err(e) = self.pool.add_sealed(sealed) {
                 tracing::debug!(error = %e, "fetched batch dropped");
                 continue;

@@ -770,38 +770,26 @@ mod tests {
 
     #[test]
     fn a_later_view_certificate_is_for_an_epochs_last_block_only() {
-        let header = Header {
-            view: 5,
-            ..Header::genesis(0)
-        };
-        let plain = Block::new(header.clone(), QuorumCert::genesis(0, Hash::ZERO, 1));
-        let next = NextEpoch {
+        let qc = QuorumCert::genesis(0, Hash::ZERO, 1);
+        let mut header = Header::genesis(0);
+        header.view = 5;
+        let plain = Block::new(header.clone(), qc.clone());
+        let next = Some(NextEpoch {
             epoch: 1,
             l1_block: 1,
             members: Vec::new(),
-        };
-        let end = Block::ending_epoch(
-            Header {
-                payload_digest: crate::block_payload_digest(&[], Some(&next)),
-                ..header
-            },
-            QuorumCert::genesis(0, Hash::ZERO, 1),
-            Vec::new(),
-            Some(next),
-        );
-        let fc = |block: &Block, view: u64| {
+        });
+        header.payload_digest = crate::block_payload_digest(&[], next.as_ref());
+        let end = Block::ending_epoch(header, qc, Vec::new(), next);
+        let fc = |b: &Block, view| {
             FinalityCert(Certificate {
-                epoch: 0,
                 view,
-                block_hash: block.hash(),
-                signers: SignerBitmap::new(1),
-                signature: Signature::EMPTY,
+                ..QuorumCert::genesis(0, b.hash(), 1).0
             })
         };
         assert!(fc(&plain, 5).is_for(&plain));
         assert!(!fc(&plain, 7).is_for(&plain), "only H3 makes a later view");
-        assert!(fc(&end, 7).is_for(&end));
-        assert!(!fc(&end, 7).at_block_view(&end.header));
+        assert!(fc(&end, 7).is_for(&end) && !fc(&end, 7).at_block_view(&end.header));
         assert!(!fc(&end, 4).is_for(&end), "never an earlier view");
         assert!(!fc(&plain, 5).is_for(&end), "another block");
     }

@@ -1,8 +1,8 @@
 //! The publisher: posts finality certificates to the L1 bridge and follows what the
 //! bridge has attested (`docs/operator.md`, "L1").
 //!
-//! Duty rotates: the validator on duty for the next post is the committee member at
-//! `attested_height mod n` (a fact every node reads from L1 alike). The one on duty
+//! Duty rotates: the validator on duty for the next post is the member of the current
+//! epoch's committee at `attested_height mod n` (facts every node reads alike). The one on duty
 //! posts the newest certificate it holds as soon as the bridge is `l1.attest-every`
 //! blocks behind; member `k` places after it waits `k × l1.fallback-secs` from the
 //! moment the bridge last moved, and posts only if the bridge still has not. A node
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use synod_bridge::{AttestedTip, L1Error, L1};
-use synod_types::{Equivocation, FinalityCert, Header, Phase, PublicKey};
+use synod_types::{Committee, Equivocation, FinalityCert, Header, Phase, PublicKey};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::service::Finalized;
@@ -70,10 +70,8 @@ fn offense(e: &Equivocation) -> Offense {
 pub struct Publisher {
     /// The L1 client; with an account when this node posts.
     pub l1: L1,
-    /// This validator's committee index (`None`: follow only).
-    pub index: Option<u32>,
-    /// Committee size.
-    pub committee_size: u32,
+    /// This validator's key (`None`: follow only).
+    pub key: Option<PublicKey>,
     /// Post when the bridge is at least this many blocks behind.
     pub attest_every: u64,
     /// Wait per place behind the member on duty.
@@ -83,9 +81,11 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Runs until the finalized stream closes.
+    /// Runs until the finalized stream closes. Duty follows `committee`, the current
+    /// epoch's.
     pub async fn run(
         self,
+        committee: watch::Receiver<Arc<Committee>>,
         mut finalized: broadcast::Receiver<Arc<Finalized>>,
         mut evidence: mpsc::Receiver<Equivocation>,
     ) {
@@ -133,7 +133,10 @@ impl Publisher {
                         }
                     }
                     let step = match self.slash(&mut pending).await {
-                        Ok(()) => self.step(&mut state, newest.as_ref()).await,
+                        Ok(()) => {
+                            let committee = committee.borrow().clone();
+                            self.step(&mut state, &committee, newest.as_ref()).await
+                        }
                         Err(e) => Err(e),
                     };
                     match step {
@@ -192,6 +195,7 @@ impl Publisher {
     async fn step(
         &self,
         state: &mut State,
+        committee: &Committee,
         newest: Option<&(Header, FinalityCert)>,
     ) -> Result<(), L1Error> {
         let block = self.l1.block_number().await?;
@@ -210,7 +214,8 @@ impl Publisher {
         if *self.attested.borrow() != Some(tip.height) {
             self.attested.send_replace(Some(tip.height));
         }
-        let (Some(index), Some((header, cert))) = (self.index, newest) else {
+        let index = self.key.as_ref().and_then(|k| committee.index_of(k));
+        let (Some(index), Some((header, cert))) = (index, newest) else {
             return Ok(());
         };
         if self.l1.account().is_none()
@@ -219,7 +224,7 @@ impl Publisher {
         {
             return Ok(());
         }
-        let n = self.committee_size.max(1) as u64;
+        let n = committee.size().max(1) as u64;
         let duty = tip.height % n;
         let place = (index as u64 + n - duty) % n;
         if moved_at.elapsed() < self.fallback * place as u32 {

@@ -95,6 +95,77 @@ fn validator_account(net: &Net, i: usize) -> (String, String) {
     )
 }
 
+/// Mines up to the next epoch's snapshot block and snapshots it with
+/// `synod stake advance-epoch`: the new epoch and the command's output.
+fn advance_epoch(net: &Net) -> (u64, String) {
+    let deployer = l1(net)["deployer_key"].as_str().unwrap().to_string();
+    let epoch_blocks = l1(net)["epoch_blocks"].as_u64().unwrap();
+    rpc(
+        l1(net)["rpc_url"].as_str().unwrap(),
+        "anvil_mine",
+        json!([format!("0x{epoch_blocks:x}")]),
+    );
+    let out = stake(net, &deployer, &["advance-epoch"]);
+    let epoch: u64 = out
+        .split_whitespace()
+        .skip_while(|w| *w != "epoch")
+        .nth(1)
+        .and_then(|w| w.trim_end_matches([',', ':']).parse().ok())
+        .unwrap_or_else(|| panic!("no epoch in {out:?}"));
+    (epoch, out)
+}
+
+/// Waits until every node of `urls` has read `epoch`'s snapshot from L1 (once confirmed).
+fn wait_for_l1_epoch(urls: &[String], epoch: u64) {
+    wait_until(
+        "the new epoch read from L1",
+        Duration::from_secs(20),
+        || {
+            urls.iter()
+                .all(|u| common::status(u).is_some_and(|s| s["l1_epoch"].as_u64() == Some(epoch)))
+        },
+    );
+}
+
+/// Waits until every node of `urls` has handed over to `epoch`'s committee.
+fn wait_for_hand_over(urls: &[String], epoch: u64) {
+    wait_until("the hand-over", Duration::from_secs(30), || {
+        urls.iter()
+            .all(|u| common::status(u).is_some_and(|s| s["epoch"].as_u64() == Some(epoch)))
+    });
+}
+
+/// The public keys of a node's current committee, which must be `epoch`'s.
+fn committee_keys(url: &str, epoch: u64) -> Vec<String> {
+    let committee = &rpc(url, "synod_getCommittee", json!([]))["result"];
+    assert_eq!(
+        committee["epoch"].as_u64(),
+        Some(epoch),
+        "{url}: {committee}"
+    );
+    committee["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["public_key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits until the bridge holds a block of `epoch`, verified against its committee.
+fn wait_for_attested_epoch(net: &Net, epoch: u64) {
+    wait_until(
+        "an attestation of the new epoch",
+        Duration::from_secs(30),
+        || {
+            u64::from_str_radix(
+                bridge_word(net, "attestedEpoch()").trim_start_matches("0x"),
+                16,
+            )
+            .is_ok_and(|e| e == epoch)
+        },
+    );
+}
+
 #[test]
 fn attestations_keep_up_with_finality_and_survive_restarts() {
     let net = Net::up("l1keep", 4, 0);
@@ -171,9 +242,7 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
     let net = Net::up("slash", 4, 0);
     let urls = net.urls();
     let index3 = common::status(&urls[3]).unwrap()["validator_index"].clone();
-    let key3 = rpc(&urls[3], "synod_getCommittee", json!([]))["result"]["members"]
-        [index3.as_u64().unwrap() as usize]["public_key"]
-        .clone();
+    let key3 = committee_keys(&urls[3], 1)[index3.as_u64().unwrap() as usize].clone();
     let (account, _) = validator_account(&net, 3);
     let status = |net: &Net| -> Value {
         let deployer = l1(net)["deployer_key"].as_str().unwrap().to_string();
@@ -237,48 +306,17 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
     );
 
     // The next snapshot leaves it out.
-    let deployer = l1(&net)["deployer_key"].as_str().unwrap().to_string();
-    let epoch_blocks = l1(&net)["epoch_blocks"].as_u64().unwrap();
-    rpc(
-        l1(&net)["rpc_url"].as_str().unwrap(),
-        "anvil_mine",
-        json!([format!("0x{epoch_blocks:x}")]),
-    );
-    let out = stake(&net, &deployer, &["advance-epoch"]);
+    let (epoch, out) = advance_epoch(&net);
     assert!(out.contains("3 members"), "{out}");
     assert_eq!(status(&net)["in_committee"], false);
-    // Every honest node's staking reader reads the new snapshot once it is confirmed.
-    let epoch: u64 = out
-        .split_whitespace()
-        .skip_while(|w| *w != "epoch")
-        .nth(1)
-        .and_then(|w| w.trim_end_matches([',', ':']).parse().ok())
-        .unwrap_or_else(|| panic!("no epoch in {out:?}"));
-    wait_until(
-        "the new epoch read from L1",
-        Duration::from_secs(20),
-        || {
-            urls[..3]
-                .iter()
-                .all(|u| common::status(u).is_some_and(|s| s["l1_epoch"].as_u64() == Some(epoch)))
-        },
-    );
+    wait_for_l1_epoch(&urls[..3], epoch);
     // The honest nodes hand over to it: the committee without validator-3, which
     // takes no part from then on, and the network finalizes under the new committee.
-    wait_until("the hand-over", Duration::from_secs(30), || {
-        urls[..3]
-            .iter()
-            .all(|u| common::status(u).is_some_and(|s| s["epoch"].as_u64() == Some(epoch)))
-    });
+    wait_for_hand_over(&urls[..3], epoch);
     for url in &urls[..3] {
-        let committee = &rpc(url, "synod_getCommittee", json!([]))["result"];
-        assert_eq!(committee["epoch"].as_u64(), Some(epoch), "{committee}");
-        let members = committee["members"].as_array().unwrap();
-        assert_eq!(members.len(), 3, "{committee}");
-        assert!(
-            members.iter().all(|m| m["public_key"] != key3),
-            "{committee}"
-        );
+        let members = committee_keys(url, epoch);
+        assert_eq!(members.len(), 3, "{members:?}");
+        assert!(!members.contains(&key3), "{members:?}");
         let index = common::status(url).unwrap()["validator_index"].clone();
         assert!(index.as_u64().is_some_and(|i| i < 3), "{index}");
     }
@@ -298,25 +336,110 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
     let tip = rpc(&urls[0], "synod_getBlock", json!([height(&urls[0])]));
     assert_eq!(tip["result"]["epoch"].as_u64(), Some(epoch), "{tip}");
     // The bridge verifies the new committee's certificates against the StakeTable.
+    wait_for_attested_epoch(&net, epoch);
+    // Every node holds the same chain across the hand-over.
+    assert_identical_chains(&urls);
+}
+
+#[test]
+fn a_validator_joins_and_another_exits_at_the_next_epoch_snapshot() {
+    let net = Net::up("churn", 4, 0);
+    let dir = net.dir.to_str().unwrap();
+
+    // validator-4 is added to the running network and stakes through the operator's
+    // own `synod stake register`; it follows the chain without voting.
+    let out = ok(&["testnet", "join", "--dir", dir]);
+    let key4 = out
+        .split_whitespace()
+        .skip_while(|w| *w != "registered")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no registered key in {out:?}"))
+        .to_string();
+    let urls = net.urls();
+    assert_eq!(urls.len(), 5);
+    let status4 = common::status(&urls[4]).unwrap();
+    assert!(status4["validator_index"].is_null(), "{status4}");
+    assert!(!committee_keys(&urls[0], 1).contains(&key4));
+
+    // validator-2 asks to leave: it stays in the committee until the next snapshot.
+    let (_, key2_l1) = validator_account(&net, 2);
+    let index2 = common::status(&urls[2]).unwrap()["validator_index"]
+        .as_u64()
+        .unwrap() as usize;
+    let key2 = committee_keys(&urls[2], 1)[index2].clone();
+    let out = stake(&net, &key2_l1, &["exit"]);
+    assert!(out.contains("exit requested"), "{out}");
+    let record: Value =
+        serde_json::from_str(&stake(&net, &key2_l1, &["status", "--json"])).unwrap();
+    assert_eq!(record["status"], "EXITING", "{record}");
+    assert_eq!(record["in_committee"], true, "{record}");
+    assert!(record["withdrawable_at"].as_u64().unwrap() > 0, "{record}");
+
+    // The next snapshot has validator-4 in and validator-2 out; the network hands over.
+    let (epoch, out) = advance_epoch(&net);
+    assert!(out.contains("4 members"), "{out}");
+    let stayers = [&urls[0], &urls[1], &urls[3], &urls[4]].map(String::clone);
+    wait_for_l1_epoch(&stayers, epoch);
+    wait_for_hand_over(&stayers, epoch);
+    for url in &stayers {
+        let members = committee_keys(url, epoch);
+        assert_eq!(members.len(), 4, "{members:?}");
+        assert!(members.contains(&key4), "{url}: {members:?}");
+        assert!(!members.contains(&key2), "{url}: {members:?}");
+    }
+    let index4 = common::status(&urls[4]).unwrap()["validator_index"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("validator-4 has no index in epoch {epoch}"));
     wait_until(
-        "an attestation of the new epoch",
+        "validator-2 out of the committee",
         Duration::from_secs(30),
         || {
-            u64::from_str_radix(
-                bridge_word(&net, "attestedEpoch()").trim_start_matches("0x"),
-                16,
-            )
-            .is_ok_and(|e| e == epoch)
+            common::status(&urls[2]).is_some_and(|s| {
+                s["epoch"].as_u64() == Some(epoch) && s["validator_index"].is_null()
+            })
         },
     );
-    // Every node holds the same chain across the hand-over.
-    let common_height = urls.iter().map(|u| height(u)).min().unwrap();
-    let first = headers(&urls[0], common_height);
-    for url in &urls[1..] {
-        assert_eq!(
-            headers(url, common_height),
-            first,
-            "{url} holds another chain"
-        );
-    }
+
+    // validator-4 votes: its signature is in finality certificates of the new epoch …
+    let from = height(&urls[0]);
+    wait_until("blocks of the new epoch", Duration::from_secs(30), || {
+        height(&urls[0]) > from + 10
+    });
+    let signed_by_4 = (from + 1..=height(&urls[0])).any(|h| {
+        let block = &rpc(&urls[0], "synod_getBlock", json!([h]))["result"];
+        let cert = &block["finality_certificate"];
+        let signers = hex::decode(
+            cert["signers"]
+                .as_str()
+                .unwrap_or("0x")
+                .trim_start_matches("0x"),
+        )
+        .unwrap();
+        block["epoch"].as_u64() == Some(epoch)
+            && signers
+                .get(index4 as usize / 8)
+                .is_some_and(|b| b & (1 << (index4 % 8)) != 0)
+    });
+    assert!(
+        signed_by_4,
+        "no certificate of epoch {epoch} carries validator-4's signature"
+    );
+    // … and it is needed: with validator-0 down, three of the four members finalize
+    // only with validator-4's vote (each holds a quarter of the stake).
+    net.kill("validator-0");
+    let from = height(&urls[1]);
+    wait_until(
+        "finality without validator-0",
+        Duration::from_secs(60),
+        || height(&urls[1]) > from + 5,
+    );
+    // It also takes its turns at posting to the bridge, which verifies the new committee.
+    wait_until(
+        "validator-4 to post an attestation",
+        Duration::from_secs(60),
+        || metric(&urls[4], "synod_l1_attestations_posted_total") > 0.0,
+    );
+    wait_for_attested_epoch(&net, epoch);
+    assert_identical_chains(&urls[1..]);
+    assert_no_evidence(&urls[1..]);
 }

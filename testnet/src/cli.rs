@@ -13,6 +13,9 @@ pub enum TestnetCommand {
     Down(DirArg),
     /// Submit transactions to every node and report finality and latency.
     Load(LoadArgs),
+    /// Add a node to a running network: a validator staked on its L1 (it enters the
+    /// committee at the next epoch snapshot), or a full node.
+    Join(JoinArgs),
     /// Restart one node (SIGTERM, then start it again), optionally with a wiped database.
     Restart(RestartArgs),
     /// Start a network, ramp the load to saturation, write JSON and a chart.
@@ -78,6 +81,17 @@ pub struct GasArgs {
     /// Also write the table as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+/// Options of `synod testnet join`.
+#[derive(Debug, clap::Args)]
+pub struct JoinArgs {
+    /// The running network.
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Add a full node instead of a validator.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// Options of `synod testnet restart`.

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::manifest::alive;
+use crate::manifest::{alive, Manifest};
 use crate::up::{spawn, synod, synod_output, synod_output_with, Planned};
 
 /// Environment variable with an L1 account's private key, read by `synod stake` and
@@ -25,6 +25,8 @@ pub const PORT_OFFSET: u16 = 99;
 const BLOCK_TIME: u64 = 1;
 /// Stake of each validator, in ETH (also the minimum).
 const STAKE_ETH: &str = "32";
+/// Funded accounts beyond the deployer's and the validators', for `synod testnet join`.
+const SPARE_ACCOUNTS: usize = 8;
 /// A validator slashed below this stake (ETH) is ejected: one slash (half) is enough.
 const EJECTION_ETH: &str = "20";
 
@@ -95,7 +97,7 @@ fn start_anvil(dir: &Path, port: u16, validators: usize) -> Result<(L1Entry, Vec
         "--block-time".into(),
         BLOCK_TIME.to_string(),
         "--accounts".into(),
-        (validators + 1).max(10).to_string(),
+        (validators + 1 + SPARE_ACCOUNTS).to_string(),
         "--state".into(),
         l1_dir.join("state.json").to_string_lossy().into(),
         "--config-out".into(),
@@ -109,18 +111,7 @@ fn start_anvil(dir: &Path, port: u16, validators: usize) -> Result<(L1Entry, Vec
     while !config.exists() && written.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let text = std::fs::read_to_string(&config)
-        .with_context(|| format!("anvil wrote no {}", config.display()))?;
-    let parsed: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
-    let keys: Vec<String> = parsed["private_keys"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|k| k.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let keys = account_keys(&config)?;
     if keys.len() <= validators {
         bail!(
             "anvil made {} accounts, {} are needed",
@@ -139,6 +130,45 @@ fn start_anvil(dir: &Path, port: u16, validators: usize) -> Result<(L1Entry, Vec
         args,
     };
     Ok((entry, keys))
+}
+
+/// The private keys of anvil's dev accounts, from the file `--config-out` wrote.
+fn account_keys(config: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("anvil wrote no {}", config.display()))?;
+    let parsed: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
+    Ok(parsed["private_keys"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// A funded dev account of the testnet in `dir` that neither the deployer nor any node
+/// uses: its private key.
+pub(crate) fn free_account(dir: &Path, manifest: &Manifest) -> Result<String> {
+    let l1 = manifest.l1.as_ref().context("the testnet has no L1")?;
+    let used: Vec<&str> = manifest
+        .nodes
+        .iter()
+        .filter_map(|n| n.env.get(PRIVATE_KEY_ENV).map(String::as_str))
+        .chain([l1.deployer_key.as_str()])
+        .collect();
+    account_keys(&dir.join("l1").join("accounts.json"))?
+        .into_iter()
+        .find(|k| !used.contains(&k.as_str()))
+        .context("every funded L1 account of this testnet is taken")
+}
+
+/// `synod stake register` of a planned validator from the account of `key`, as its
+/// operator would run it; its output.
+pub(crate) fn register(p: &Planned, l1: &L1Entry, key: &str) -> Result<String> {
+    let args = register_args(p, l1);
+    synod_with_key(&args.iter().map(String::as_str).collect::<Vec<_>>(), key)
 }
 
 /// Waits until anvil (`pid`) answers on `rpc_url`.

@@ -5,6 +5,8 @@
 //! - `synod testnet up`: keys (`synod keys new`), identities (`synod init`), the genesis
 //!   (`synod genesis`), then one `synod start` per node on 127.0.0.1 with distinct
 //!   ports; `testnet.json` describes the network; a live status line each second.
+//! - `synod testnet join`: one more node in a running network; a validator registers
+//!   on the L1 with `synod stake register` and enters at the next epoch snapshot.
 //! - `synod testnet down`: SIGTERM to every process of a `testnet.json`, then waits.
 //! - `synod testnet load`: transactions to every node over JSON-RPC, the finalized
 //!   stream over WebSocket; acknowledged, finalized, lost, latency percentiles.
@@ -25,6 +27,7 @@ pub(crate) use say;
 mod bench;
 mod chart;
 pub mod cli;
+mod join;
 mod l1;
 pub mod load;
 mod manifest;
@@ -41,6 +44,7 @@ pub fn run(command: &cli::TestnetCommand) -> Result<bool> {
     match command {
         cli::TestnetCommand::Up(args) => up::up(args),
         cli::TestnetCommand::Down(args) => up::down(&args.dir),
+        cli::TestnetCommand::Join(args) => join::join(&args.dir.dir, args.full),
         cli::TestnetCommand::Restart(args) => up::restart(&args.dir.dir, &args.node, args.wipe),
         cli::TestnetCommand::Load(args) => {
             let manifest = Manifest::load(&args.dir.dir)?;

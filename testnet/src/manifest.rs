@@ -44,6 +44,12 @@ pub struct Manifest {
     /// The L1 the validators stake on, when the network has one.
     #[serde(default)]
     pub l1: Option<crate::l1::L1Entry>,
+    /// First TCP port: node `i` listens on base+i and serves RPC on base+100+i.
+    #[serde(default)]
+    pub base_port: u16,
+    /// Extra `synod start` flags every node runs with (`--node-arg`).
+    #[serde(default)]
+    pub node_args: Vec<String>,
 }
 
 impl Manifest {

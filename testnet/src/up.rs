@@ -93,46 +93,63 @@ fn prepare(args: &UpArgs, dir: &Path) -> Result<(Vec<Planned>, Vec<String>)> {
         } else {
             format!("full-{}", i - args.nodes)
         };
-        let data_dir = dir.join(&name);
-        if data_dir.exists() {
-            std::fs::remove_dir_all(&data_dir)
-                .with_context(|| format!("cannot clear {}", data_dir.display()))?;
-        }
-        std::fs::create_dir_all(&data_dir)?;
-        let dd = data_dir.to_string_lossy().to_string();
-        let password_file = if validator {
-            let path = data_dir.join("password.txt");
-            let mut secret = [0u8; 16];
-            rand::rngs::OsRng.fill_bytes(&mut secret);
-            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-            std::fs::write(&path, hex)?;
-            let out = synod_output(&[
-                "keys",
-                "new",
-                "--data-dir",
-                &dd,
-                "--password-file",
-                &path.to_string_lossy(),
-                "--kdf",
-                "pbkdf2",
-            ])?;
-            validators.push(format!("{}:{STAKE}", field(&out, "created key ")?));
-            Some(path)
-        } else {
-            None
-        };
-        let out = synod_output(&["init", "--data-dir", &dd])?;
-        planned.push(Planned {
-            name,
-            role: if validator { "validator" } else { "full" },
-            data_dir,
-            p2p_port: args.base_port + i as u16,
-            rpc_port: args.base_port + 100 + i as u16,
-            peer_id: field(&out, "peer id ")?,
-            password_file,
-        });
+        let (p, key) = plan_node(dir, name, validator, args.base_port, i)?;
+        validators.extend(key.map(|k| format!("{k}:{STAKE}")));
+        planned.push(p);
     }
     Ok((planned, validators))
+}
+
+/// Creates node `i`'s data directory (cleared first), its identity and, for a
+/// validator, its keystore with a random password; returns the node and the validator's
+/// public key.
+pub(crate) fn plan_node(
+    dir: &Path,
+    name: String,
+    validator: bool,
+    base_port: u16,
+    i: usize,
+) -> Result<(Planned, Option<String>)> {
+    let data_dir = dir.join(&name);
+    if data_dir.exists() {
+        std::fs::remove_dir_all(&data_dir)
+            .with_context(|| format!("cannot clear {}", data_dir.display()))?;
+    }
+    std::fs::create_dir_all(&data_dir)?;
+    let dd = data_dir.to_string_lossy().to_string();
+    let mut public_key = None;
+    let password_file = if validator {
+        let path = data_dir.join("password.txt");
+        let mut secret = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&path, hex)?;
+        let out = synod_output(&[
+            "keys",
+            "new",
+            "--data-dir",
+            &dd,
+            "--password-file",
+            &path.to_string_lossy(),
+            "--kdf",
+            "pbkdf2",
+        ])?;
+        public_key = Some(field(&out, "created key ")?);
+        Some(path)
+    } else {
+        None
+    };
+    let out = synod_output(&["init", "--data-dir", &dd])?;
+    let planned = Planned {
+        name,
+        role: if validator { "validator" } else { "full" },
+        data_dir,
+        p2p_port: base_port + i as u16,
+        rpc_port: base_port + 100 + i as u16,
+        peer_id: field(&out, "peer id ")?,
+        password_file,
+    };
+    Ok((planned, public_key))
 }
 
 /// `synod genesis` with the validators of the command line.
@@ -179,6 +196,49 @@ fn start_args(p: &Planned, bootnodes: &str, genesis: &Path, extra: &[String]) ->
     }
     args.extend(extra.iter().cloned());
     args
+}
+
+/// Starts one planned node: with the L1's flags when the network has one, and as a
+/// validator with its L1 account's key (`l1_key`), from which it publishes.
+pub(crate) fn launch(
+    p: &Planned,
+    bootnodes: &str,
+    genesis: &Path,
+    node_args: &[String],
+    l1: Option<&l1::L1Entry>,
+    l1_key: Option<&str>,
+) -> Result<NodeEntry> {
+    let mut start = start_args(p, bootnodes, genesis, node_args);
+    let mut env = BTreeMap::new();
+    if let Some(l1) = l1 {
+        start.extend([
+            "--l1.rpc".into(),
+            l1.rpc_url.clone(),
+            "--l1.stake-table".into(),
+            l1.stake_table.clone(),
+            // anvil mines on a timer and never reorganizes.
+            "--l1.confirmations".into(),
+            "1".into(),
+        ]);
+        if let Some(key) = l1_key {
+            env.insert(l1::PRIVATE_KEY_ENV.to_string(), key.to_string());
+        }
+    }
+    let log = p.data_dir.join("synod.log");
+    let pid = spawn(&start, &log, &env)?;
+    let rpc_url = format!("http://127.0.0.1:{}", p.rpc_port);
+    Ok(NodeEntry {
+        name: p.name.clone(),
+        role: p.role.into(),
+        metrics_url: format!("{rpc_url}/metrics"),
+        rpc_url,
+        p2p: p2p_addr(p),
+        data_dir: p.data_dir.clone(),
+        log,
+        pid,
+        args: start,
+        env,
+    })
 }
 
 /// Starts `synod` with `args` and `env`, appending to `log`; returns its pid.
@@ -259,44 +319,23 @@ pub fn up(args: &UpArgs) -> Result<bool> {
             planned.first()
         };
         let bootnodes = boot.map(p2p_addr).unwrap_or_default();
-        let mut start = start_args(p, &bootnodes, &genesis, &args.node_args);
-        let mut env = BTreeMap::new();
-        if let Some(l1) = &l1 {
-            start.extend([
-                "--l1.rpc".into(),
-                l1.rpc_url.clone(),
-                "--l1.stake-table".into(),
-                l1.stake_table.clone(),
-                // anvil mines on a timer and never reorganizes.
-                "--l1.confirmations".into(),
-                "1".into(),
-            ]);
-            // Validators publish attestations from the account they staked with.
-            if let Some(key) = l1_keys.get(i) {
-                env.insert(l1::PRIVATE_KEY_ENV.to_string(), key.clone());
-            }
-        }
-        let log = p.data_dir.join("synod.log");
-        let pid = spawn(&start, &log, &env)?;
-        let rpc_url = format!("http://127.0.0.1:{}", p.rpc_port);
-        nodes.push(NodeEntry {
-            name: p.name.clone(),
-            role: p.role.into(),
-            metrics_url: format!("{rpc_url}/metrics"),
-            rpc_url,
-            p2p: p2p_addr(p),
-            data_dir: p.data_dir.clone(),
-            log,
-            pid,
-            args: start,
-            env,
-        });
+        let l1_key = l1_keys.get(i).map(String::as_str);
+        nodes.push(launch(
+            p,
+            &bootnodes,
+            &genesis,
+            &args.node_args,
+            l1.as_ref(),
+            l1_key,
+        )?);
     }
     let manifest = Manifest {
         chain_id: CHAIN_ID,
         genesis,
         nodes,
         l1,
+        base_port: args.base_port,
+        node_args: args.node_args.clone(),
     };
     manifest.save(dir)?;
     crate::say!(

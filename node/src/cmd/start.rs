@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use synod_p2p::{Multiaddr, NetworkConfig};
 use synod_staking::Genesis;
 use synod_types::wire::Limits;
-use synod_types::{Committee, SecretKey};
+use synod_types::SecretKey;
 
 use crate::cli::StartArgs;
 use crate::cmd::keys;
@@ -72,7 +72,6 @@ fn load_key(config: &Config) -> Result<Option<SecretKey>> {
 /// validator has an L1 account (`l1.key-file` or `SYNOD_L1_PRIVATE_KEY`).
 async fn publisher(
     config: &Config,
-    committee: &Committee,
     key: Option<&SecretKey>,
     attested: tokio::sync::watch::Sender<Option<u64>>,
 ) -> Result<Option<Publisher>> {
@@ -103,8 +102,7 @@ async fn publisher(
     );
     Ok(Some(Publisher {
         l1: client,
-        index: key.and_then(|k| committee.index_of(&k.public_key())),
-        committee_size: committee.size() as u32,
+        key: key.map(SecretKey::public_key),
         attest_every: l1.attest_every,
         fallback: Duration::from_secs(l1.fallback_secs),
         attested,
@@ -166,7 +164,7 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
     let key = load_key(&config)?;
     if let Some(key) = &key {
         if committee.index_of(&key.public_key()).is_none() {
-            tracing::warn!("this validator key is not in the genesis committee; following only");
+            tracing::warn!("this validator key is not in the genesis committee: it follows the chain, and votes once an epoch's committee includes it");
         }
     }
     // Later epochs may have larger committees than the genesis one; their blocks and
@@ -205,7 +203,7 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
     )?;
     let metrics = crate::telemetry::metrics();
     let (attested_tx, attested) = tokio::sync::watch::channel(None);
-    let publisher = publisher(&config, &committee, key.as_ref(), attested_tx).await?;
+    let publisher = publisher(&config, key.as_ref(), attested_tx).await?;
     let l1_epochs = match &publisher {
         Some(p) => Some(staking_reader(&config, &p.l1, committee.epoch()).await),
         None => None,
@@ -233,7 +231,11 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         equivocate,
     })?;
     if let Some(publisher) = publisher {
-        tokio::spawn(publisher.run(shared.finalized.subscribe(), evidence));
+        tokio::spawn(publisher.run(
+            shared.committee.clone(),
+            shared.finalized.subscribe(),
+            evidence,
+        ));
     }
     let (stop, server) = jsonrpsee::server::stop_channel();
     let listener = Listener {

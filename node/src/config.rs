@@ -224,6 +224,9 @@ options! {
         attest_every: u64 = 1, "l1.attest-every", "SYNOD_L1_ATTEST_EVERY";
         /// Seconds each validator after the one on duty waits before posting in its place.
         fallback_secs: u64 = 3, "l1.fallback-secs", "SYNOD_L1_FALLBACK_SECS";
+        /// Take the StakeTable's next epoch snapshot once it is due, in turn with the
+        /// other validators (anyone may; someone must, or the committee never changes).
+        advance_epochs: bool = true, "l1.advance-epochs", "SYNOD_L1_ADVANCE_EPOCHS";
         /// L1 blocks an epoch snapshot must be below the head before it counts (12 suits
         /// Ethereum's mainnet head; a local anvil needs 1 or 2).
         confirmations: u64 = 12, "l1.confirmations", "SYNOD_L1_CONFIRMATIONS";

@@ -56,6 +56,12 @@ struct State {
     moved_at: Instant,
     /// Highest height this node posted.
     posted: u64,
+    /// The next epoch to snapshot and the L1 block from which it may be.
+    next_epoch: Option<(u64, u64)>,
+    /// The L1 block the next epoch was last read at.
+    epoch_read_at: Option<u64>,
+    /// When the next epoch's snapshot was first seen due.
+    due_since: Option<Instant>,
 }
 
 /// What identifies one piece of evidence: the contract pays once per offense.
@@ -76,11 +82,24 @@ pub struct Publisher {
     pub attest_every: u64,
     /// Wait per place behind the member on duty.
     pub fallback: Duration,
+    /// Also snapshot the next epoch (`StakeTable.advanceEpoch`) once it is due.
+    pub advance_epochs: bool,
     /// Where the attested height is published for RPC and status.
     pub attested: watch::Sender<Option<u64>>,
 }
 
+/// How many places after the member on duty for `turn` member `index` comes.
+fn place(committee: &Committee, index: u32, turn: u64) -> u64 {
+    let n = committee.size().max(1) as u64;
+    (index as u64 + n - turn % n) % n
+}
+
 impl Publisher {
+    /// This node's index in `committee`, when it is a member.
+    fn index(&self, committee: &Committee) -> Option<u32> {
+        self.key.as_ref().and_then(|k| committee.index_of(k))
+    }
+
     /// Runs until the finalized stream closes. Duty follows `committee`, the current
     /// epoch's.
     pub async fn run(
@@ -98,6 +117,9 @@ impl Publisher {
             tip: AttestedTip::default(),
             moved_at: Instant::now(),
             posted: 0,
+            next_epoch: None,
+            epoch_read_at: None,
+            due_since: None,
         };
         let mut backoff = Duration::ZERO;
         let mut next_try = Instant::now();
@@ -135,7 +157,10 @@ impl Publisher {
                     let step = match self.slash(&mut pending).await {
                         Ok(()) => {
                             let committee = committee.borrow().clone();
-                            self.step(&mut state, &committee, newest.as_ref()).await
+                            match self.step(&mut state, &committee, newest.as_ref()).await {
+                                Ok(()) => self.advance(&mut state, &committee).await,
+                                Err(e) => Err(e),
+                            }
                         }
                         Err(e) => Err(e),
                     };
@@ -214,8 +239,7 @@ impl Publisher {
         if *self.attested.borrow() != Some(tip.height) {
             self.attested.send_replace(Some(tip.height));
         }
-        let index = self.key.as_ref().and_then(|k| committee.index_of(k));
-        let (Some(index), Some((header, cert))) = (index, newest) else {
+        let (Some(index), Some((header, cert))) = (self.index(committee), newest) else {
             return Ok(());
         };
         if self.l1.account().is_none()
@@ -224,9 +248,7 @@ impl Publisher {
         {
             return Ok(());
         }
-        let n = committee.size().max(1) as u64;
-        let duty = tip.height % n;
-        let place = (index as u64 + n - duty) % n;
+        let place = place(committee, index, tip.height);
         if moved_at.elapsed() < self.fallback * place as u32 {
             return Ok(());
         }
@@ -258,5 +280,59 @@ impl Publisher {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Snapshots the next epoch once it is due, by rotating duty: the member at
+    /// `next_epoch mod n` sends it at once, the one `k` places after it once the snapshot
+    /// has been due for `k × l1.fallback-secs`. The epoch is read again on each new L1
+    /// block while it is due, so a snapshot someone else sent is not sent again; a lost
+    /// race fails in simulation, without gas.
+    async fn advance(&self, state: &mut State, committee: &Committee) -> Result<(), L1Error> {
+        let (Some(block), Some(index)) = (state.l1_block, self.index(committee)) else {
+            return Ok(());
+        };
+        if !self.advance_epochs || self.l1.account().is_none() {
+            return Ok(());
+        }
+        let due = state.next_epoch.is_none_or(|(_, due)| block >= due);
+        if due && state.epoch_read_at != Some(block) {
+            let next = self.l1.current_epoch().await? + 1;
+            if state.next_epoch.map(|(e, _)| e) != Some(next) {
+                state.next_epoch = Some((next, self.l1.epoch_due(next).await?));
+                state.due_since = None;
+            }
+            state.epoch_read_at = Some(block);
+        }
+        let Some((next, due_at)) = state.next_epoch else {
+            return Ok(());
+        };
+        if block < due_at {
+            return Ok(());
+        }
+        let since = *state.due_since.get_or_insert_with(Instant::now);
+        let place = place(committee, index, next);
+        if since.elapsed() < self.fallback * place as u32 {
+            return Ok(());
+        }
+        match self.l1.advance_epoch().await {
+            Ok(sent) => {
+                metrics::counter!("synod_l1_epochs_advanced_total").increment(1);
+                metrics::counter!("synod_l1_gas_used_total").increment(sent.gas_used);
+                tracing::info!(
+                    epoch = next,
+                    l1_block = sent.block,
+                    gas = sent.gas_used,
+                    place,
+                    "epoch snapshot taken on L1"
+                );
+            }
+            // Another validator's snapshot landed first.
+            Err(L1Error::Reverted { reason, .. }) => {
+                tracing::debug!(epoch = next, %reason, "epoch snapshot not taken");
+            }
+            Err(e) => return Err(e),
+        }
+        state.next_epoch = None;
+        Ok(())
     }
 }

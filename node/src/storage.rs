@@ -483,11 +483,11 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use synod_types::{Certificate, CommitVote, Header, Signature, SignerBitmap, Tx, Vote};
 
-    fn temp_dir(name: &str) -> std::path::PathBuf {
+    pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("synod-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
@@ -505,7 +505,7 @@ mod tests {
         }
     }
 
-    fn chain(n: u64) -> Vec<Block> {
+    pub(crate) fn chain(n: u64) -> Vec<Block> {
         let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
         let mut out = Vec::new();
         let mut parent = genesis;

@@ -95,24 +95,31 @@ fn validator_account(net: &Net, i: usize) -> (String, String) {
     )
 }
 
-/// Mines up to the next epoch's snapshot block and snapshots it with
-/// `synod stake advance-epoch`: the new epoch and the command's output.
-fn advance_epoch(net: &Net) -> (u64, String) {
+/// The StakeTable's latest epoch.
+fn l1_epoch(net: &Net) -> u64 {
     let deployer = l1(net)["deployer_key"].as_str().unwrap().to_string();
+    let record: Value =
+        serde_json::from_str(&stake(net, &deployer, &["status", "--json"])).unwrap();
+    record["epoch"].as_u64().unwrap()
+}
+
+/// Mines L1 up to the next epoch's snapshot block; the validators take the snapshot
+/// themselves (`l1.advance-epochs`). The new epoch.
+fn advance_epoch(net: &Net) -> u64 {
+    let next = l1_epoch(net) + 1;
     let epoch_blocks = l1(net)["epoch_blocks"].as_u64().unwrap();
     rpc(
         l1(net)["rpc_url"].as_str().unwrap(),
         "anvil_mine",
         json!([format!("0x{epoch_blocks:x}")]),
     );
-    let out = stake(net, &deployer, &["advance-epoch"]);
-    let epoch: u64 = out
-        .split_whitespace()
-        .skip_while(|w| *w != "epoch")
-        .nth(1)
-        .and_then(|w| w.trim_end_matches([',', ':']).parse().ok())
-        .unwrap_or_else(|| panic!("no epoch in {out:?}"));
-    (epoch, out)
+    wait_until(
+        "a validator to snapshot the next epoch",
+        Duration::from_secs(20),
+        || l1_epoch(net) >= next,
+    );
+    assert_eq!(l1_epoch(net), next, "more than one epoch was snapshot");
+    next
 }
 
 /// Waits until every node of `urls` has read `epoch`'s snapshot from L1 (once confirmed).
@@ -306,8 +313,7 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
     );
 
     // The next snapshot leaves it out.
-    let (epoch, out) = advance_epoch(&net);
-    assert!(out.contains("3 members"), "{out}");
+    let epoch = advance_epoch(&net);
     assert_eq!(status(&net)["in_committee"], false);
     wait_for_l1_epoch(&urls[..3], epoch);
     // The honest nodes hand over to it: the committee without validator-3, which
@@ -376,8 +382,16 @@ fn a_validator_joins_and_another_exits_at_the_next_epoch_snapshot() {
     assert!(record["withdrawable_at"].as_u64().unwrap() > 0, "{record}");
 
     // The next snapshot has validator-4 in and validator-2 out; the network hands over.
-    let (epoch, out) = advance_epoch(&net);
-    assert!(out.contains("4 members"), "{out}");
+    let epoch = advance_epoch(&net);
+    // The sender counts it once its receipt is in.
+    wait_until(
+        "a validator to count the snapshot it took",
+        Duration::from_secs(10),
+        || {
+            urls.iter()
+                .any(|u| metric(u, "synod_l1_epochs_advanced_total") > 0.0)
+        },
+    );
     let stayers = [&urls[0], &urls[1], &urls[3], &urls[4]].map(String::clone);
     wait_for_l1_epoch(&stayers, epoch);
     wait_for_hand_over(&stayers, epoch);

@@ -54,8 +54,13 @@ pub struct L1Entry {
 
 /// Calls a JSON-RPC method; the `result`.
 pub fn rpc(url: &str, method: &str, params: Value) -> Result<Value> {
+    rpc_within(url, method, params, Duration::from_secs(5))
+}
+
+/// Calls a JSON-RPC method that may take up to `timeout`; the `result`.
+fn rpc_within(url: &str, method: &str, params: Value, timeout: Duration) -> Result<Value> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
+        .timeout_global(Some(timeout))
         .build()
         .into();
     let mut answer: Value = agent
@@ -309,10 +314,12 @@ fn snapshot_next_epoch(l1: &L1Entry) -> Result<()> {
     // anvil_mine jumps the chain forward; the snapshot lands in the next block.
     let now = hex_u64(&rpc(&l1.rpc_url, "eth_blockNumber", json!([]))?)
         .context("eth_blockNumber is not a number")?;
-    rpc(
+    // anvil mines a few hundred blocks a second.
+    rpc_within(
         &l1.rpc_url,
         "anvil_mine",
         json!([format!("0x{:x}", l1.epoch_blocks)]),
+        Duration::from_secs(30 + l1.epoch_blocks / 50),
     )?;
     let out = synod_with_key(
         &[

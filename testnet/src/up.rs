@@ -393,6 +393,12 @@ fn status_line(manifest: &Manifest, last: &mut Option<(Instant, u64)>) -> String
         .map(|s| u64_of(s, "view"))
         .max()
         .unwrap_or(0);
+    let epoch = statuses
+        .iter()
+        .flatten()
+        .map(|s| u64_of(s, "epoch"))
+        .max()
+        .unwrap_or(0);
     let txs = statuses
         .iter()
         .flatten()
@@ -425,7 +431,7 @@ fn status_line(manifest: &Manifest, last: &mut Option<(Instant, u64)>) -> String
         format!("  attested on L1 {attested} (L1 block {block})")
     });
     format!(
-        "height {height} (max lag {lag})  view {view}  finalized {tps:.0} tx/s{attested}  nodes up {up}/{}  peers [{}]",
+        "height {height} (max lag {lag})  view {view}  epoch {epoch}  finalized {tps:.0} tx/s{attested}  nodes up {up}/{}  peers [{}]",
         manifest.nodes.len(),
         peers.join(" ")
     )

@@ -451,6 +451,12 @@ impl Engine {
         }
     }
 
+    /// The blocks held above the committed one (restored from [`Recovery::blocks`] or
+    /// received), in no particular order.
+    pub fn held_blocks(&self) -> impl Iterator<Item = &Block> {
+        self.tree.blocks()
+    }
+
     /// The committee.
     pub fn committee(&self) -> &Arc<Committee> {
         &self.committee

@@ -53,6 +53,11 @@ impl BlockTree {
         &self.committed
     }
 
+    /// The blocks held above the committed one, in no particular order.
+    pub fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.blocks.values()
+    }
+
     /// Number of blocks held.
     pub fn len(&self) -> usize {
         self.blocks.len()

@@ -105,6 +105,7 @@ async fn publisher(
         key: key.map(SecretKey::public_key),
         attest_every: l1.attest_every,
         fallback: Duration::from_secs(l1.fallback_secs),
+        advance_epochs: l1.advance_epochs,
         attested,
     }))
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use synod_consensus::engine::{Action, Input, Offense, Recipient, Recovery};
 use synod_consensus::{Config as EngineConfig, Engine};
 use synod_p2p::{Gossip, Request, Verdict};
-use synod_types::{Block, Committee, Domain, Message, SecretKey};
+use synod_types::{Block, Committee, Domain, Hash, Message, SecretKey};
 
 use super::{now_ms, Internal, Node, Purpose, PENALTY_INVALID, PENALTY_MINOR};
 use crate::config::Config;
@@ -79,6 +79,13 @@ pub fn engine(
         .committed()
         .context("reading the committed block")?
         .filter(|(block, _)| block.header.height > root.header.height);
+    let above = committed
+        .as_ref()
+        .map_or(root.header.height, |(b, _)| b.header.height);
+    let blocks = match &safety {
+        Some(s) => certified_chain(store, s.high_qc.block_hash(), above)?,
+        None => Vec::new(),
+    };
     let recovery = match (safety, committed) {
         (None, None) => None,
         (safety, committed) => Some(Recovery {
@@ -89,7 +96,7 @@ pub fn engine(
                 )
             }),
             committed,
-            blocks: Vec::new(),
+            blocks,
         }),
     };
     Ok(Engine::new(
@@ -99,6 +106,32 @@ pub fn engine(
         root,
         recovery,
     ))
+}
+
+/// Most stored blocks a restarted engine takes back above its committed block.
+const MAX_RECOVERED_BLOCKS: usize = 1_024;
+
+/// The stored blocks from `tip` (the highest certified block this node knew) down to just
+/// above height `above`, oldest first; none unless they reach down to it. A restarted
+/// leader extends them at once instead of fetching them again: after a crash of the whole
+/// committee, no peer holds them in memory.
+fn certified_chain(store: &Store, tip: Hash, above: u64) -> Result<Vec<Block>> {
+    let mut chain: Vec<Block> = Vec::new();
+    let mut cursor = tip;
+    while chain.len() < MAX_RECOVERED_BLOCKS {
+        match store.block(&cursor).context("reading a stored block")? {
+            Some(block) if block.header.height > above => {
+                cursor = block.header.parent;
+                chain.push(block);
+            }
+            _ => break,
+        }
+    }
+    if chain.last().is_some_and(|b| b.header.height != above + 1) {
+        chain.clear();
+    }
+    chain.reverse();
+    Ok(chain)
 }
 
 impl Node {
@@ -139,6 +172,12 @@ impl Node {
             Action::Send { to, message } => self.send(to, message),
             Action::Broadcast(message) => {
                 if let Message::Proposal(p) = &message {
+                    tracing::debug!(
+                        height = p.block.header.height,
+                        view = p.block.header.view,
+                        batches = p.block.payload.len(),
+                        "proposing"
+                    );
                     self.progress.highest_height =
                         self.progress.highest_height.max(p.block.header.height);
                     if self.equivocate {
@@ -171,7 +210,13 @@ impl Node {
                     let _ = internal.send(Internal::Timer { epoch, view }).await;
                 });
             }
-            Action::RequestPayload { view, empty, .. } => {
+            Action::RequestPayload {
+                view,
+                empty,
+                height,
+                ..
+            } => {
+                tracing::debug!(view, height, empty, "payload asked for");
                 // After the epoch's last block a block carries nothing (protocol §11, H2).
                 let (payload, next_epoch) = if empty {
                     (Vec::new(), None)
@@ -190,6 +235,11 @@ impl Node {
                 }));
             }
             Action::CheckPayload { block } => {
+                tracing::debug!(
+                    height = block.header.height,
+                    view = block.header.view,
+                    "checking a proposal's batches"
+                );
                 if let Some(valid) = self.check_payload(block)? {
                     return Ok(valid);
                 }
@@ -312,5 +362,36 @@ impl Node {
         self.progress.last_line = Instant::now();
         self.progress.height_at_last_line = self.finalized_height;
         self.progress.txs_at_last_line = self.finalized_txs;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::tests::{chain, temp_dir};
+    use synod_types::wire::Limits;
+
+    #[test]
+    fn a_restart_takes_back_the_stored_blocks_up_to_the_highest_certified_one() {
+        let dir = temp_dir("recover");
+        let store = Store::open(&dir, Limits::new(4)).unwrap();
+        let blocks = chain(5);
+        let heights =
+            |chain: Vec<Block>| -> Vec<u64> { chain.iter().map(|b| b.header.height).collect() };
+        // Heights 2 to 4 are stored; 1 is not.
+        for b in &blocks[1..4] {
+            store.put_block(b).unwrap();
+        }
+        // Committed at 1, certified up to 4: 2, 3 and 4 come back, oldest first.
+        let tip = blocks[3].hash();
+        assert_eq!(heights(certified_chain(&store, tip, 1).unwrap()), [2, 3, 4]);
+        assert_eq!(heights(certified_chain(&store, tip, 3).unwrap()), [4]);
+        // A tip that was never stored, or a chain with a gap, gives nothing.
+        assert!(certified_chain(&store, blocks[4].hash(), 1)
+            .unwrap()
+            .is_empty());
+        assert!(certified_chain(&store, tip, 0).unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

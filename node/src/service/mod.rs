@@ -321,6 +321,12 @@ impl Node {
             )?),
             _ => None,
         };
+        // Batches ordered by restored blocks that are not final are not ordered again.
+        let unfinal = engine
+            .iter()
+            .flat_map(|e| e.held_blocks())
+            .map(|b| (b.hash(), (b.header.height, b.payload.clone())))
+            .collect();
         let mempool = Mempool::new(payload::mempool_config(&cfg));
         let builder = me.map(|index| {
             // Batches are numbered by their creation time so a restarted validator never
@@ -368,7 +374,7 @@ impl Node {
             record_waits: Vec::new(),
             hand_over_due: None,
             checks: HashMap::new(),
-            unfinal: HashMap::new(),
+            unfinal,
             commits: VecDeque::new(),
             fetching: HashSet::new(),
             own_pending: HashSet::new(),

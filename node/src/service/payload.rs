@@ -329,6 +329,12 @@ impl Node {
                 valid: true,
             })));
         }
+        tracing::debug!(
+            height = block.header.height,
+            view = block.header.view,
+            missing = missing.len(),
+            "proposal waits for its batches"
+        );
         let proposer = self.peers.validator(block.header.proposer);
         self.fetch_batches(missing.iter().copied().collect(), proposer);
         self.checks.insert(block.hash(), (block, missing));
@@ -388,6 +394,7 @@ impl Node {
             }
             self.batch_arrived(digest);
         }
+        tracing::debug!(%peer, asked = asked.len(), "batches fetched");
         // Whatever did not come is asked again below, from another validator.
         for d in asked {
             self.fetching.remove(d);

@@ -109,6 +109,10 @@ impl Net {
             "--node-arg=--consensus.base-timeout-ms=500",
             // Low enough that a wiped validator syncs by height before its engine resumes.
             "--node-arg=--consensus.catch-up-blocks=64",
+            // Epochs change only when a test mines up to the next snapshot (few enough
+            // blocks that anvil mines them in a moment).
+            "--epoch-blocks",
+            "300",
         ]
         .into_iter()
         .chain(extra.iter().copied())

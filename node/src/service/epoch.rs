@@ -96,6 +96,17 @@ impl Node {
             None if epochs.latest().is_some_and(|l| l.epoch >= record.epoch) => {
                 RecordCheck::Invalid
             }
+            // Only the epoch after the newest one read may be waited for: a leader
+            // cannot make votes wait on epochs L1 is not even close to.
+            None if record.epoch
+                > epochs
+                    .latest()
+                    .map_or(self.committee.epoch(), |l| l.epoch)
+                    .max(self.committee.epoch())
+                    + 1 =>
+            {
+                RecordCheck::Invalid
+            }
             None => RecordCheck::NotYetRead,
         }
     }

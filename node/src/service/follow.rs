@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use synod_p2p::protocol::{MAX_FINALIZED_PER_REQUEST, MAX_FINALIZED_PER_RESPONSE};
 use synod_p2p::{PeerId, Request, Response, Verdict};
-use synod_types::{Block, FinalityCert, Phase};
+use synod_types::{Block, FinalityCert, Hash, Phase};
 
 use super::{Node, Purpose, PENALTY_INVALID};
 use crate::config::Role;
@@ -40,6 +40,9 @@ pub struct Follow {
     epoch_end: Option<u64>,
     /// When a peer speaking for a later epoch was last asked for finalized blocks.
     later_epoch_probe: Option<Instant>,
+    /// The block of the last finalized-block announcement received: announcing the same
+    /// again would only be refused as a duplicate.
+    pub heard: Option<Hash>,
 }
 
 impl Follow {
@@ -53,6 +56,7 @@ impl Follow {
             probed: false,
             epoch_end: None,
             later_epoch_probe: None,
+            heard: None,
         }
     }
 
@@ -100,6 +104,7 @@ impl Node {
         certificate: FinalityCert,
     ) -> Result<()> {
         let height = block.header.height;
+        self.follow.heard = Some(block.hash());
         if height <= self.follow.queued_height.max(self.follow.network_height) {
             // Known already: nothing to verify, nothing to learn.
             self.judge(Verdict::Ignore);

@@ -686,6 +686,7 @@ impl Node {
         if due {
             self.announce().await;
         }
+        self.refetch_missing()?;
         self.follow_tick().await
     }
 

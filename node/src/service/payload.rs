@@ -291,9 +291,12 @@ impl Node {
                         epoch = record.epoch,
                         "hand-over record of an epoch not read yet; the vote waits"
                     );
-                    if self.record_waits.len() < MAX_RECORD_WAITS {
-                        self.record_waits.push(block);
+                    // The newest proposal is the one a vote can still help: the oldest
+                    // waiting one makes room.
+                    if self.record_waits.len() >= MAX_RECORD_WAITS {
+                        self.record_waits.remove(0);
                     }
+                    self.record_waits.push(block);
                     return Ok(None);
                 }
                 RecordCheck::Invalid => {
@@ -424,6 +427,29 @@ impl Node {
         }
         self.flush_commits().await?;
         self.move_engine_root().await
+    }
+
+    /// Once a second: batches a proposal's check or the next commit still misses, and
+    /// that no request is fetching (it failed, or its peer went away), are asked for
+    /// again from another peer.
+    pub(super) fn refetch_missing(&mut self) -> Result<()> {
+        let mut missing: Vec<Hash> = self
+            .checks
+            .values()
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        if let Some((blocks, _)) = self.commits.front() {
+            for d in blocks.iter().flat_map(|b| &b.payload) {
+                if self.pool.sealed(d).is_none() && !self.store.has_batch(d)? {
+                    missing.push(*d);
+                }
+            }
+        }
+        missing.retain(|d| !self.fetching.contains(d));
+        if !missing.is_empty() {
+            self.fetch_batches(missing, None);
+        }
+        Ok(())
     }
 
     fn batch_arrived(&mut self, digest: Hash) {
@@ -565,10 +591,11 @@ impl Node {
         // certificate once; a gap left by a down member is closed by range sync.
         let members = self.committee.size() as u64;
         let first = height + 1 - count as u64;
-        // The epoch's last block is announced by every member: a node that misses it
-        // cannot follow the next committee.
+        // The epoch's last block is announced by every member that has not heard it
+        // announced already: a node that misses it cannot follow the next committee.
         let announcer = self.me.is_some_and(|me| {
-            last.next_epoch.is_some() || (first..=height).any(|h| h % members == u64::from(me))
+            (last.next_epoch.is_some() && self.follow.heard != Some(last.hash()))
+                || (first..=height).any(|h| h % members == u64::from(me))
         });
         if announcer {
             self.net

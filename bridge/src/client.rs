@@ -88,12 +88,30 @@ pub struct L1 {
     max_fee_per_gas: Option<u128>,
 }
 
+/// Resends after a nonce taken by another sender of the same account, at most.
+const NONCE_RETRIES: u32 = 3;
+
+/// Whether a send failed because its nonce was used meanwhile (node messages vary).
+fn nonce_taken(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    // Not "already known": that is this very transaction, sent already.
+    ["nonce too low", "replacement transaction underpriced"]
+        .iter()
+        .any(|m| error.contains(m))
+}
+
 fn provider(rpc: &str, signer: Option<PrivateKeySigner>) -> Result<DynProvider, L1Error> {
     let url = rpc
         .parse()
         .map_err(|e| L1Error::Config(format!("L1 RPC URL {rpc:?}: {e}")))?;
     Ok(match signer {
-        Some(signer) => ProviderBuilder::new()
+        // The nonce is read from L1 for every transaction: the account is shared with
+        // the operator's own `synod stake` commands, and a send that failed must not
+        // leave a gap that holds every later one back.
+        Some(signer) => ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
             .connect_http(url)
             .erased(),
@@ -258,11 +276,21 @@ impl L1 {
             .estimate_gas(tx.clone())
             .await
             .map_err(|e| L1Error::from_rpc_revert(call, e))?;
-        let receipt = self
-            .provider
-            .send_transaction(tx.with_gas_limit(gas + gas / 5))
-            .await
-            .map_err(|e| L1Error::from_rpc_revert(call, e))?
+        let tx = tx.with_gas_limit(gas + gas / 5);
+        // Another sender of this account (the node and its operator's `synod stake`
+        // share it) may have taken the nonce just read: read it again and resend.
+        let mut attempt = 0;
+        let pending = loop {
+            match self.provider.send_transaction(tx.clone()).await {
+                Ok(pending) => break pending,
+                Err(e) if attempt < NONCE_RETRIES && nonce_taken(&e.to_string()) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(L1Error::from_rpc_revert(call, e)),
+            }
+        };
+        let receipt = pending
             .with_timeout(Some(RECEIPT_TIMEOUT))
             .get_receipt()
             .await
@@ -465,5 +493,21 @@ impl L1 {
             .get_balance(account)
             .await
             .map_err(L1Error::rpc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nonce_taken;
+
+    #[test]
+    fn only_a_nonce_used_by_another_transaction_is_sent_again() {
+        assert!(nonce_taken(
+            "server returned an error response: error code -32003: nonce too low"
+        ));
+        assert!(nonce_taken("Replacement transaction underpriced"));
+        assert!(!nonce_taken("already known"));
+        assert!(!nonce_taken("execution reverted: TooEarly(601)"));
+        assert!(!nonce_taken("connection refused"));
     }
 }

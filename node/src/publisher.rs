@@ -52,8 +52,9 @@ struct State {
     /// The L1 block the tip was last read at.
     l1_block: Option<u64>,
     tip: AttestedTip,
-    /// When the tip last moved.
+    /// When, and at which L1 block, the tip last moved.
     moved_at: Instant,
+    moved_block: u64,
     /// Highest height this node posted.
     posted: u64,
     /// The next epoch to snapshot and the L1 block from which it may be.
@@ -116,6 +117,7 @@ impl Publisher {
             l1_block: None,
             tip: AttestedTip::default(),
             moved_at: Instant::now(),
+            moved_block: 0,
             posted: 0,
             next_epoch: None,
             epoch_read_at: None,
@@ -154,16 +156,13 @@ impl Publisher {
                             Err(broadcast::error::TryRecvError::Closed) => return,
                         }
                     }
+                    let committee = committee.borrow().clone();
                     let step = match self.slash(&mut pending).await {
-                        Ok(()) => {
-                            let committee = committee.borrow().clone();
-                            match self.step(&mut state, &committee, newest.as_ref()).await {
-                                Ok(()) => self.advance(&mut state, &committee).await,
-                                Err(e) => Err(e),
-                            }
-                        }
+                        Ok(()) => self.step(&mut state, &committee, newest.as_ref()).await,
                         Err(e) => Err(e),
                     };
+                    // Epoch snapshots do not wait on attestations.
+                    let step = step.and(self.advance(&mut state, &committee).await);
                     match step {
                         Ok(()) => backoff = Duration::ZERO,
                         Err(e) => {
@@ -232,6 +231,7 @@ impl Publisher {
             if now.height != state.tip.height {
                 state.tip = now;
                 state.moved_at = Instant::now();
+                state.moved_block = block;
             }
         }
         let tip = &mut state.tip;
@@ -249,7 +249,9 @@ impl Publisher {
             return Ok(());
         }
         let place = place(committee, index, tip.height);
-        if moved_at.elapsed() < self.fallback * place as u32 {
+        // A place behind waits for its time and for as many L1 blocks, so that the posts
+        // before it had a block to land in.
+        if moved_at.elapsed() < self.fallback * place as u32 || block < state.moved_block + place {
             return Ok(());
         }
         match self.l1.attest(header, cert).await {
@@ -270,6 +272,7 @@ impl Publisher {
                     hash: header.hash(),
                 };
                 *moved_at = Instant::now();
+                state.moved_block = sent.block;
                 self.attested.send_replace(Some(tip.height));
                 Ok(())
             }
@@ -284,9 +287,9 @@ impl Publisher {
 
     /// Snapshots the next epoch once it is due, by rotating duty: the member at
     /// `next_epoch mod n` sends it at once, the one `k` places after it once the snapshot
-    /// has been due for `k × l1.fallback-secs`. The epoch is read again on each new L1
-    /// block while it is due, so a snapshot someone else sent is not sent again; a lost
-    /// race fails in simulation, without gas.
+    /// has been due for `k × l1.fallback-secs` and `k` L1 blocks. The epoch is read again
+    /// on each new L1 block while it is due, so a snapshot someone else sent is not sent
+    /// again; a lost race fails in simulation, without gas.
     async fn advance(&self, state: &mut State, committee: &Committee) -> Result<(), L1Error> {
         let (Some(block), Some(index)) = (state.l1_block, self.index(committee)) else {
             return Ok(());
@@ -296,7 +299,7 @@ impl Publisher {
         }
         let due = state.next_epoch.is_none_or(|(_, due)| block >= due);
         if due && state.epoch_read_at != Some(block) {
-            let next = self.l1.current_epoch().await? + 1;
+            let next = self.l1.current_epoch().await?.saturating_add(1);
             if state.next_epoch.map(|(e, _)| e) != Some(next) {
                 state.next_epoch = Some((next, self.l1.epoch_due(next).await?));
                 state.due_since = None;
@@ -311,7 +314,7 @@ impl Publisher {
         }
         let since = *state.due_since.get_or_insert_with(Instant::now);
         let place = place(committee, index, next);
-        if since.elapsed() < self.fallback * place as u32 {
+        if since.elapsed() < self.fallback * place as u32 || block < due_at + place {
             return Ok(());
         }
         match self.l1.advance_epoch().await {

@@ -414,10 +414,11 @@ fn a_validator_joins_and_another_exits_at_the_next_epoch_snapshot() {
         },
     );
 
-    // validator-4 votes: its signature is in finality certificates of the new epoch …
+    // validator-4 votes: its signature is in finality certificates of the new epoch (a
+    // certificate holds the votes that completed its quorum, so some of 30 blocks) …
     let from = height(&urls[0]);
     wait_until("blocks of the new epoch", Duration::from_secs(30), || {
-        height(&urls[0]) > from + 10
+        height(&urls[0]) > from + 30
     });
     let signed_by_4 = (from + 1..=height(&urls[0])).any(|h| {
         let block = &rpc(&urls[0], "synod_getBlock", json!([h]))["result"];

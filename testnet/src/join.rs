@@ -32,13 +32,13 @@ fn base_port(manifest: &Manifest) -> Result<u16> {
 /// `synod testnet join`.
 pub fn join(dir: &Path, full: bool) -> Result<bool> {
     let mut manifest = Manifest::load(dir)?;
-    let Some(first) = manifest.nodes.first().filter(|n| alive(n.pid)) else {
+    let Some(running) = manifest.nodes.iter().find(|n| alive(n.pid)) else {
         bail!(
             "the testnet in {} is not running: start it with `synod testnet up`",
             dir.display()
         );
     };
-    let bootnodes = first.p2p.clone();
+    let bootnodes = running.p2p.clone();
     if !full && manifest.l1.is_none() {
         bail!(
             "validators join by staking on the L1, and this testnet runs without one \
@@ -46,8 +46,9 @@ pub fn join(dir: &Path, full: bool) -> Result<bool> {
         );
     }
     let i = manifest.nodes.len();
-    if i >= usize::from(l1::PORT_OFFSET) {
-        bail!("at most {} nodes", l1::PORT_OFFSET);
+    let base = base_port(&manifest)?;
+    if i >= usize::from(l1::PORT_OFFSET) || usize::from(base) + 100 + i > usize::from(u16::MAX) {
+        bail!("no port left for another node of this testnet");
     }
     let role = if full { "full" } else { "validator" };
     let ordinal = manifest.nodes.iter().filter(|n| n.role == role).count();
@@ -55,7 +56,7 @@ pub fn join(dir: &Path, full: bool) -> Result<bool> {
     if manifest.nodes.iter().any(|n| n.name == name) {
         bail!("testnet.json already has a node named {name}");
     }
-    let (planned, _) = plan_node(dir, name, !full, base_port(&manifest)?, i)?;
+    let (planned, _) = plan_node(dir, name, !full, base, i)?;
     let l1_key = match (&manifest.l1, full) {
         (Some(l1), false) => {
             let key = l1::free_account(dir, &manifest)?;
@@ -101,7 +102,7 @@ pub fn join(dir: &Path, full: bool) -> Result<bool> {
         if full {
             ""
         } else {
-            "; it enters the committee with the next epoch snapshot (`synod stake advance-epoch`)"
+            "; it votes from the first epoch whose StakeTable snapshot includes it"
         }
     );
     Ok(true)

@@ -116,7 +116,7 @@ fn start_anvil(dir: &Path, port: u16, validators: usize) -> Result<(L1Entry, Vec
     while !config.exists() && written.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let keys = account_keys(&config)?;
+    let keys: Vec<String> = accounts(&config)?.into_iter().map(|(_, k)| k).collect();
     if keys.len() <= validators {
         bail!(
             "anvil made {} accounts, {} are needed",
@@ -137,24 +137,31 @@ fn start_anvil(dir: &Path, port: u16, validators: usize) -> Result<(L1Entry, Vec
     Ok((entry, keys))
 }
 
-/// The private keys of anvil's dev accounts, from the file `--config-out` wrote.
-fn account_keys(config: &Path) -> Result<Vec<String>> {
+/// Anvil's dev accounts, (address, private key), from the file `--config-out` wrote.
+fn accounts(config: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("anvil wrote no {}", config.display()))?;
     let parsed: Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
-    Ok(parsed["private_keys"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|k| k.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default())
+    let list = |key: &str| -> Vec<String> {
+        parsed[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(list("available_accounts")
+        .into_iter()
+        .zip(list("private_keys"))
+        .collect())
 }
 
 /// A funded dev account of the testnet in `dir` that neither the deployer nor any node
-/// uses: its private key.
+/// uses, and that is not registered on the StakeTable (by an earlier join that did not
+/// finish): its private key.
 pub(crate) fn free_account(dir: &Path, manifest: &Manifest) -> Result<String> {
     let l1 = manifest.l1.as_ref().context("the testnet has no L1")?;
     let used: Vec<&str> = manifest
@@ -163,10 +170,28 @@ pub(crate) fn free_account(dir: &Path, manifest: &Manifest) -> Result<String> {
         .filter_map(|n| n.env.get(PRIVATE_KEY_ENV).map(String::as_str))
         .chain([l1.deployer_key.as_str()])
         .collect();
-    account_keys(&dir.join("l1").join("accounts.json"))?
-        .into_iter()
-        .find(|k| !used.contains(&k.as_str()))
-        .context("every funded L1 account of this testnet is taken")
+    for (account, key) in accounts(&dir.join("l1").join("accounts.json"))? {
+        if used.contains(&key.as_str()) {
+            continue;
+        }
+        let out = synod_output(&[
+            "stake",
+            "status",
+            "--account",
+            &account,
+            "--json",
+            "--l1.rpc",
+            &l1.rpc_url,
+            "--l1.stake-table",
+            &l1.stake_table,
+        ])?;
+        let record: Value = serde_json::from_str(&out)
+            .with_context(|| format!("unexpected `synod stake status` output: {out}"))?;
+        if record["status"] == "NONE" {
+            return Ok(key);
+        }
+    }
+    bail!("every funded L1 account of this testnet is taken")
 }
 
 /// `synod stake register` of a planned validator from the account of `key`, as its

@@ -454,7 +454,10 @@ impl Engine {
     /// The blocks held above the committed one (restored from [`Recovery::blocks`] or
     /// received), in no particular order.
     pub fn held_blocks(&self) -> impl Iterator<Item = &Block> {
-        self.tree.blocks()
+        let committed = self.tree.committed().header.height;
+        self.tree
+            .blocks()
+            .filter(move |b| b.header.height > committed)
     }
 
     /// The committee.

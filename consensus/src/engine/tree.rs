@@ -53,7 +53,7 @@ impl BlockTree {
         &self.committed
     }
 
-    /// The blocks held above the committed one, in no particular order.
+    /// The blocks held, the committed one among them, in no particular order.
     pub fn blocks(&self) -> impl Iterator<Item = &Block> {
         self.blocks.values()
     }

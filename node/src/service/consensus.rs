@@ -79,11 +79,9 @@ pub fn engine(
         .committed()
         .context("reading the committed block")?
         .filter(|(block, _)| block.header.height > root.header.height);
-    let above = committed
-        .as_ref()
-        .map_or(root.header.height, |(b, _)| b.header.height);
+    let base = committed.as_ref().map_or(&root, |(b, _)| b);
     let blocks = match &safety {
-        Some(s) => certified_chain(store, s.high_qc.block_hash(), above)?,
+        Some(s) => certified_chain(store, s.high_qc.block_hash(), base)?,
         None => Vec::new(),
     };
     let recovery = match (safety, committed) {
@@ -111,23 +109,22 @@ pub fn engine(
 /// Most stored blocks a restarted engine takes back above its committed block.
 const MAX_RECOVERED_BLOCKS: usize = 1_024;
 
-/// The stored blocks from `tip` (the highest certified block this node knew) down to just
-/// above height `above`, oldest first; none unless they reach down to it. A restarted
-/// leader extends them at once instead of fetching them again: after a crash of the whole
-/// committee, no peer holds them in memory.
-fn certified_chain(store: &Store, tip: Hash, above: u64) -> Result<Vec<Block>> {
+/// The stored blocks from `tip` (the highest certified block this node knew) down to the
+/// child of `base` (its committed block), oldest first; none unless they link to it. A
+/// restarted leader extends them at once instead of fetching them again.
+fn certified_chain(store: &Store, tip: Hash, base: &Block) -> Result<Vec<Block>> {
     let mut chain: Vec<Block> = Vec::new();
     let mut cursor = tip;
     while chain.len() < MAX_RECOVERED_BLOCKS {
         match store.block(&cursor).context("reading a stored block")? {
-            Some(block) if block.header.height > above => {
+            Some(block) if block.header.height > base.header.height => {
                 cursor = block.header.parent;
                 chain.push(block);
             }
             _ => break,
         }
     }
-    if chain.last().is_some_and(|b| b.header.height != above + 1) {
+    if chain.last().is_some_and(|b| b.header.parent != base.hash()) {
         chain.clear();
     }
     chain.reverse();
@@ -384,13 +381,26 @@ mod tests {
         }
         // Committed at 1, certified up to 4: 2, 3 and 4 come back, oldest first.
         let tip = blocks[3].hash();
-        assert_eq!(heights(certified_chain(&store, tip, 1).unwrap()), [2, 3, 4]);
-        assert_eq!(heights(certified_chain(&store, tip, 3).unwrap()), [4]);
-        // A tip that was never stored, or a chain with a gap, gives nothing.
-        assert!(certified_chain(&store, blocks[4].hash(), 1)
+        let at = |h: usize| &blocks[h - 1];
+        assert_eq!(
+            heights(certified_chain(&store, tip, at(1)).unwrap()),
+            [2, 3, 4]
+        );
+        assert_eq!(heights(certified_chain(&store, tip, at(3)).unwrap()), [4]);
+        // A tip that was never stored, a chain with a gap, or one that does not descend
+        // from the committed block gives nothing.
+        assert!(certified_chain(&store, blocks[4].hash(), at(1))
             .unwrap()
             .is_empty());
-        assert!(certified_chain(&store, tip, 0).unwrap().is_empty());
+        let genesis = Block::new(
+            synod_types::Header::genesis(0),
+            synod_types::QuorumCert::genesis(0, Hash::ZERO, 4),
+        );
+        assert!(certified_chain(&store, tip, &genesis).unwrap().is_empty());
+        let mut header = at(1).header.clone();
+        header.timestamp_ms += 1;
+        let other = Block::with_payload(header, at(1).justify.clone(), at(1).payload.clone());
+        assert!(certified_chain(&store, tip, &other).unwrap().is_empty());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

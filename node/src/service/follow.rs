@@ -104,7 +104,6 @@ impl Node {
         certificate: FinalityCert,
     ) -> Result<()> {
         let height = block.header.height;
-        self.follow.heard = Some(block.hash());
         if height <= self.follow.queued_height.max(self.follow.network_height) {
             // Known already: nothing to verify, nothing to learn.
             self.judge(Verdict::Ignore);
@@ -124,6 +123,7 @@ impl Node {
             return Ok(());
         }
         self.judge(Verdict::Accept);
+        self.follow.heard = Some(block.hash());
         self.follow.network_height = height;
         self.follow.source = Some(source);
         if self.cfg.node.role != Role::Full {

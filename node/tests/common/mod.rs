@@ -109,7 +109,8 @@ impl Net {
             "--node-arg=--consensus.base-timeout-ms=500",
             // Low enough that a wiped validator syncs by height before its engine resumes.
             "--node-arg=--consensus.catch-up-blocks=64",
-            // Epochs change only when a test mines up to the next snapshot (few enough
+            // The validators snapshot the next epoch after 300 L1 blocks (5 minutes,
+            // longer than any test), or as soon as a test mines up to it (few enough
             // blocks that anvil mines them in a moment).
             "--epoch-blocks",
             "300",

@@ -26,9 +26,18 @@ pub fn run(args: &StatusArgs) -> Result<bool> {
     } else {
         "syncing"
     };
+    let member = match field("validator_index").as_u64() {
+        Some(i) => format!("member {i} of the committee"),
+        None => "not in the committee".into(),
+    };
+    let l1 = match field("l1_epoch").as_u64() {
+        Some(e) => format!(", newest on L1 {e}"),
+        None => String::new(),
+    };
     crate::cmd::print(&format!(
-        "{role} {peer}\n  finalized height {fh} ({synced}, network {nh})\n  view {view}, proposed height {ph}\n  peers {peers}, mempool {mp} txs, {pb} pending batches\n  finalized since start: {fb} blocks, {ft} txs",
+        "{role} {peer}\n  epoch {epoch}{l1}, {member}\n  finalized height {fh} ({synced}, network {nh})\n  view {view}, proposed height {ph}\n  peers {peers}, mempool {mp} txs, {pb} pending batches\n  finalized since start: {fb} blocks, {ft} txs",
         role = field("role").as_str().unwrap_or("?"),
+        epoch = field("epoch"),
         peer = field("peer_id").as_str().unwrap_or("?"),
         fh = field("finalized_height"),
         nh = field("network_height"),

@@ -2,10 +2,11 @@
 //! bridge has attested (`docs/operator.md`, "L1").
 //!
 //! Duty rotates: the validator on duty for the next post is the member of the current
-//! epoch's committee at `attested_height mod n` (facts every node reads alike). The one on duty
-//! posts the newest certificate it holds as soon as the bridge is `l1.attest-every`
-//! blocks behind; member `k` places after it waits `k × l1.fallback-secs` from the
-//! moment the bridge last moved, and posts only if the bridge still has not. A node
+//! epoch's committee at `attested_height mod n` (facts every node reads alike). The one
+//! on duty posts the newest certificate it holds as soon as the bridge is
+//! `l1.attest-every` blocks behind; member `k` places after it waits `k × l1.fallback-secs`
+//! and `k` L1 blocks from the moment the bridge last moved, and posts only if the bridge
+//! still has not. Epoch snapshots (`StakeTable.advanceEpoch`) rotate the same way. A node
 //! never posts a height at or below what it posted or what the bridge holds; the
 //! contract refuses those too, and the call is simulated before it is sent, so a lost
 //! race costs no gas.

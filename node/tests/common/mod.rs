@@ -262,6 +262,8 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Shown with the test's output: how close each wait came to its limit.
+    eprintln!("waited {:.1?} of {timeout:?} for {what}", start.elapsed());
 }
 
 /// Block hashes at heights `1..=to` of one node, fetched with JSON-RPC batch requests.

@@ -115,7 +115,7 @@ fn advance_epoch(net: &Net) -> u64 {
     );
     wait_until(
         "a validator to snapshot the next epoch",
-        Duration::from_secs(20),
+        Duration::from_secs(40),
         || l1_epoch(net) >= next,
     );
     assert_eq!(l1_epoch(net), next, "more than one epoch was snapshot");
@@ -126,7 +126,7 @@ fn advance_epoch(net: &Net) -> u64 {
 fn wait_for_l1_epoch(urls: &[String], epoch: u64) {
     wait_until(
         "the new epoch read from L1",
-        Duration::from_secs(20),
+        Duration::from_secs(40),
         || {
             urls.iter()
                 .all(|u| common::status(u).is_some_and(|s| s["l1_epoch"].as_u64() == Some(epoch)))

@@ -142,6 +142,19 @@ fn wait_for_hand_over(urls: &[String], epoch: u64) {
     });
 }
 
+/// Waits until the node at `url` runs `epoch` and is not in its committee.
+fn wait_out_of_committee(url: &str, epoch: u64) {
+    wait_until(
+        "a node to leave the committee",
+        Duration::from_secs(30),
+        || {
+            common::status(url).is_some_and(|s| {
+                s["epoch"].as_u64() == Some(epoch) && s["validator_index"].is_null()
+            })
+        },
+    );
+}
+
 /// The public keys of a node's current committee, which must be `epoch`'s.
 fn committee_keys(url: &str, epoch: u64) -> Vec<String> {
     let committee = &rpc(url, "synod_getCommittee", json!([]))["result"];
@@ -326,15 +339,7 @@ fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
         let index = common::status(url).unwrap()["validator_index"].clone();
         assert!(index.as_u64().is_some_and(|i| i < 3), "{index}");
     }
-    wait_until(
-        "validator-3 out of the committee",
-        Duration::from_secs(30),
-        || {
-            common::status(&urls[3]).is_some_and(|s| {
-                s["epoch"].as_u64() == Some(epoch) && s["validator_index"].is_null()
-            })
-        },
-    );
+    wait_out_of_committee(&urls[3], epoch);
     let h = height(&urls[0]);
     wait_until("blocks of the new epoch", Duration::from_secs(30), || {
         height(&urls[0]) > h + 10
@@ -404,15 +409,7 @@ fn a_validator_joins_and_another_exits_at_the_next_epoch_snapshot() {
     let index4 = common::status(&urls[4]).unwrap()["validator_index"]
         .as_u64()
         .unwrap_or_else(|| panic!("validator-4 has no index in epoch {epoch}"));
-    wait_until(
-        "validator-2 out of the committee",
-        Duration::from_secs(30),
-        || {
-            common::status(&urls[2]).is_some_and(|s| {
-                s["epoch"].as_u64() == Some(epoch) && s["validator_index"].is_null()
-            })
-        },
-    );
+    wait_out_of_committee(&urls[2], epoch);
 
     // validator-4 votes: its signature is in finality certificates of the new epoch (a
     // certificate holds the votes that completed its quorum, so some of 30 blocks) …

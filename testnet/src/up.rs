@@ -387,24 +387,15 @@ fn status_line(manifest: &Manifest, last: &mut Option<(Instant, u64)>) -> String
         .map(|s| u64_of(s, "finalized_height"))
         .collect();
     let height = heights.iter().copied().max().unwrap_or(0);
-    let view = statuses
-        .iter()
-        .flatten()
-        .map(|s| u64_of(s, "view"))
-        .max()
-        .unwrap_or(0);
-    let epoch = statuses
-        .iter()
-        .flatten()
-        .map(|s| u64_of(s, "epoch"))
-        .max()
-        .unwrap_or(0);
-    let txs = statuses
-        .iter()
-        .flatten()
-        .map(|s| u64_of(s, "finalized_txs"))
-        .max()
-        .unwrap_or(0);
+    let highest = |key: &str| {
+        statuses
+            .iter()
+            .flatten()
+            .map(|s| u64_of(s, key))
+            .max()
+            .unwrap_or(0)
+    };
+    let (view, epoch, txs) = (highest("view"), highest("epoch"), highest("finalized_txs"));
     let peers: Vec<String> = statuses
         .iter()
         .map(|s| {

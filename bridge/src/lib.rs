@@ -14,13 +14,20 @@
 //!   sending account: deploy, register, exit, withdraw, advance the epoch, attest, slash,
 //!   and the reads (validator records, committees, the attested tip).
 //!
-//! What it does not do: decide *when* to post or which committee consensus uses — the
-//! node's publisher and staking reader do, on top of this client.
+//! - [`publisher::Publisher`]: the task that posts finality certificates (rotating duty
+//!   with fallback, never re-posting, a fee bound), takes epoch snapshots in turn, and
+//!   submits equivocation evidence; it reads the chain only as a stream of
+//!   [`publisher::Certified`] headers.
+//!
+//! What it does not do: decide which committee consensus uses — the staking reader and
+//! the consensus hand-over do, on top of this client.
 
 pub mod client;
+mod connect;
 pub mod contracts;
 pub mod devnet;
 pub mod gas;
+pub mod publisher;
 mod source;
 
 use std::fmt;

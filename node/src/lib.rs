@@ -8,8 +8,9 @@
 pub mod cli;
 mod cmd;
 pub mod config;
+pub mod datadir;
 pub mod keys;
-pub mod publisher;
+pub mod protection;
 pub mod rpc;
 pub mod service;
 pub mod storage;
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 pub fn run(cli: cli::Cli) -> ExitCode {
     let result = match &cli.command {
         cli::Command::Sim(args) => cmd::sim::run(args),
+        cli::Command::Keys(cli::KeysCommand::Protection(command)) => cmd::protection::run(command),
         cli::Command::Keys(command) => cmd::keys::run(command),
         cli::Command::Init(args) => cmd::init::run(args),
         cli::Command::Genesis(args) => cmd::init::genesis(args),

@@ -7,37 +7,34 @@
 //! | `certificates` | block hash | finality certificate of a committed block |
 //! | `batches` | batch digest | batch |
 //! | `txs` | transaction hash | height, batch index, position |
-//! | `safety` | `state` | the consensus safety state (used in the separate protection database) |
 //! | `pending` | transaction hash | a transaction acknowledged to a client, not final yet |
 //! | `meta` | `schema`, `committed`, `epoch_root` | schema version, last committed block hash, last committed block that ended an epoch |
 //!
-//! Safety-state and pending-transaction writes are synced before they return: the engine
-//! releases a vote, and the RPC a transaction hash, only after that (`docs/protocol.md`
-//! §3, S5). Commits are one atomic write batch, logged but not synced.
+//! Pending-transaction writes are synced before they return: the RPC answers with a
+//! transaction hash only after that. Commits are one atomic write batch, logged but not
+//! synced. The slashing-protection record lives in a database of its own
+//! (`crate::protection`).
 //! Records read back are decoded with the same bounds as network input: a corrupt
 //! database yields an error, never a panic.
 
 use std::path::Path;
 
-use prost::Message as _;
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use thiserror::Error;
 
-use synod_consensus::SafetyState;
 use synod_types::wire::{self, Limits, WireError};
-use synod_types::{Batch, Block, FinalityCert, Hash, Message, QuorumCert, SealedBatch, Tx};
+use synod_types::{Batch, Block, FinalityCert, Hash, SealedBatch, Tx};
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
 const CF_CERTS: &str = "certificates";
 const CF_BATCHES: &str = "batches";
 const CF_TXS: &str = "txs";
-const CF_SAFETY: &str = "safety";
 const CF_META: &str = "meta";
 /// Transactions acknowledged to clients and not final yet (survive a crash).
 const CF_PENDING: &str = "pending";
-const FAMILIES: [&str; 8] = [
-    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_BATCHES, CF_TXS, CF_SAFETY, CF_META, CF_PENDING,
+const FAMILIES: [&str; 7] = [
+    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_BATCHES, CF_TXS, CF_META, CF_PENDING,
 ];
 
 const SCHEMA_VERSION: u32 = 1;
@@ -60,6 +57,14 @@ pub enum StorageError {
         /// Why.
         source: WireError,
     },
+    /// The data directory holds another chain.
+    #[error("the database holds the chain of genesis {stored}, not of this genesis ({genesis}); use the data directory of this chain or a fresh one")]
+    OtherChain {
+        /// The genesis hash recorded in the database.
+        stored: Hash,
+        /// The genesis hash of the configured genesis file.
+        genesis: Hash,
+    },
     /// The database was written by an incompatible version.
     #[error("database schema {found} is not supported (expected {SCHEMA_VERSION}); use a matching synod version or a fresh data directory")]
     Schema {
@@ -77,23 +82,6 @@ pub struct TxLocation {
     pub batch: u32,
     /// Position of the transaction in the batch.
     pub position: u32,
-}
-
-/// The safety state as stored.
-#[derive(Clone, PartialEq, prost::Message)]
-struct SafetyRecord {
-    #[prost(uint64, tag = "1")]
-    epoch: u64,
-    #[prost(uint64, tag = "2")]
-    highest_vote_view: u64,
-    #[prost(bytes = "vec", tag = "3")]
-    high_qc: Vec<u8>,
-    #[prost(bytes = "vec", tag = "4")]
-    last_vote: Vec<u8>,
-    #[prost(bytes = "vec", tag = "5")]
-    last_timeout: Vec<u8>,
-    #[prost(bytes = "vec", tag = "6")]
-    last_proposal: Vec<u8>,
 }
 
 /// The node's database.
@@ -165,7 +153,16 @@ impl Store {
             }
             ColumnFamilyDescriptor::new(*name, cf)
         });
-        let db = DB::open_cf_descriptors(&options, path, families)?;
+        // A family an earlier version created and this one does not use (`safety`, now
+        // in the protection database) is opened and left alone: RocksDB opens a
+        // database only with all of its families.
+        let unused: Vec<ColumnFamilyDescriptor> = DB::list_cf(&options, path)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|name| name != "default" && !FAMILIES.contains(&name.as_str()))
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()))
+            .collect();
+        let db = DB::open_cf_descriptors(&options, path, families.chain(unused))?;
         let store = Store { db, limits };
         match store.get(CF_META, b"schema")? {
             None => store.put_synced(CF_META, b"schema", &SCHEMA_VERSION.to_be_bytes())?,
@@ -213,7 +210,28 @@ impl Store {
             .transpose()
     }
 
-    /// The finalized block at `height`.
+    /// Records `genesis` as the finalized block at height 0, or checks that the one
+    /// recorded is `genesis`: a data directory holds one chain.
+    pub fn put_genesis(&self, genesis: &Block) -> Result<(), StorageError> {
+        let hash = genesis.hash();
+        if let Some(stored) = self.get(CF_HEIGHTS, &0u64.to_be_bytes())? {
+            let stored = stored_hash("height index", stored)?;
+            if stored != hash {
+                return Err(StorageError::OtherChain {
+                    stored,
+                    genesis: hash,
+                });
+            }
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BLOCKS), hash.0, wire::encode_block(genesis));
+        batch.put_cf(self.cf(CF_HEIGHTS), 0u64.to_be_bytes(), hash.0);
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// The finalized block at `height` (0: the genesis block).
     pub fn block_at(&self, height: u64) -> Result<Option<Block>, StorageError> {
         match self.get(CF_HEIGHTS, &height.to_be_bytes())? {
             Some(hash) => {
@@ -424,68 +442,12 @@ impl Store {
             position: u32_at(12),
         }))
     }
-
-    /// Persists the safety state and syncs it to disk before returning (S5).
-    pub fn put_safety(&self, state: &SafetyState) -> Result<(), StorageError> {
-        let encode = |m: Option<Message>| m.map(|m| wire::encode_message(&m)).unwrap_or_default();
-        let record = SafetyRecord {
-            epoch: state.epoch,
-            highest_vote_view: state.highest_vote_view,
-            high_qc: wire::encode_certificate(&state.high_qc.0),
-            last_vote: encode(state.last_vote.clone().map(Message::Vote)),
-            last_timeout: encode(state.last_timeout.clone().map(Message::Timeout)),
-            last_proposal: encode(state.last_proposal.clone().map(Message::Proposal)),
-        };
-        self.put_synced(CF_SAFETY, b"state", &record.encode_to_vec())
-    }
-
-    /// The persisted safety state, if any.
-    pub fn safety(&self) -> Result<Option<SafetyState>, StorageError> {
-        let Some(bytes) = self.get(CF_SAFETY, b"state")? else {
-            return Ok(None);
-        };
-        let bad = corrupt("safety state");
-        let record = SafetyRecord::decode(bytes.as_slice())
-            .map_err(|e| bad(WireError::Decode(e.to_string())))?;
-        let message = |b: &[u8]| -> Result<Option<Message>, StorageError> {
-            if b.is_empty() {
-                return Ok(None);
-            }
-            wire::decode_message(b, &self.limits)
-                .map(Some)
-                .map_err(corrupt("safety state"))
-        };
-        let high_qc = QuorumCert(
-            wire::decode_certificate(&record.high_qc, &self.limits)
-                .map_err(corrupt("safety state"))?,
-        );
-        let last_vote = match message(&record.last_vote)? {
-            Some(Message::Vote(v)) => Some(v),
-            _ => None,
-        };
-        let last_timeout = match message(&record.last_timeout)? {
-            Some(Message::Timeout(t)) => Some(t),
-            _ => None,
-        };
-        let last_proposal = match message(&record.last_proposal)? {
-            Some(Message::Proposal(p)) => Some(p),
-            _ => None,
-        };
-        Ok(Some(SafetyState {
-            epoch: record.epoch,
-            highest_vote_view: record.highest_vote_view,
-            high_qc,
-            last_vote,
-            last_timeout,
-            last_proposal,
-        }))
-    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use synod_types::{Certificate, CommitVote, Header, Signature, SignerBitmap, Tx, Vote};
+    use synod_types::{Certificate, Header, QuorumCert, Signature, SignerBitmap, Tx};
 
     pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("synod-store-{name}-{}", std::process::id()));
@@ -549,31 +511,9 @@ pub(crate) mod tests {
                 },
             ],
         };
-        let vote = Vote {
-            epoch: 0,
-            view: 4,
-            block_hash: Hash([4; 32]),
-            voter: 1,
-            signature: Signature([1; 96]),
-            commit: Some(CommitVote {
-                view: 3,
-                block_hash: blocks[2].hash(),
-                signature: Signature([2; 96]),
-            }),
-        };
-        let safety = SafetyState {
-            epoch: 0,
-            highest_vote_view: 4,
-            high_qc: QuorumCert(cert(3, blocks[2].hash())),
-            last_vote: Some(vote),
-            last_timeout: None,
-            last_proposal: None,
-        };
         {
             let store = Store::open(&dir, Limits::new(4)).unwrap();
             assert_eq!(store.committed().unwrap(), None);
-            assert_eq!(store.safety().unwrap(), None);
-            store.put_safety(&safety).unwrap();
             let digest = store.put_batch(&batch).unwrap();
             assert_eq!(store.batch(&digest).unwrap(), Some(batch.clone()));
             store
@@ -590,7 +530,6 @@ pub(crate) mod tests {
                 .unwrap();
         }
         let store = Store::open(&dir, Limits::new(4)).unwrap();
-        assert_eq!(store.safety().unwrap(), Some(safety));
         assert_eq!(store.committed().unwrap(), Some((blocks[2].clone(), fc)));
         for b in &blocks {
             assert_eq!(store.block_at(b.header.height).unwrap().as_ref(), Some(b));
@@ -635,6 +574,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_genesis_block_is_height_zero_and_a_database_holds_one_chain() {
+        let dir = temp_dir("genesis");
+        let store = Store::open(&dir, Limits::new(4)).unwrap();
+        let genesis = Block::new(Header::genesis(7), QuorumCert::genesis(0, Hash::ZERO, 4));
+        assert_eq!(store.block_at(0).unwrap(), None);
+        store.put_genesis(&genesis).unwrap();
+        store.put_genesis(&genesis).unwrap();
+        assert_eq!(store.block_at(0).unwrap().as_ref(), Some(&genesis));
+        assert_eq!(
+            store.block(&genesis.hash()).unwrap().as_ref(),
+            Some(&genesis)
+        );
+        let other = Block::new(Header::genesis(8), QuorumCert::genesis(0, Hash::ZERO, 4));
+        match store.put_genesis(&other) {
+            Err(StorageError::OtherChain { stored, genesis: g }) => {
+                assert_eq!((stored, g), (genesis.hash(), other.hash()));
+            }
+            other => panic!("expected OtherChain, got {other:?}"),
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn corrupt_records_are_errors_not_panics() {
         let dir = temp_dir("corrupt");
         let store = Store::open(&dir, Limits::new(4)).unwrap();
@@ -647,11 +610,6 @@ pub(crate) mod tests {
             store.block(&hash),
             Err(StorageError::Corrupt { what: "block", .. })
         ));
-        store
-            .db
-            .put_cf(store.cf(CF_SAFETY), b"state", b"\x0a\x05abc")
-            .unwrap();
-        assert!(matches!(store.safety(), Err(StorageError::Corrupt { .. })));
         store
             .db
             .put_cf(store.cf(CF_META), b"committed", b"short")

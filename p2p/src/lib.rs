@@ -19,14 +19,19 @@
 //!   batches by digest, finalized blocks by height. Length-prefixed frames, bounded
 //!   in size and in the number of items.
 //!
+//! - The validator directory ([`directory`]): which peer speaks for which committee
+//!   member (signed announcements), the engine's handles for peers, penalty points.
+//!
 //! The crate knows nothing of consensus rules: whether a signature or certificate is
 //! valid is the node's and the engine's business.
 
+pub mod directory;
 pub mod gossip;
 pub mod identity;
 pub mod network;
 pub mod protocol;
 
+pub use directory::{Announced, Directory};
 pub use gossip::{announce_message, Gossip, Topic};
 pub use libp2p::{gossipsub::MessageId, identity::Keypair, Multiaddr, PeerId};
 pub use network::{

@@ -83,6 +83,15 @@ impl Epochs {
     }
 }
 
+impl FromIterator<NextEpoch> for Epochs {
+    /// Snapshots known by other means (tests, the simulator), keyed by their epoch.
+    fn from_iter<I: IntoIterator<Item = NextEpoch>>(records: I) -> Epochs {
+        Epochs {
+            recent: records.into_iter().map(|r| (r.epoch, r)).collect(),
+        }
+    }
+}
+
 /// Why a poll stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError<E: std::fmt::Display> {

@@ -13,9 +13,45 @@ use crate::load::{self, Plan, Report, Second};
 use crate::manifest::Manifest;
 use crate::up;
 
+/// What a bench result was measured under; figures quoted from it state these.
+#[derive(Debug, Serialize)]
+pub struct Conditions {
+    /// Validator processes, all on this machine, on 127.0.0.1.
+    pub validators: usize,
+    /// `anvil`: the validators posted attestations, took epoch snapshots and handed
+    /// over committees on a local L1 while measured; `none`: no L1 work at all.
+    pub l1: L1Mode,
+    /// L1 blocks (1 s each) per staking epoch, with an L1.
+    pub epoch_blocks: Option<u64>,
+    /// How votes and certificates are signed and verified.
+    pub signatures: &'static str,
+    /// Where the load comes from.
+    pub load: &'static str,
+    /// CPU cores of the machine, shared by every process of the bench.
+    pub cores: usize,
+    /// Extra `synod start` flags of every node.
+    pub node_args: Vec<String>,
+}
+
+impl Conditions {
+    fn of(args: &BenchArgs) -> Conditions {
+        Conditions {
+            validators: args.nodes,
+            l1: args.l1,
+            epoch_blocks: (args.l1 == L1Mode::Anvil).then_some(args.epoch_blocks),
+            signatures: "BLS12-381 (blst), every validator signing",
+            load: "this process, through synod_sendTransactions on every validator",
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            node_args: args.node_args.clone(),
+        }
+    }
+}
+
 /// The bench result written to `--json`.
 #[derive(Debug, Serialize)]
 pub struct BenchResult {
+    /// What it was measured under.
+    pub conditions: Conditions,
     /// Validators.
     pub nodes: usize,
     /// Transaction payload size.
@@ -79,9 +115,8 @@ pub fn bench(args: &BenchArgs) -> Result<bool> {
         detach: true,
         duration: 0,
         node_args: args.node_args.clone(),
-        // Throughput of the sequencer itself; attestations are measured apart.
-        l1: L1Mode::None,
-        epoch_blocks: 0,
+        l1: args.l1,
+        epoch_blocks: args.epoch_blocks,
     };
     up::up(&up_args)?;
     let result = measure(args, &dir);
@@ -225,6 +260,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
     std::fs::write(&chart, crate::chart::svg(&series))
         .with_context(|| format!("cannot write {}", chart.display()))?;
     Ok(BenchResult {
+        conditions: Conditions::of(args),
         nodes: args.nodes,
         size_bytes: args.size,
         finalized_tps: sustained.finalized_tps,
@@ -244,8 +280,13 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
 
 fn table(r: &BenchResult) -> String {
     format!(
-        "| metric | value |\n|---|---|\n| validators | {} |\n| tx size | {} B |\n| finalized tx/s (sustained) | {:.0} |\n| finalized MB/s | {:.2} |\n| p50 latency at half load | {:.0} ms |\n| p99 latency at half load | {:.0} ms |\n| empty blocks/s | {:.1} |\n| peak RSS per node | {:.0} MB |\n| lost transactions | {} |\n| chart | {} |",
-        r.nodes, r.size_bytes, r.finalized_tps, r.finalized_mb_per_s, r.p50_ms, r.p99_ms,
+        "| metric | value |\n|---|---|\n| validators | {} |\n| L1 | {} |\n| tx size | {} B |\n| finalized tx/s (sustained) | {:.0} |\n| finalized MB/s | {:.2} |\n| p50 latency at half load | {:.0} ms |\n| p99 latency at half load | {:.0} ms |\n| empty blocks/s | {:.1} |\n| peak RSS per node | {:.0} MB |\n| lost transactions | {} |\n| chart | {} |",
+        r.nodes,
+        match r.conditions.epoch_blocks {
+            Some(blocks) => format!("anvil, attesting, epochs of {blocks} L1 blocks"),
+            None => "none".into(),
+        },
+        r.size_bytes, r.finalized_tps, r.finalized_mb_per_s, r.p50_ms, r.p99_ms,
         r.blocks_per_s, r.peak_rss_mb, r.lost, r.chart.display()
     )
 }

@@ -64,7 +64,8 @@ pub struct AnvilArgs {
 }
 
 /// The L1 of a local network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum L1Mode {
     /// Start anvil, deploy the contracts, stake every validator on it.
     Anvil,
@@ -161,6 +162,13 @@ pub struct BenchArgs {
     /// Extra `synod start` flags for every node.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// The L1, as `synod testnet up` starts it: with anvil the validators post
+    /// attestations and hand over epochs while they are measured, as users run them.
+    #[arg(long, value_enum, default_value_t = L1Mode::Anvil)]
+    pub l1: L1Mode,
+    /// L1 blocks per staking epoch (with anvil).
+    #[arg(long, default_value_t = 30)]
+    pub epoch_blocks: u64,
 }
 
 /// The testnet directory.

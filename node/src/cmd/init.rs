@@ -4,8 +4,9 @@ use anyhow::{bail, Context, Result};
 use synod_staking::{Genesis, GenesisValidator};
 
 use crate::cli::{GenesisArgs, InitArgs};
-use crate::cmd::start::identity_path;
+use crate::cmd::runtime;
 use crate::config::Config;
+use crate::datadir;
 
 /// The configuration file `synod init` writes.
 pub const CONFIG_FILE: &str = "synod.toml";
@@ -14,7 +15,7 @@ pub const CONFIG_FILE: &str = "synod.toml";
 pub fn run(args: &InitArgs) -> Result<bool> {
     let dir = &args.dir.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let identity = synod_p2p::identity::load_or_create(&identity_path(dir))?;
+    let identity = synod_p2p::identity::load_or_create(&datadir::identity(dir))?;
     let config_path = dir.join(CONFIG_FILE);
     if !config_path.exists() {
         let mut config = Config::default();
@@ -26,7 +27,7 @@ pub fn run(args: &InitArgs) -> Result<bool> {
         "peer id {}\nconfig {}\nidentity {}",
         identity.public().to_peer_id(),
         config_path.display(),
-        identity_path(dir).display()
+        datadir::identity(dir).display()
     ))?;
     Ok(true)
 }
@@ -39,7 +40,13 @@ pub fn genesis(args: &GenesisArgs) -> Result<bool> {
             .map_or(0, |d| d.as_millis() as u64)
     });
     let genesis = if args.from_l1 {
-        crate::cmd::stake::genesis_from_l1(&args.l1, timestamp_ms)?
+        let Some(table) = &args.l1.stake_table else {
+            bail!("--from-l1 needs --l1.stake-table (or SYNOD_L1_STAKE_TABLE)");
+        };
+        runtime()?.block_on(async {
+            let l1 = synod_bridge::L1::open(&args.l1.rpc, table, None, args.l1.max_fee_gwei);
+            anyhow::Ok(l1.await?.genesis(timestamp_ms).await?)
+        })?
     } else {
         let validators = args
             .validators

@@ -74,7 +74,7 @@ pub fn run(args: &LagArgs) -> Result<bool> {
         .iter()
         .find(|n| n.role == "validator")
         .context("the testnet has no validator")?;
-    let samples = super::stake::runtime()?.block_on(async {
+    let samples = crate::cmd::runtime()?.block_on(async {
         let table = l1
             .stake_table
             .parse()

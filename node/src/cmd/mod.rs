@@ -9,6 +9,8 @@ pub mod status;
 
 use std::io::Write;
 
+use anyhow::{Context, Result};
+
 /// Prints to stdout (commands' results; logs go to stderr).
 pub fn print(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -17,4 +19,12 @@ pub fn print(text: &str) -> std::io::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+/// A single-threaded runtime for the commands that talk to L1.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

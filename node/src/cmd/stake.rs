@@ -1,8 +1,6 @@
 //! `synod stake register|exit|withdraw|status|advance-epoch|deploy` against the L1
 //! contracts, `synod testnet gas` and `synod testnet anvil`.
 
-use std::path::Path;
-
 use alloy::primitives::utils::parse_units;
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
@@ -11,40 +9,8 @@ use synod_bridge::{StakeParams, L1};
 use synod_testnet::cli::{AnvilArgs, GasArgs};
 
 use crate::cli::{L1Args, StakeCommand};
-use crate::cmd::keys::{open_validator_key, read_password};
-
-/// Environment variable with the sending account's private key (hex), when no keystore
-/// file is given.
-pub const PRIVATE_KEY_ENV: &str = "SYNOD_L1_PRIVATE_KEY";
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// The sending account: `--l1.key-file` with its password file, else `SYNOD_L1_PRIVATE_KEY`.
-pub fn l1_signer(
-    key_file: Option<&Path>,
-    password_file: Option<&Path>,
-) -> Result<Option<PrivateKeySigner>> {
-    if let Some(file) = key_file {
-        let Some(password_file) = password_file else {
-            bail!("--l1.key-file needs --l1.key-password-file");
-        };
-        let password = read_password(password_file)?;
-        let signer = PrivateKeySigner::decrypt_keystore(file, password)
-            .with_context(|| format!("opening the L1 keystore {}", file.display()))?;
-        return Ok(Some(signer));
-    }
-    match std::env::var(PRIVATE_KEY_ENV) {
-        Ok(hex) => Ok(Some(hex.trim().parse().with_context(|| {
-            format!("{PRIVATE_KEY_ENV} is not a 32-byte hex private key")
-        })?)),
-        Err(_) => Ok(None),
-    }
-}
+use crate::cmd::runtime;
+use crate::keys::files::{l1_signer, open_validator_key, PRIVATE_KEY_ENV};
 
 fn signer(l1: &L1Args) -> Result<Option<PrivateKeySigner>> {
     l1_signer(l1.key_file.as_deref(), l1.key_password_file.as_deref())
@@ -60,14 +26,7 @@ async fn connect(l1: &L1Args, signer: Option<PrivateKeySigner>) -> Result<L1> {
     let Some(table) = &l1.stake_table else {
         bail!("--l1.stake-table (or SYNOD_L1_STAKE_TABLE) is needed");
     };
-    let table: Address = table
-        .parse()
-        .with_context(|| format!("--l1.stake-table {table:?} is not an address"))?;
-    let mut client = L1::connect(&l1.rpc, table, signer).await?;
-    if l1.max_fee_gwei > 0 {
-        client = client.with_max_fee_per_gas(l1.max_fee_gwei as u128 * 1_000_000_000);
-    }
-    Ok(client)
+    Ok(L1::open(&l1.rpc, table, signer, l1.max_fee_gwei).await?)
 }
 
 /// ETH as a decimal string, in gwei.
@@ -224,35 +183,6 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
             }
         }
         Ok(true)
-    })
-}
-
-/// A genesis whose committee is the StakeTable's latest epoch snapshot, with the chain
-/// id and the bridge address of that deployment; stakes are in gwei.
-pub fn genesis_from_l1(l1: &L1Args, timestamp_ms: u64) -> Result<synod_staking::Genesis> {
-    runtime()?.block_on(async {
-        let client = connect(l1, None).await?;
-        let epoch = client.current_epoch().await?;
-        let snapshot = client.committee(epoch).await?;
-        if snapshot.members.is_empty() {
-            bail!(
-                "the StakeTable's epoch {epoch} has no committee: register validators, then snapshot an epoch (`synod stake advance-epoch`)"
-            );
-        }
-        Ok(synod_staking::Genesis {
-            chain_id: client.chain_id(),
-            bridge: client.bridge_address().to_string(),
-            timestamp_ms,
-            epoch,
-            validators: snapshot
-                .members
-                .iter()
-                .map(|m| synod_staking::GenesisValidator {
-                    public_key: format!("0x{}", hex::encode(m.key.0)),
-                    stake: m.stake_gwei,
-                })
-                .collect(),
-        })
     })
 }
 

@@ -11,22 +11,14 @@ use synod_types::wire::Limits;
 use synod_types::SecretKey;
 
 use crate::cli::StartArgs;
-use crate::cmd::keys;
 use crate::config::{Config, Role};
-use crate::publisher::Publisher;
+use crate::datadir;
+use crate::keys::files;
+use crate::protection::Protection;
 use crate::rpc::{self, Listener};
 use crate::service::{Node, Setup};
 use crate::storage::Store;
-
-/// The network identity file in the data directory.
-pub fn identity_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("network.key")
-}
-
-/// The slashing-protection database in the data directory.
-pub fn protection_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("protection")
-}
+use synod_bridge::publisher::Publisher;
 
 /// Resolves the configuration of `synod start` (file, flags, variables).
 pub fn resolve(args: &StartArgs) -> Result<Config> {
@@ -62,10 +54,11 @@ fn load_key(config: &Config) -> Result<Option<SecretKey>> {
     if config.node.password_file.is_empty() {
         bail!(
             "a validator needs --node.password-file to open its keystore in {}",
-            keys::keys_dir(&config.node.data_dir).display()
+            datadir::keys(&config.node.data_dir).display()
         );
     }
-    keys::open_validator_key(&config.node.data_dir, Path::new(&config.node.password_file)).map(Some)
+    files::open_validator_key(&config.node.data_dir, Path::new(&config.node.password_file))
+        .map(Some)
 }
 
 /// The L1 publisher, when `l1.rpc` is set: it follows the bridge, and posts when this
@@ -79,21 +72,14 @@ async fn publisher(
     if l1.rpc.is_empty() {
         return Ok(None);
     }
-    let table = l1
-        .stake_table
-        .parse()
-        .with_context(|| format!("l1.stake-table {:?} is not an address", l1.stake_table))?;
     let nonempty = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
-    let signer = crate::cmd::stake::l1_signer(
+    let signer = files::l1_signer(
         nonempty(&l1.key_file).as_deref(),
         nonempty(&l1.key_password_file).as_deref(),
     )?;
-    let mut client = synod_bridge::L1::connect(&l1.rpc, table, signer)
+    let client = synod_bridge::L1::open(&l1.rpc, &l1.stake_table, signer, l1.max_fee_gwei)
         .await
         .with_context(|| format!("connecting to L1 at {}", l1.rpc))?;
-    if l1.max_fee_gwei > 0 {
-        client = client.with_max_fee_per_gas(l1.max_fee_gwei as u128 * 1_000_000_000);
-    }
     tracing::info!(
         rpc = %l1.rpc,
         bridge = %client.bridge_address(),
@@ -177,9 +163,9 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
     let data_dir = &config.node.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let store = Arc::new(Store::open(&data_dir.join("db"), limits)?);
-    let protection = Arc::new(Store::open(&protection_path(data_dir), limits)?);
-    let identity = synod_p2p::identity::load_or_create(&identity_path(data_dir))?;
+    let store = Arc::new(Store::open(&datadir::db(data_dir), limits)?);
+    let protection = Arc::new(Protection::open(&datadir::protection(data_dir))?);
+    let identity = synod_p2p::identity::load_or_create(&datadir::identity(data_dir))?;
     let bootnodes = config
         .network
         .bootnodes
@@ -232,11 +218,7 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         equivocate,
     })?;
     if let Some(publisher) = publisher {
-        tokio::spawn(publisher.run(
-            shared.committee.clone(),
-            shared.finalized.subscribe(),
-            evidence,
-        ));
+        tokio::spawn(publisher.run(shared.committee.clone(), shared.certified.clone(), evidence));
     }
     let (stop, server) = jsonrpsee::server::stop_channel();
     let listener = Listener {
@@ -259,7 +241,7 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         if token_file.is_empty() {
             bail!("rpc.admin-addr needs rpc.admin-token-file");
         }
-        let token = keys::read_password(Path::new(token_file))?
+        let token = files::read_password(Path::new(token_file))?
             .trim()
             .to_string();
         let admin = Listener {

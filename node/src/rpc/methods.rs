@@ -228,7 +228,11 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
                 ctx.store.block_at(height).map_err(internal)?
             }
             Value::String(s) if s == "latest" || s == "finalized" => {
-                ctx.store.committed().map_err(internal)?.map(|(b, _)| b)
+                match ctx.store.committed().map_err(internal)? {
+                    Some((block, _)) => Some(block),
+                    // Nothing committed yet: the genesis block is the finalized one.
+                    None => ctx.store.block_at(0).map_err(internal)?,
+                }
             }
             Value::String(s) => ctx.store.block(&parse_hash(s)?).map_err(internal)?,
             _ => return Err(invalid("expected a height, a block hash or \"finalized\"")),
@@ -276,6 +280,11 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
                 "stake": m.stake,
             })).collect::<Vec<_>>(),
         })
+    })
+    .expect(register);
+
+    m.register_method("synod_chainInfo", |_, ctx, _| {
+        serde_json::to_value(&*ctx.chain).unwrap_or(Value::Null)
     })
     .expect(register);
 
@@ -349,4 +358,101 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
     )
     .expect(register);
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::{ChainInfo, NodeStatus};
+    use crate::storage::tests::temp_dir;
+    use crate::storage::Store;
+    use synod_types::committee::Member;
+    use synod_types::wire::Limits;
+    use synod_types::{Committee, Header, PublicKey, QuorumCert, Scheme};
+    use tokio::sync::{mpsc, watch};
+
+    /// The module over a fresh store holding only `genesis`.
+    fn module_with(genesis: &Block) -> (RpcModule<Shared>, std::path::PathBuf) {
+        let dir = temp_dir("rpc");
+        let store = Arc::new(Store::open(&dir, Limits::new(4)).unwrap());
+        store.put_genesis(genesis).unwrap();
+        let members = vec![Member {
+            public_key: PublicKey([1; 48]),
+            stake: 1,
+        }];
+        let committee = Committee::new(0, Scheme::Sim, Hash::ZERO, members).unwrap();
+        let (commands, _) = mpsc::channel(1);
+        let shared = Shared {
+            store,
+            status: watch::channel(NodeStatus::default()).1,
+            finalized: broadcast::channel(1).0,
+            commands,
+            committee: watch::channel(Arc::new(committee)).1,
+            limits: Limits::new(4),
+            attested: watch::channel(None).1,
+            chain: Arc::new(ChainInfo {
+                chain_id: 31_337,
+                bridge: "0x00000000000000000000000000000000000000b1".into(),
+                stake_table: Some("0x00000000000000000000000000000000000000a1".into()),
+                genesis_hash: genesis.hash().to_hex(),
+                genesis_epoch: 0,
+            }),
+            certified: watch::channel(None).1,
+        };
+        (module(shared), dir)
+    }
+
+    fn genesis() -> Block {
+        Block::new(Header::genesis(5), QuorumCert::genesis(0, Hash::ZERO, 1))
+    }
+
+    #[tokio::test]
+    async fn height_zero_and_finalized_before_any_commit_are_the_genesis_block() {
+        let genesis = genesis();
+        let (m, dir) = module_with(&genesis);
+        for at in [json!(0), json!("finalized"), json!(genesis.hash().to_hex())] {
+            let block: Value = m.call("synod_getBlock", [at.clone()]).await.unwrap();
+            assert_eq!(block["height"], 0, "{at}");
+            assert_eq!(block["hash"], genesis.hash().to_hex(), "{at}");
+        }
+        let unknown: Value = m.call("synod_getBlock", [1]).await.unwrap();
+        assert_eq!(unknown, Value::Null);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn chain_info_names_what_signatures_are_bound_to() {
+        let genesis = genesis();
+        let (m, dir) = module_with(&genesis);
+        let info: Value = m.call("synod_chainInfo", [(); 0]).await.unwrap();
+        assert_eq!(
+            info,
+            json!({
+                "chain_id": 31_337,
+                "bridge": "0x00000000000000000000000000000000000000b1",
+                "stake_table": "0x00000000000000000000000000000000000000a1",
+                "genesis_hash": genesis.hash().to_hex(),
+                "genesis_epoch": 0,
+            })
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn every_method_is_in_the_rpc_reference() {
+        let (m, dir) = module_with(&genesis());
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rpc.md"),
+        )
+        .unwrap();
+        let names: Vec<&str> = m.method_names().collect();
+        assert!(names.contains(&"synod_chainInfo"), "{names:?}");
+        for name in names {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "{name} is not in docs/rpc.md"
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -12,8 +12,11 @@ use synod_consensus::{Config as EngineConfig, Engine};
 use synod_p2p::{Gossip, Request, Verdict};
 use synod_types::{Block, Committee, Domain, Hash, Message, SecretKey};
 
-use super::{now_ms, Internal, Node, Purpose, PENALTY_INVALID, PENALTY_MINOR};
+use synod_p2p::directory::{PENALTY_INVALID, PENALTY_MINOR};
+
+use super::{now_ms, Internal, Node, Purpose};
 use crate::config::Config;
+use crate::protection::Protection;
 use crate::storage::Store;
 
 /// Counters behind the one-line-per-second progress log.
@@ -53,7 +56,7 @@ pub fn engine(
     key: SecretKey,
     root: Block,
     store: &Store,
-    protection: &Store,
+    protection: &Protection,
 ) -> Result<Engine> {
     let mut engine_cfg = EngineConfig::new(*domain);
     engine_cfg.base_timeout_ms = cfg.consensus.base_timeout_ms;
@@ -61,7 +64,7 @@ pub fn engine(
     engine_cfg.timeout_backoff_percent = cfg.consensus.backoff_percent;
     let epoch = committee.epoch();
     let stored = protection
-        .safety()
+        .load()
         .context("reading the slashing-protection record")?;
     let key = match &stored {
         Some(s) if s.epoch > epoch => {
@@ -197,8 +200,7 @@ impl Node {
                 self.store.put_block(&block).context("storing a block")?;
                 self.progress.highest_height =
                     self.progress.highest_height.max(block.header.height);
-                self.unfinal
-                    .insert(block.hash(), (block.header.height, block.payload.clone()));
+                self.availability.ordered(&block);
             }
             Action::ScheduleTimer { view, after_ms } => {
                 let (internal, epoch) = (self.internal.clone(), self.committee.epoch());
@@ -245,7 +247,7 @@ impl Node {
                 blocks,
                 certificate,
             } => {
-                self.commits.push_back((blocks, certificate));
+                self.availability.queue_commit(blocks, certificate);
                 self.flush_commits().await?;
             }
             Action::Evidence(evidence) => {
@@ -268,7 +270,7 @@ impl Node {
                     Offense::InvalidSignature | Offense::InvalidCertificate => PENALTY_INVALID,
                     Offense::Malformed(_) | Offense::BadSyncResponse => PENALTY_MINOR,
                 };
-                if let Some(peer) = self.peers.peer(peer) {
+                if let Some(peer) = self.peers.peer(peer.0) {
                     if self.judging.as_ref().is_some_and(|(_, s, _)| *s == peer) {
                         // Gossipsub scores the rejection itself.
                         self.judge(Verdict::Reject);
@@ -294,9 +296,9 @@ impl Node {
             (Recipient::Validator(index), Message::SyncRequest(_)) => {
                 (self.peers.validator(*index), Purpose::Sync)
             }
-            (Recipient::Peer(p), Message::SyncRequest(_)) => (self.peers.peer(*p), Purpose::Sync),
+            (Recipient::Peer(p), Message::SyncRequest(_)) => (self.peers.peer(p.0), Purpose::Sync),
             (Recipient::Validator(index), _) => (self.peers.validator(*index), Purpose::Vote),
-            (Recipient::Peer(p), _) => (self.peers.peer(*p), Purpose::Vote),
+            (Recipient::Peer(p), _) => (self.peers.peer(p.0), Purpose::Vote),
         };
         match peer {
             Some(peer) => self.request(peer, Request::Consensus(message), purpose),

@@ -14,7 +14,9 @@ use synod_p2p::protocol::{MAX_FINALIZED_PER_REQUEST, MAX_FINALIZED_PER_RESPONSE}
 use synod_p2p::{PeerId, Request, Response, Verdict};
 use synod_types::{Block, FinalityCert, Hash, Phase};
 
-use super::{Node, Purpose, PENALTY_INVALID};
+use synod_p2p::directory::PENALTY_INVALID;
+
+use super::{Node, Purpose};
 use crate::config::Role;
 
 /// How long a range request may stay unanswered before another is sent.
@@ -138,11 +140,11 @@ impl Node {
             }
             return Ok(());
         }
-        if height == self.follow.queued_height + 1 && self.commits.is_empty() {
+        if height == self.follow.queued_height + 1 && !self.availability.has_commits() {
             let parent_ok = block.header.parent == self.finalized_hash;
             if parent_ok {
                 self.follow.queued_height = height;
-                self.commits.push_back((vec![block], certificate));
+                self.availability.queue_commit(vec![block], certificate);
                 return self.flush_commits().await;
             }
         }
@@ -196,9 +198,8 @@ impl Node {
         // Nothing past an epoch's last block before the hand-over: what follows it is
         // signed by a committee this node does not follow yet.
         let queued_end = self
-            .commits
-            .back()
-            .and_then(|(blocks, _)| blocks.last())
+            .availability
+            .last_queued()
             .is_some_and(|b| b.next_epoch.is_some());
         if queued_end {
             return;
@@ -275,8 +276,8 @@ impl Node {
         let (Some(last), Some(certificate)) = (blocks.last(), certificate) else {
             return Ok(());
         };
-        let mut parent = match self.commits.back() {
-            Some((queued, _)) => queued.last().map(|b| b.hash()),
+        let mut parent = match self.availability.last_queued() {
+            Some(queued) => Some(queued.hash()),
             None => Some(self.finalized_hash),
         };
         let first_height = self.follow.queued_height + 1;
@@ -316,7 +317,7 @@ impl Node {
         let height = last.header.height;
         self.follow.queued_height = height;
         self.follow.network_height = self.follow.network_height.max(height);
-        self.commits.push_back((blocks, certificate));
+        self.availability.queue_commit(blocks, certificate);
         self.flush_commits().await?;
         if self.far_behind() {
             self.request_range(peer);

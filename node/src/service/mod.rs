@@ -19,25 +19,26 @@ mod consensus;
 mod epoch;
 mod follow;
 mod payload;
-mod peers;
 mod persist;
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use synod_bridge::publisher::Certified;
+use synod_consensus::engine::PeerId as EnginePeer;
 use synod_consensus::Engine;
-use synod_p2p::{Event, Gossip, MessageId, NetworkHandle, PeerId, Request, Response, Verdict};
-use synod_sequencer::{BatchBuilder, BatchPool, Mempool, Rejected};
+use synod_p2p::{
+    Directory, Event, Gossip, MessageId, NetworkHandle, PeerId, Request, Response, Verdict,
+};
+use synod_sequencer::{Availability, BatchBuilder, BatchPool, Intake, Mempool, Rejected};
 use synod_types::wire::Limits;
 use synod_types::{Block, Committee, Domain, FinalityCert, Hash, SecretKey, Tx};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::{Config, Role};
+use crate::protection::Protection;
 use crate::storage::{Store, TxLocation};
-
-pub use peers::Peers;
 
 /// What the RPC server asks of the node.
 #[derive(Debug)]
@@ -93,8 +94,8 @@ pub struct NodeStatus {
     pub validator_index: Option<u32>,
     /// Current consensus view (validators).
     pub view: u64,
-    /// Height of the highest certified block known (validators), or the finalized
-    /// height (full nodes).
+    /// Height of the highest block this node has seen proposed (never below
+    /// `finalized_height`).
     pub proposed_height: u64,
     /// Height of the last finalized block.
     pub finalized_height: u64,
@@ -121,6 +122,22 @@ pub struct NodeStatus {
     pub l1_epoch: Option<u64>,
 }
 
+/// What signatures on this chain are bound to (`synod_chainInfo`): with it, a client
+/// verifies a finality certificate from RPC answers alone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChainInfo {
+    /// L1 chain id in every signed message's domain.
+    pub chain_id: u64,
+    /// The bridge contract in every signed message's domain, 0x-hex.
+    pub bridge: String,
+    /// The StakeTable contract this node reads committees from (`None`: no L1).
+    pub stake_table: Option<String>,
+    /// Hash of the genesis block (height 0).
+    pub genesis_hash: String,
+    /// Epoch of the genesis committee.
+    pub genesis_epoch: u64,
+}
+
 /// Handles the RPC server shares with the node.
 #[derive(Debug, Clone)]
 pub struct Shared {
@@ -138,6 +155,10 @@ pub struct Shared {
     pub limits: Limits,
     /// Height the L1 bridge has attested (`None`: no L1, or not read yet).
     pub attested: watch::Receiver<Option<u64>>,
+    /// What signatures are bound to.
+    pub chain: Arc<ChainInfo>,
+    /// The newest finalized header with its certificate (what the L1 publisher posts).
+    pub certified: watch::Receiver<Option<Certified>>,
 }
 
 /// Timer and request outcomes that come back to the node task.
@@ -164,9 +185,6 @@ enum Purpose {
     Forward,
 }
 
-/// Penalty points per offence.
-const PENALTY_INVALID: f64 = 25.0;
-const PENALTY_MINOR: f64 = 5.0;
 /// Finalized blocks kept for subscribers that lag.
 pub const FINALIZED_STREAM_DEPTH: usize = 1_024;
 const INTERNAL_QUEUE: usize = 16_384;
@@ -191,7 +209,7 @@ pub struct Setup {
     pub store: Arc<Store>,
     /// The slashing-protection database (the safety state), kept apart from `store` so
     /// that wiping the chain data never wipes what the key has signed.
-    pub protection: Arc<Store>,
+    pub protection: Arc<Protection>,
     /// The network.
     pub net: NetworkHandle,
     /// Network events.
@@ -220,7 +238,7 @@ pub struct Node {
     committee: Arc<Committee>,
     limits: Limits,
     store: Arc<Store>,
-    protection: Arc<Store>,
+    protection: Arc<Protection>,
     persist: mpsc::Sender<persist::Job>,
     net: NetworkHandle,
     engine: Option<Engine>,
@@ -229,26 +247,15 @@ pub struct Node {
     mempool: Mempool,
     builder: Option<BatchBuilder>,
     pool: BatchPool,
-    peers: Peers,
+    peers: Directory,
     /// Where the current committee is published for RPC.
     committee_tx: watch::Sender<Arc<Committee>>,
-    /// Blocks with a hand-over record whose payload check waits for the StakeTable
-    /// reader to read that epoch.
-    record_waits: Vec<Block>,
     /// The epoch's last block, final: the hand-over runs once the current input is done.
     hand_over_due: Option<Block>,
-    /// Payload checks waiting for batches: block hash → (block, digests still missing).
-    checks: HashMap<Hash, (Block, HashSet<Hash>)>,
-    /// Digests ordered by blocks that are not final yet: block hash → (height, digests).
-    unfinal: HashMap<Hash, (u64, Vec<Hash>)>,
-    /// Commits waiting for their batches, in order.
-    commits: VecDeque<(Vec<Block>, FinalityCert)>,
-    /// Batch digests being fetched.
-    fetching: HashSet<Hash>,
-    /// Transactions accepted here and not final yet.
-    own_pending: HashSet<Hash>,
-    /// Transactions a full node accepted, handed to validators until final.
-    forward: payload::Forwarding,
+    /// Which batches the blocks in flight need, are fetched, are ordered; queued commits.
+    availability: Availability,
+    /// Transactions acknowledged here and not final; what is forwarded to validators.
+    intake: Intake,
     /// The gossip message being handled, to report its verdict.
     judging: Option<(MessageId, PeerId, Verdict)>,
     follow: follow::Follow,
@@ -259,6 +266,7 @@ pub struct Node {
     internal: mpsc::Sender<Internal>,
     status: watch::Sender<NodeStatus>,
     finalized: broadcast::Sender<Arc<Finalized>>,
+    certified: watch::Sender<Option<Certified>>,
     last_announce: Option<Instant>,
     announce_due: Option<Instant>,
     progress: consensus::Progress,
@@ -301,6 +309,9 @@ impl Node {
             l1_epochs,
             equivocate,
         } = setup;
+        store
+            .put_genesis(&genesis)
+            .context("recording the genesis block")?;
         let (committee, root) = epoch::current_committee(&store, &committee, &genesis)?;
         let me = key
             .as_ref()
@@ -322,11 +333,8 @@ impl Node {
             _ => None,
         };
         // Batches ordered by restored blocks that are not final are not ordered again.
-        let unfinal = engine
-            .iter()
-            .flat_map(|e| e.held_blocks())
-            .map(|b| (b.hash(), (b.header.height, b.payload.clone())))
-            .collect();
+        let availability = Availability::new(engine.iter().flat_map(|e| e.held_blocks()));
+        let intake = Intake::new(cfg.mempool.max_txs, cfg.mempool.max_tx_bytes);
         let mempool = Mempool::new(payload::mempool_config(&cfg));
         let builder = me.map(|index| {
             // Batches are numbered by their creation time so a restarted validator never
@@ -344,7 +352,16 @@ impl Node {
         let (command_tx, command_rx) = mpsc::channel(4_096);
         let (status, status_rx) = watch::channel(NodeStatus::default());
         let (finalized, _) = broadcast::channel(FINALIZED_STREAM_DEPTH);
+        let (certified, certified_rx) = watch::channel(None);
+        let chain = Arc::new(ChainInfo {
+            chain_id: domain.chain_id,
+            bridge: format!("0x{}", hex::encode(domain.bridge)),
+            stake_table: (!cfg.l1.stake_table.is_empty()).then(|| cfg.l1.stake_table.clone()),
+            genesis_hash: genesis.hash().to_hex(),
+            genesis_epoch: genesis.header.epoch,
+        });
         let shared = Shared {
+            chain,
             store: store.clone(),
             status: status_rx,
             finalized: finalized.clone(),
@@ -352,6 +369,7 @@ impl Node {
             committee: committee_rx,
             limits,
             attested,
+            certified: certified_rx,
         };
         let node = Node {
             follow: follow::Follow::new(finalized_height),
@@ -369,16 +387,11 @@ impl Node {
             mempool,
             builder,
             pool: BatchPool::new(synod_sequencer::batches::PoolConfig::default()),
-            peers: Peers::default(),
+            peers: Directory::default(),
             committee_tx,
-            record_waits: Vec::new(),
             hand_over_due: None,
-            checks: HashMap::new(),
-            unfinal,
-            commits: VecDeque::new(),
-            fetching: HashSet::new(),
-            own_pending: HashSet::new(),
-            forward: payload::Forwarding::default(),
+            availability,
+            intake,
             judging: None,
             finalized_height,
             finalized_hash,
@@ -387,6 +400,7 @@ impl Node {
             internal,
             status,
             finalized,
+            certified,
             last_announce: None,
             announce_due: Some(Instant::now() + Duration::from_millis(500)),
             progress: consensus::Progress::default(),
@@ -490,7 +504,7 @@ impl Node {
                 }
             }
             Command::IsPending { hash, reply } => {
-                let _ = reply.send(self.own_pending.contains(&hash));
+                let _ = reply.send(self.intake.is_pending(&hash));
             }
         }
         Ok(())
@@ -547,14 +561,14 @@ impl Node {
                     self.judge(Verdict::Ignore);
                     self.later_epoch_seen(source);
                 } else if self.engine.is_some() {
-                    let from = self.peers.engine_id(source);
+                    let from = EnginePeer(self.peers.handle(source));
                     self.drive(synod_consensus::Input::Message { from, message })
                         .await?;
                 } else {
                     self.judge(Verdict::Ignore);
                 }
             }
-            Gossip::Batch(batch) => self.on_batch(origin, batch),
+            Gossip::Batch(batch) => self.on_batch(origin, batch).await?,
             Gossip::Finalized { block, certificate } => {
                 self.on_finalized_gossip(source, block, certificate).await?;
             }
@@ -584,16 +598,14 @@ impl Node {
                 (_, Err(e)) => {
                     tracing::debug!(%peer, ?purpose, error = %e, "request failed");
                     // May be asked again, from another peer.
-                    for d in &asked {
-                        self.fetching.remove(d);
-                    }
+                    self.availability.fetch_ended(&asked);
                     if purpose == Purpose::Finalized {
                         self.follow.request_failed();
                     }
                 }
                 (Purpose::Vote | Purpose::Forward, Ok(_)) => {}
                 (Purpose::Sync, Ok(Response::Consensus(message))) => {
-                    let from = self.peers.engine_id(peer);
+                    let from = EnginePeer(self.peers.handle(peer));
                     self.drive(synod_consensus::Input::Message { from, message })
                         .await?;
                 }
@@ -610,9 +622,7 @@ impl Node {
                     self.on_finalized_range(peer, blocks, certificate).await?;
                 }
                 (purpose, Ok(other)) => {
-                    for d in &asked {
-                        self.fetching.remove(d);
-                    }
+                    self.availability.fetch_ended(&asked);
                     tracing::debug!(%peer, ?purpose, answer = ?std::mem::discriminant(&other), "unexpected answer");
                     if purpose == Purpose::Finalized {
                         self.follow.request_failed();
@@ -661,7 +671,7 @@ impl Node {
                         self.later_epoch_seen(peer);
                         Response::Ack
                     } else if self.engine.is_some() {
-                        let from = self.peers.engine_id(peer);
+                        let from = EnginePeer(self.peers.handle(peer));
                         self.drive(synod_consensus::Input::Message { from, message })
                             .await?;
                         Response::Ack
@@ -686,19 +696,17 @@ impl Node {
         if due {
             self.announce().await;
         }
-        self.refetch_missing()?;
+        self.refetch_missing();
         self.follow_tick().await
     }
 
     fn publish_status(&mut self) {
         let net = self.net.status();
-        let (view, proposed) = match &self.engine {
-            Some(engine) => {
-                let s = engine.status();
-                (s.view, s.committed_height.max(self.progress.highest_height))
-            }
-            None => (0, self.finalized_height),
-        };
+        let view = self.engine.as_ref().map_or(0, |e| e.status().view);
+        // The highest block seen proposed or certified, never below the finalized one
+        // (a range synced by height, or a hand-over, commits blocks this node never saw
+        // proposed).
+        let proposed = self.progress.highest_height.max(self.finalized_height);
         let network_height = self.follow.network_height().max(self.finalized_height);
         let status = NodeStatus {
             role: match self.cfg.node.role {

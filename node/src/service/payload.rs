@@ -1,21 +1,23 @@
 //! Transactions, batches and commits: what the node accepts, what it orders, and how a
 //! finalized block reaches the store and the finalized stream.
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
+use synod_bridge::publisher::Certified;
 use synod_consensus::engine::{Action, Input};
+use synod_p2p::directory::PENALTY_MINOR;
 use synod_p2p::protocol::{MAX_BATCHES_PER_REQUEST, MAX_TXS_PER_REQUEST};
-use synod_p2p::{Gossip, PeerId, Request, Response, Verdict};
+use synod_p2p::{Announced, Gossip, PeerId, Request, Response, Verdict};
 use synod_sequencer::batches::BatchConfig;
-use synod_sequencer::{MempoolConfig, Rejected};
+use synod_sequencer::{forward, BatchPool, Check, MempoolConfig, NextCommit, Rejected};
 use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
 
-use super::epoch::RecordCheck;
 use super::{now_ms, FinalTx, Finalized, Node, Purpose};
 use crate::config::Config;
+use crate::storage::Store;
+use synod_staking::RecordCheck;
 
 /// The mempool bounds of the configuration.
 pub fn mempool_config(cfg: &Config) -> MempoolConfig {
@@ -37,27 +39,10 @@ pub fn batch_config(cfg: &Config) -> BatchConfig {
     }
 }
 
-/// How long a full node waits for a forwarded transaction to be final before it hands
-/// it over again.
-const REFORWARD_AFTER: Duration = Duration::from_secs(10);
-/// Hand-over blocks whose vote waits for the StakeTable reader, at most.
-const MAX_RECORD_WAITS: usize = 16;
-
-/// Transactions a full node accepted and hands to validators until they are final.
-#[derive(Debug, Default)]
-pub struct Forwarding {
-    /// Not sent yet.
-    fresh: Vec<Tx>,
-    /// Sent, in the order they are due to be sent again.
-    resend: VecDeque<(Instant, Tx)>,
-}
-
-/// The committee members that carry a transaction forwarded by a full node: two, so
-/// one of them being down loses nothing; the commit deduplicates.
-fn carriers(hash: &Hash, members: usize) -> [u32; 2] {
-    let h = u64::from_be_bytes(hash.0[..8].try_into().expect("8 bytes"));
-    let first = (h % members as u64) as u32;
-    [first, ((first as usize + 1) % members) as u32]
+/// Whether a batch is at hand: in the pool or on disk (a read error counts as not at
+/// hand: it is fetched again).
+fn at_hand<'a>(pool: &'a BatchPool, store: &'a Store) -> impl Fn(&Hash) -> bool + 'a {
+    move |d| pool.get(d).is_some() || store.has_batch(d).unwrap_or(false)
 }
 
 impl Node {
@@ -66,32 +51,13 @@ impl Node {
     /// outside the current committee).
     pub(super) fn accept_tx(&mut self, tx: Tx) -> Result<Hash, Rejected> {
         let hash = match self.builder {
-            Some(_) => self.mempool.insert(tx)?,
-            None => {
-                if tx.payload.is_empty() {
-                    return Err(Rejected::Empty);
-                }
-                if tx.payload.len() > self.cfg.mempool.max_tx_bytes {
-                    return Err(Rejected::TooLarge {
-                        size: tx.payload.len(),
-                        max: self.cfg.mempool.max_tx_bytes,
-                    });
-                }
-                let hash = tx.hash();
-                if self.own_pending.contains(&hash) {
-                    return Err(Rejected::Duplicate(hash));
-                }
-                if self.own_pending.len() >= self.cfg.mempool.max_txs {
-                    return Err(Rejected::Full {
-                        txs: self.own_pending.len(),
-                        bytes: 0,
-                    });
-                }
-                self.forward.fresh.push(tx);
+            Some(_) => {
+                let hash = self.mempool.insert(tx)?;
+                self.intake.track(hash);
                 hash
             }
+            None => self.intake.accept(tx)?,
         };
-        self.own_pending.insert(hash);
         metrics::counter!("synod_rpc_transactions_accepted_total").increment(1);
         Ok(hash)
     }
@@ -103,7 +69,9 @@ impl Node {
             return Ok(());
         }
         tracing::info!(count = txs.len(), "restoring acknowledged transactions");
-        self.own_pending.extend(txs.iter().map(Tx::hash));
+        for tx in &txs {
+            self.intake.track(tx.hash());
+        }
         self.requeue(txs);
         Ok(())
     }
@@ -113,7 +81,7 @@ impl Node {
         if self.builder.is_none() {
             // Not a member (any more): what waits here goes to the validators.
             txs.extend(self.mempool.take(usize::MAX, usize::MAX));
-            self.forward.fresh.extend(txs);
+            self.intake.forward(txs);
         } else if !txs.is_empty() {
             self.mempool.requeue(txs);
         }
@@ -124,61 +92,15 @@ impl Node {
     /// was not reachable loses nothing. Waits while no validator is connected.
     pub(super) fn forward_txs(&mut self) {
         let validators = self.peers.connected_validators();
-        if validators.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let mut due = std::mem::take(&mut self.forward.fresh);
-        while self
-            .forward
-            .resend
-            .front()
-            .is_some_and(|(at, _)| *at <= now)
-        {
-            let (_, tx) = self.forward.resend.pop_front().expect("front exists");
-            due.push(tx);
-        }
-        let mut per_peer: HashMap<PeerId, Vec<Tx>> = HashMap::new();
-        for tx in due {
-            let hash = tx.hash();
-            if !self.own_pending.contains(&hash) {
-                continue; // final
-            }
-            let mut targets: Vec<PeerId> = carriers(&hash, self.committee.size())
-                .iter()
-                .filter_map(|i| self.peers.validator(*i))
-                .filter(|p| validators.contains(p))
-                .collect();
-            if targets.is_empty() {
-                // Both carriers are away: any connected member orders it.
-                let pick = u64::from_be_bytes(hash.0[8..16].try_into().expect("8 bytes"));
-                targets.push(validators[(pick % validators.len() as u64) as usize]);
-            }
-            for peer in targets {
-                per_peer.entry(peer).or_default().push(tx.clone());
-            }
-            self.forward.resend.push_back((now + REFORWARD_AFTER, tx));
-        }
+        let per_peer = self.intake.due(
+            Instant::now(),
+            self.committee.size(),
+            |i| self.peers.validator(i),
+            &validators,
+        );
         let max_bytes = self.limits.max_message_bytes / 2;
         for (peer, txs) in per_peer {
-            let mut chunk = Vec::new();
-            let mut bytes = 0;
-            for tx in txs {
-                let size = tx.payload.len() + 16;
-                if !chunk.is_empty()
-                    && (chunk.len() >= MAX_TXS_PER_REQUEST || bytes + size > max_bytes)
-                {
-                    self.request(
-                        peer,
-                        Request::Txs(std::mem::take(&mut chunk)),
-                        Purpose::Forward,
-                    );
-                    bytes = 0;
-                }
-                bytes += size;
-                chunk.push(tx);
-            }
-            if !chunk.is_empty() {
+            for chunk in forward::chunks(txs, MAX_TXS_PER_REQUEST, max_bytes) {
                 self.request(peer, Request::Txs(chunk), Purpose::Forward);
             }
         }
@@ -192,16 +114,14 @@ impl Node {
         let mut malformed = false;
         for tx in txs {
             match self.mempool.insert(tx) {
-                Ok(hash) => {
-                    self.own_pending.insert(hash);
-                }
+                Ok(hash) => self.intake.track(hash),
                 Err(Rejected::Empty | Rejected::TooLarge { .. }) => malformed = true,
                 // Known already, or full: the full node sends it again later.
                 Err(_) => {}
             }
         }
         if malformed {
-            self.net.penalize(peer, super::PENALTY_MINOR).await;
+            self.net.penalize(peer, PENALTY_MINOR).await;
         }
         Response::Ack
     }
@@ -238,44 +158,53 @@ impl Node {
     }
 
     /// A batch from the network: only from the announced peer of its author.
-    pub(super) fn on_batch(&mut self, origin: Option<PeerId>, batch: Batch) {
+    pub(super) async fn on_batch(&mut self, origin: Option<PeerId>, batch: Batch) -> Result<()> {
         if batch.epoch != self.committee.epoch() {
             // Of the epoch before or after a hand-over this node has not made yet: not
             // provably bad (a block that orders it fetches it by digest).
-            return self.judge(Verdict::Ignore);
+            self.judge(Verdict::Ignore);
+            return Ok(());
         }
         if batch.author as usize >= self.committee.size() {
-            return self.judge(Verdict::Reject);
+            self.judge(Verdict::Reject);
+            return Ok(());
         }
         let from_author = origin.is_some_and(|o| self.peers.is_validator(batch.author, &o));
         if !from_author {
             // Unknown author peer so far (announcement not seen yet): not provably bad.
-            return self.judge(Verdict::Ignore);
+            self.judge(Verdict::Ignore);
+            return Ok(());
         }
         match self.pool.add(batch) {
             Ok(digest) => {
                 self.judge(Verdict::Accept);
-                self.batch_arrived(digest);
+                let ready = self.availability.arrived(&digest);
+                self.payloads_ready(ready).await?;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "batch dropped");
                 self.judge(Verdict::Ignore);
             }
         }
+        Ok(())
+    }
+
+    /// Blocks whose batches are all here now: the engine votes.
+    async fn payloads_ready(&mut self, blocks: Vec<Hash>) -> Result<()> {
+        for block_hash in blocks {
+            self.drive(Input::PayloadChecked {
+                block_hash,
+                valid: true,
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Up to `block.max_batches` digests not ordered by a block that is not final yet.
     pub(super) fn pick_payload(&mut self) -> Vec<Hash> {
-        let exclude: HashSet<Hash> = self
-            .unfinal
-            .values()
-            .flat_map(|(_, d)| d.iter().copied())
-            .collect();
+        let exclude = self.availability.ordered_digests();
         self.pool.pick(self.cfg.block.max_batches, &exclude)
-    }
-
-    fn is_stored(&self, digest: &Hash) -> bool {
-        self.store.has_batch(digest).unwrap_or(false)
     }
 
     /// Checks that every batch of a proposed block is here; fetches the others. Returns
@@ -291,12 +220,7 @@ impl Node {
                         epoch = record.epoch,
                         "hand-over record of an epoch not read yet; the vote waits"
                     );
-                    // The newest proposal is the one a vote can still help: the oldest
-                    // waiting one makes room.
-                    if self.record_waits.len() >= MAX_RECORD_WAITS {
-                        self.record_waits.remove(0);
-                    }
-                    self.record_waits.push(block);
+                    self.availability.wait_for_record(block);
                     return Ok(None);
                 }
                 RecordCheck::Invalid => {
@@ -316,41 +240,40 @@ impl Node {
                 }
             }
         }
-        let missing: HashSet<Hash> = self
-            .pool
-            .missing(&block.payload)
-            .into_iter()
-            .filter(|d| !self.is_stored(d))
-            .collect();
-        let engine = self
-            .engine
-            .as_mut()
-            .expect("only validators check payloads");
-        if missing.is_empty() {
-            return Ok(Some(engine.handle(Input::PayloadChecked {
-                block_hash: block.hash(),
-                valid: true,
-            })));
-        }
-        tracing::debug!(
-            height = block.header.height,
-            view = block.header.view,
-            missing = missing.len(),
-            "proposal waits for its batches"
-        );
+        let (block_hash, height, view) = (block.hash(), block.header.height, block.header.view);
         let proposer = self.peers.validator(block.header.proposer);
-        self.fetch_batches(missing.iter().copied().collect(), proposer);
-        self.checks.insert(block.hash(), (block, missing));
-        Ok(None)
+        match self
+            .availability
+            .check(block, at_hand(&self.pool, &self.store))
+        {
+            Check::Ready => {
+                let engine = self
+                    .engine
+                    .as_mut()
+                    .expect("only validators check payloads");
+                Ok(Some(engine.handle(Input::PayloadChecked {
+                    block_hash,
+                    valid: true,
+                })))
+            }
+            Check::Waiting(missing) => {
+                tracing::debug!(
+                    height,
+                    view,
+                    missing = missing.len(),
+                    "proposal waits for its batches"
+                );
+                self.fetch_batches(missing, proposer);
+                Ok(None)
+            }
+        }
     }
 
     /// Asks `peer` (or any connected peer) for batches not already being fetched.
     pub(super) fn fetch_batches(&mut self, digests: Vec<Hash>, peer: Option<PeerId>) {
-        let wanted: Vec<Hash> = digests
-            .into_iter()
-            .filter(|d| self.fetching.insert(*d))
-            .take(MAX_BATCHES_PER_REQUEST)
-            .collect();
+        let wanted = self
+            .availability
+            .start_fetch(digests, MAX_BATCHES_PER_REQUEST);
         if wanted.is_empty() {
             return;
         }
@@ -364,11 +287,7 @@ impl Node {
         });
         match peer {
             Some(peer) => self.request(peer, Request::Batches(wanted), Purpose::Batches),
-            None => {
-                for d in wanted {
-                    self.fetching.remove(&d);
-                }
-            }
+            None => self.availability.fetch_ended(&wanted),
         }
     }
 
@@ -380,11 +299,12 @@ impl Node {
         asked: &[Hash],
         batches: Vec<Batch>,
     ) -> Result<()> {
+        let mut ready = Vec::new();
         for batch in batches {
             let sealed = Arc::new(SealedBatch::new(batch));
             let digest = sealed.digest();
             if !asked.contains(&digest) {
-                self.net.penalize(peer, super::PENALTY_MINOR).await;
+                self.net.penalize(peer, PENALTY_MINOR).await;
                 continue;
             }
             if sealed.batch().epoch < self.committee.epoch() {
@@ -395,36 +315,13 @@ impl Node {
                 tracing::debug!(error = %e, "fetched batch dropped");
                 continue;
             }
-            self.batch_arrived(digest);
+            ready.extend(self.availability.arrived(&digest));
         }
         tracing::debug!(%peer, asked = asked.len(), "batches fetched");
-        // Whatever did not come is asked again below, from another validator.
-        for d in asked {
-            self.fetching.remove(d);
-        }
-        let ready: Vec<Hash> = self
-            .checks
-            .iter()
-            .filter(|(_, (_, missing))| missing.is_empty())
-            .map(|(h, _)| *h)
-            .collect();
-        for block_hash in ready {
-            self.checks.remove(&block_hash);
-            self.drive(Input::PayloadChecked {
-                block_hash,
-                valid: true,
-            })
-            .await?;
-        }
-        // Anything still missing is asked for again, from another peer.
-        let still: Vec<Hash> = self
-            .checks
-            .values()
-            .flat_map(|(_, m)| m.iter().copied())
-            .collect();
-        if !still.is_empty() {
-            self.fetch_batches(still, None);
-        }
+        // Whatever did not come is asked again, from another peer.
+        self.availability.fetch_ended(asked);
+        self.payloads_ready(ready).await?;
+        self.refetch_missing();
         self.flush_commits().await?;
         self.move_engine_root().await
     }
@@ -432,29 +329,12 @@ impl Node {
     /// Once a second: batches a proposal's check or the next commit still misses, and
     /// that no request is fetching (it failed, or its peer went away), are asked for
     /// again from another peer.
-    pub(super) fn refetch_missing(&mut self) -> Result<()> {
-        let mut missing: Vec<Hash> = self
-            .checks
-            .values()
-            .flat_map(|(_, m)| m.iter().copied())
-            .collect();
-        if let Some((blocks, _)) = self.commits.front() {
-            for d in blocks.iter().flat_map(|b| &b.payload) {
-                if self.pool.sealed(d).is_none() && !self.store.has_batch(d)? {
-                    missing.push(*d);
-                }
-            }
-        }
-        missing.retain(|d| !self.fetching.contains(d));
+    pub(super) fn refetch_missing(&mut self) {
+        let missing = self
+            .availability
+            .unfetched(at_hand(&self.pool, &self.store));
         if !missing.is_empty() {
             self.fetch_batches(missing, None);
-        }
-        Ok(())
-    }
-
-    fn batch_arrived(&mut self, digest: Hash) {
-        for (_, missing) in self.checks.values_mut() {
-            missing.remove(&digest);
         }
     }
 
@@ -473,30 +353,37 @@ impl Node {
 
     /// Writes queued commits whose batches are all here, in order; fetches the rest.
     pub(super) async fn flush_commits(&mut self) -> Result<()> {
-        while let Some((blocks, _)) = self.commits.front() {
+        loop {
+            match self
+                .availability
+                .next_commit(at_hand(&self.pool, &self.store))
+            {
+                NextCommit::None => return Ok(()),
+                NextCommit::Missing(missing) => {
+                    self.fetch_batches(missing, None);
+                    return Ok(());
+                }
+                NextCommit::Ready => {}
+            }
+            let (blocks, certificate) = self.availability.pop_commit().expect("a commit is ready");
             let mut batches = Vec::with_capacity(blocks.len());
-            let mut missing = Vec::new();
-            for block in blocks {
+            for block in &blocks {
                 let mut list = Vec::with_capacity(block.payload.len());
                 for d in &block.payload {
-                    if let Some(b) = self.pool.sealed(d) {
-                        list.push(b);
-                    } else if let Some(b) = self.store.batch(d)? {
-                        list.push(Arc::new(SealedBatch::new(b)));
-                    } else {
-                        missing.push(*d);
-                    }
+                    let batch = match self.pool.sealed(d) {
+                        Some(b) => b,
+                        None => Arc::new(SealedBatch::new(
+                            self.store
+                                .batch(d)?
+                                .with_context(|| format!("batch {d:?} of a commit vanished"))?,
+                        )),
+                    };
+                    list.push(batch);
                 }
                 batches.push(list);
             }
-            if !missing.is_empty() {
-                self.fetch_batches(missing, None);
-                return Ok(());
-            }
-            let (blocks, certificate) = self.commits.pop_front().expect("front exists");
             self.apply_commit(blocks, certificate, batches).await?;
         }
-        Ok(())
     }
 
     async fn apply_commit(
@@ -526,7 +413,7 @@ impl Node {
             .iter()
             .flatten()
             .flat_map(|b| b.tx_hashes().iter().copied())
-            .filter(|h| self.own_pending.contains(h))
+            .filter(|h| self.intake.is_pending(h))
             .collect();
         let indexed = self
             .store
@@ -538,7 +425,7 @@ impl Node {
             self.pool.finalize(&block.payload);
             let mut txs = Vec::with_capacity(if subscribers { fresh.len() } else { 0 });
             for (hash, location) in &fresh {
-                self.own_pending.remove(hash);
+                self.intake.finalized(hash);
                 if subscribers {
                     let tx = &batches[i][location.batch as usize].batch().txs
                         [location.position as usize];
@@ -569,6 +456,10 @@ impl Node {
             self.hand_over_due = Some(last.clone());
         }
         self.follow.committed(self.finalized_height);
+        self.certified.send_replace(Some(Certified {
+            header: last.header.clone(),
+            certificate: certificate.clone(),
+        }));
         // The finality fields of the status are current at every commit (the rest once
         // a second): `/status` and `synod_getTips` report finality as it happens.
         let (hash, txs, blocks) = (
@@ -577,15 +468,16 @@ impl Node {
             self.finalized_blocks,
         );
         let height = self.finalized_height;
+        self.progress.highest_height = self.progress.highest_height.max(height);
         self.status.send_modify(|s| {
+            s.proposed_height = s.proposed_height.max(height);
             s.finalized_height = height;
             s.finalized_hash = hash.to_hex();
             s.finalized_txs = txs;
             s.finalized_blocks = blocks;
             s.network_height = s.network_height.max(height);
         });
-        self.unfinal.retain(|_, (h, _)| *h > height);
-        self.checks.retain(|_, (b, _)| b.header.height > height);
+        self.availability.finalized(height);
         metrics::gauge!("synod_consensus_finalized_height").set(height as f64);
         // One announcer per height (height mod committee size), so followers get each
         // certificate once; a gap left by a down member is closed by range sync.
@@ -661,24 +553,30 @@ impl Node {
         let Some(origin) = origin else {
             return self.judge(Verdict::Reject);
         };
-        let index = self.committee.index_of(&key);
-        if index.is_none() && !self.in_next_committee(&key) {
-            return self.judge(Verdict::Ignore);
-        }
-        if self.peers.speaks_for(&key, &origin) {
-            return self.judge(Verdict::Accept);
-        }
-        let message = synod_p2p::announce_message(self.domain.chain_id, &origin.to_bytes());
-        let valid = synod_types::VerifyingKey::new(self.committee.scheme(), &key)
-            .is_ok_and(|k| k.verify(&message, &signature));
-        if !valid {
-            return self.judge(Verdict::Reject);
-        }
-        tracing::info!(validator = ?index, peer = %origin, "validator announced");
-        match index {
-            Some(index) => self.peers.set_validator(index, key, origin),
-            None => self.peers.set_next_member(key, origin),
+        let epochs = self.l1_epochs.as_ref().map(|e| e.borrow());
+        let next_member = |key: &PublicKey| {
+            epochs
+                .as_deref()
+                .is_some_and(|e| synod_staking::handover::in_next_committee(e, key))
         };
-        self.judge(Verdict::Accept);
+        let announced = self.peers.announced(
+            &self.committee,
+            next_member,
+            self.domain.chain_id,
+            key,
+            &signature,
+            origin,
+        );
+        drop(epochs);
+        match announced {
+            Announced::Bound { index, new } => {
+                if new {
+                    tracing::info!(validator = ?index, peer = %origin, "validator announced");
+                }
+                self.judge(Verdict::Accept);
+            }
+            Announced::NotAMember => self.judge(Verdict::Ignore),
+            Announced::Invalid => self.judge(Verdict::Reject),
+        }
     }
 }

@@ -14,6 +14,7 @@ use synod_sequencer::Rejected;
 use synod_types::{Hash, Tx};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::protection::Protection;
 use crate::storage::Store;
 
 /// Jobs queued at most; the node waits when the thread is this far behind.
@@ -57,7 +58,7 @@ pub enum Persisted {
 /// Starts the thread.
 pub fn spawn(
     store: Arc<Store>,
-    protection: Arc<Store>,
+    protection: Arc<Protection>,
 ) -> (mpsc::Sender<Job>, mpsc::UnboundedReceiver<Persisted>) {
     let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
     let (done, results) = mpsc::unbounded_channel();
@@ -81,7 +82,7 @@ pub fn spawn(
 
 fn write(
     store: &Store,
-    protection: &Store,
+    protection: &Protection,
     batch: Vec<Job>,
     done: &mpsc::UnboundedSender<Persisted>,
 ) -> Result<(), String> {
@@ -104,7 +105,7 @@ fn write(
     if let Some((seq, state)) = safety {
         // S5: synced before the engine releases the messages it records.
         protection
-            .put_safety(&state)
+            .save(&state)
             .map_err(|e| format!("persisting the safety state: {e}"))?;
         let _ = done.send(Persisted::Safety {
             epoch: state.epoch,

@@ -250,10 +250,19 @@ pub fn status(url: &str) -> Option<Value> {
         .ok()
 }
 
+/// The finalized height of a node (0 while it does not answer); checks on the way that
+/// the proposed height it reports is never below it.
 pub fn height(url: &str) -> u64 {
-    status(url)
-        .and_then(|s| s["finalized_height"].as_u64())
-        .unwrap_or(0)
+    let Some(s) = status(url) else {
+        return 0;
+    };
+    let finalized = s["finalized_height"].as_u64().unwrap_or(0);
+    let proposed = s["proposed_height"].as_u64().unwrap_or(0);
+    assert!(
+        proposed >= finalized,
+        "{url} reports proposed height {proposed} below finalized {finalized}"
+    );
+    finalized
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -266,10 +275,11 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     eprintln!("waited {:.1?} of {timeout:?} for {what}", start.elapsed());
 }
 
-/// Block hashes at heights `1..=to` of one node, fetched with JSON-RPC batch requests.
+/// Block hashes at heights `0..=to` of one node (0: the genesis block), fetched with
+/// JSON-RPC batch requests.
 pub fn headers(url: &str, to: u64) -> Vec<String> {
     let mut out = Vec::new();
-    for chunk in (1..=to).collect::<Vec<_>>().chunks(200) {
+    for chunk in (0..=to).collect::<Vec<_>>().chunks(200) {
         let batch: Vec<Value> = chunk
             .iter()
             .map(|h| json!({"jsonrpc": "2.0", "id": h, "method": "synod_getBlock", "params": [h]}))
@@ -298,6 +308,11 @@ pub fn assert_identical_chains(urls: &[String]) {
     let common = urls.iter().map(|u| height(u)).min().unwrap();
     assert!(common > 0);
     let reference = headers(&urls[0], common);
+    assert!(
+        !reference.iter().any(|h| h == "missing"),
+        "{} lacks blocks of its chain (from the genesis block at 0): {reference:?}",
+        urls[0]
+    );
     for url in &urls[1..] {
         assert_eq!(
             headers(url, common),
@@ -316,6 +331,8 @@ pub fn assert_no_evidence(urls: &[String]) {
     }
 }
 
+/// The value of an unlabelled metric; a name the node does not export fails the test
+/// (every metric is exported from the start, at zero).
 pub fn metric(url: &str, name: &str) -> f64 {
     let text = agent()
         .get(format!("{url}/metrics"))
@@ -324,9 +341,12 @@ pub fn metric(url: &str, name: &str) -> f64 {
         .body_mut()
         .read_to_string()
         .unwrap();
-    text.lines()
+    let line = text
+        .lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("{url}/metrics has no {name}"));
+    line.rsplit(' ')
+        .next()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("{url}/metrics: {line:?} has no number"))
 }

@@ -1,5 +1,6 @@
 //! The publisher: posts finality certificates to the L1 bridge and follows what the
-//! bridge has attested (`docs/operator.md`, "L1").
+//! bridge has attested (`docs/operator.md`, "L1"). It reads the chain only through
+//! [`Certified`], the newest finalized header with its certificate.
 //!
 //! Duty rotates: the validator on duty for the next post is the member of the current
 //! epoch's committee at `attested_height mod n` (facts every node reads alike). The one
@@ -20,11 +21,20 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use synod_bridge::{AttestedTip, L1Error, L1};
 use synod_types::{Committee, Equivocation, FinalityCert, Header, Phase, PublicKey};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
-use crate::service::Finalized;
+use crate::{AttestedTip, L1Error, L1};
+
+/// The newest finalized block with its finality certificate: all the publisher reads of
+/// the chain (the node replaces it at every commit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certified {
+    /// The header of the last block of the commit.
+    pub header: Header,
+    /// Its finality certificate.
+    pub certificate: FinalityCert,
+}
 
 /// How often L1's block number is read; the bridge's tip is read when it changes.
 const POLL: Duration = Duration::from_millis(200);
@@ -33,17 +43,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Evidence waiting for submission, at most.
 const MAX_PENDING_EVIDENCE: usize = 64;
 
-/// Takes a finalized block: its height, and its certificate if it carries one.
-fn absorb(f: &Finalized, newest: &mut Option<(Header, FinalityCert)>, finalized_height: &mut u64) {
-    *finalized_height = f.block.header.height;
+/// Takes the newest commit: its height, and its certificate if the bridge can check it.
+fn absorb(c: &Certified, newest: &mut Option<(Header, FinalityCert)>, finalized_height: &mut u64) {
+    *finalized_height = c.header.height;
     // The bridge checks the commit at the header's view: an epoch's last block made
     // final through a block above it is not posted (the next epoch's blocks are).
-    if let Some(cert) = f
-        .certificate
-        .as_ref()
-        .filter(|c| c.at_block_view(&f.block.header))
-    {
-        *newest = Some((f.block.header.clone(), cert.clone()));
+    if c.certificate.at_block_view(&c.header) {
+        *newest = Some((c.header.clone(), c.certificate.clone()));
     }
 }
 
@@ -102,12 +108,12 @@ impl Publisher {
         self.key.as_ref().and_then(|k| committee.index_of(k))
     }
 
-    /// Runs until the finalized stream closes. Duty follows `committee`, the current
-    /// epoch's.
+    /// Runs until the node drops its end of `finalized`. Duty follows `committee`, the
+    /// current epoch's.
     pub async fn run(
         self,
         committee: watch::Receiver<Arc<Committee>>,
-        mut finalized: broadcast::Receiver<Arc<Finalized>>,
+        mut finalized: watch::Receiver<Option<Certified>>,
         mut evidence: mpsc::Receiver<Equivocation>,
     ) {
         let mut pending: VecDeque<Equivocation> = VecDeque::new();
@@ -130,10 +136,13 @@ impl Publisher {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                block = finalized.recv() => match block {
-                    Ok(f) => absorb(&f, &mut newest, &mut finalized_height),
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return,
+                changed = finalized.changed() => match changed {
+                    Ok(()) => {
+                        if let Some(c) = finalized.borrow_and_update().as_ref() {
+                            absorb(c, &mut newest, &mut finalized_height);
+                        }
+                    }
+                    Err(_) => return,
                 },
                 Some(e) = evidence.recv() => {
                     if self.l1.account().is_some()
@@ -149,13 +158,8 @@ impl Publisher {
                     }
                     // Blocks finalized while the last post waited for its receipt: post
                     // the newest, not the first of them.
-                    loop {
-                        match finalized.try_recv() {
-                            Ok(f) => absorb(&f, &mut newest, &mut finalized_height),
-                            Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
-                            Err(broadcast::error::TryRecvError::Empty) => break,
-                            Err(broadcast::error::TryRecvError::Closed) => return,
-                        }
+                    if let Some(c) = finalized.borrow_and_update().as_ref() {
+                        absorb(c, &mut newest, &mut finalized_height);
                     }
                     let committee = committee.borrow().clone();
                     let step = match self.slash(&mut pending).await {
@@ -338,5 +342,78 @@ impl Publisher {
         }
         state.next_epoch = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_types::{Hash, Member, QuorumCert, Scheme};
+
+    fn committee(n: u8) -> Committee {
+        let members = (1..=n)
+            .map(|i| Member {
+                public_key: PublicKey([i; 48]),
+                stake: 10,
+            })
+            .collect();
+        Committee::new(1, Scheme::Sim, Hash::ZERO, members).unwrap()
+    }
+
+    #[test]
+    fn each_turn_has_one_member_on_duty_and_every_other_one_place_behind_another() {
+        let c = committee(4);
+        for turn in 0..12u64 {
+            let mut places: Vec<u64> = (0..4).map(|i| place(&c, i, turn)).collect();
+            // The member on duty is the one at `turn mod n`.
+            assert_eq!(places[(turn % 4) as usize], 0, "turn {turn}");
+            places.sort();
+            assert_eq!(places, [0, 1, 2, 3], "turn {turn}");
+        }
+        // The next turn moves duty to the next member; the one on duty before comes last.
+        assert_eq!(place(&c, 1, 1), 0);
+        assert_eq!(place(&c, 0, 1), 3);
+        // A committee of one: always on duty.
+        assert_eq!(place(&committee(1), 0, 99), 0);
+    }
+
+    #[test]
+    fn only_certificates_the_bridge_checks_at_the_headers_view_are_posted() {
+        let mut header = Header::genesis(0);
+        header.height = 7;
+        header.view = 9;
+        let at_view = |view: u64| {
+            let mut qc = QuorumCert::genesis(0, header.hash(), 4).0;
+            qc.view = view;
+            FinalityCert(qc)
+        };
+        let (mut newest, mut height) = (None, 0);
+        absorb(
+            &Certified {
+                header: header.clone(),
+                certificate: at_view(9),
+            },
+            &mut newest,
+            &mut height,
+        );
+        assert_eq!(height, 7);
+        assert_eq!(newest.as_ref().map(|(h, _)| h.height), Some(7));
+        // An epoch's last block made final through a block above it: the height moves,
+        // what is posted does not.
+        let mut later = header.clone();
+        later.height = 8;
+        later.view = 10;
+        let mut cert = at_view(12);
+        cert.0.block_hash = later.hash();
+        absorb(
+            &Certified {
+                header: later,
+                certificate: cert,
+            },
+            &mut newest,
+            &mut height,
+        );
+        assert_eq!(height, 8);
+        assert_eq!(newest.map(|(h, _)| h.height), Some(7));
     }
 }

@@ -10,6 +10,8 @@ WITH_CCACHE := if command -v ccache >/dev/null 2>&1; then export CC="ccache cc" 
 SYNOD_SIM_SEEDS ?= 100
 export SYNOD_SIM_SEEDS
 export CARGO_TERM_COLOR ?= never
+# Test-only behaviour (an equivocating leader) is compiled into the test builds only.
+TEST_FEATURES := --features synod-node/testing
 
 .PHONY: help bootstrap build release contracts test testnet testnet-down sim bench fuzz fmt lint docs clean
 
@@ -31,11 +33,11 @@ contracts: bootstrap ## Compile the L1 contracts with the pinned solc into bridg
 test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
 	scripts/compile-contracts --check
 	$(CARGO) fmt --all -- --check
-	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 	@$(WITH_CCACHE) if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+		$(CARGO) nextest run --workspace $(TEST_FEATURES) --no-fail-fast; \
 	else \
-		$(CARGO) test --workspace --lib --bins --tests; \
+		$(CARGO) test --workspace $(TEST_FEATURES) --lib --bins --tests; \
 	fi
 
 # `make testnet NODES=7 FULL_NODES=1 TESTNET_ARGS=--detach` changes the network.
@@ -76,7 +78,7 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 lint: ## Clippy with warnings as errors
-	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 
 docs: ## Regenerate the generated references in docs/
 	$(WITH_CCACHE) UPDATE_DOCS=1 $(CARGO) test -p synod-node --test cli -- generated_cli_reference

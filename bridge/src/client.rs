@@ -13,7 +13,8 @@ use synod_types::{Equivocation, FinalityCert, Hash, Header, PublicKey, SecretKey
 use crate::contracts::{
     abi_hash, abi_header, abi_key, abi_signature, address_bytes, key_from_abi, Bridge, StakeTable,
 };
-use crate::{Deployment, L1Error, StakeParams, ValidatorStatus};
+use crate::error::L1Error;
+use crate::params::{Deployment, StakeParams, ValidatorStatus};
 
 /// How long a sent transaction may wait for its receipt.
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -305,7 +306,8 @@ impl L1 {
     /// proof of possession is made here, bound to the account and chain id.
     pub async fn register(&self, key: &SecretKey, stake_gwei: u64) -> Result<Sent, L1Error> {
         let account = self.sender()?;
-        let pop = key.prove_possession(&address_bytes(&account), self.chain_id);
+        let pop =
+            synod_types::eip2537::prove_possession(key, &address_bytes(&account), self.chain_id);
         let tx = self
             .stake_table
             .register(abi_key(&key.public_key())?, abi_signature(&pop)?)

@@ -6,7 +6,8 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use synod_staking::{Genesis, GenesisValidator};
 
-use crate::{L1Error, L1};
+use crate::client::L1;
+use crate::error::L1Error;
 
 impl L1 {
     /// Connects to `rpc` for the StakeTable at `stake_table` (0x-hex), sending from

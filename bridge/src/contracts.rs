@@ -10,9 +10,8 @@
 
 use alloy::primitives::{Address, Bytes, FixedBytes};
 use alloy::sol;
-use synod_types::{eip2537, Hash, Header, PublicKey, Signature};
-
-use crate::L1Error;
+use synod_types::eip2537::{self, EncodingError};
+use synod_types::{Hash, Header, PublicKey, Signature};
 
 sol!(
     #[sol(rpc, all_derives)]
@@ -41,22 +40,18 @@ pub fn abi_header(h: &Header) -> Bridge::Header {
 }
 
 /// A BLS public key in the EIP-2537 encoding the contracts take.
-pub fn abi_key(key: &PublicKey) -> Result<Bytes, L1Error> {
-    eip2537::g1_to_eip2537(key)
-        .map(|k| Bytes::copy_from_slice(&k))
-        .map_err(|e| L1Error::Encoding(format!("public key: {e}")))
+pub fn abi_key(key: &PublicKey) -> Result<Bytes, EncodingError> {
+    eip2537::g1_to_eip2537(key).map(|k| Bytes::copy_from_slice(&k))
 }
 
 /// A BLS signature in the EIP-2537 encoding the contracts take.
-pub fn abi_signature(signature: &Signature) -> Result<Bytes, L1Error> {
-    eip2537::g2_to_eip2537(signature)
-        .map(|s| Bytes::copy_from_slice(&s))
-        .map_err(|e| L1Error::Encoding(format!("signature: {e}")))
+pub fn abi_signature(signature: &Signature) -> Result<Bytes, EncodingError> {
+    eip2537::g2_to_eip2537(signature).map(|s| Bytes::copy_from_slice(&s))
 }
 
 /// A key read from L1 (EIP-2537 G1), back in Synod's encoding.
-pub fn key_from_abi(bytes: &[u8]) -> Result<PublicKey, L1Error> {
-    eip2537::g1_from_eip2537(bytes).map_err(|e| L1Error::Encoding(format!("key from L1: {e}")))
+pub fn key_from_abi(bytes: &[u8]) -> Result<PublicKey, EncodingError> {
+    eip2537::g1_from_eip2537(bytes)
 }
 
 /// A 32-byte hash as the ABI's `bytes32`.

@@ -14,7 +14,9 @@ use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::{deploy, Deployment, L1Error, Sent, StakeParams, L1};
+use crate::client::{deploy, Sent, L1};
+use crate::error::L1Error;
+use crate::params::{Deployment, StakeParams};
 
 /// Where `make bootstrap` installs the npm packages, relative to the repository root.
 pub const NODE_MODULES_IN_REPO: &str = "tools/node_modules";

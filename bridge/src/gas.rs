@@ -6,8 +6,11 @@ use synod_types::{
     SecretKey, SignerBitmap,
 };
 
+use crate::client::L1;
+use crate::contracts::address_bytes;
 use crate::devnet::LocalL1;
-use crate::{contracts::address_bytes, Deployment, L1Error, StakeParams, L1};
+use crate::error::L1Error;
+use crate::params::{Deployment, StakeParams};
 
 /// Gas of one committee size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use synod_types::{Committee, Equivocation, FinalityCert, Header, Phase, PublicKey};
 use tokio::sync::{mpsc, watch};
 
-use crate::{AttestedTip, L1Error, L1};
+use crate::client::{AttestedTip, L1};
+use crate::error::L1Error;
 
 /// The newest finalized block with its finality certificate: all the publisher reads of
 /// the chain (the node replaces it at every commit).

@@ -3,7 +3,8 @@
 use synod_staking::StakeTableSource;
 use synod_types::{Member, NextEpoch};
 
-use crate::{L1Error, L1};
+use crate::client::L1;
+use crate::error::L1Error;
 
 impl StakeTableSource for L1 {
     type Error = L1Error;

@@ -236,7 +236,7 @@ async fn a_proof_of_possession_replayed_by_another_address_is_rejected() {
     let thief = f.l1.client(&f.deployment, 3).await.expect("client");
     // The owner's proof, sent by the thief with the owner's key.
     let owner_address = owner.account().expect("account").0 .0;
-    let pop = key.prove_possession(&owner_address, owner.chain_id());
+    let pop = synod_types::eip2537::prove_possession(key, &owner_address, owner.chain_id());
     let replayed = register_with_proof(&thief, key, &pop).await;
     assert!(
         matches!(&replayed, Err(e) if e.contains("InvalidProofOfPossession")),
@@ -244,7 +244,8 @@ async fn a_proof_of_possession_replayed_by_another_address_is_rejected() {
     );
     // A proof for another chain is refused as well; the owner's own proof works.
     let thief_address = thief.account().expect("account").0 .0;
-    let other_chain = key.prove_possession(&thief_address, thief.chain_id() + 1);
+    let other_chain =
+        synod_types::eip2537::prove_possession(key, &thief_address, thief.chain_id() + 1);
     let result = register_with_proof(&thief, key, &other_chain).await;
     assert!(
         matches!(&result, Err(e) if e.contains("InvalidProofOfPossession")),

@@ -161,7 +161,9 @@ pub struct StartArgs {
     #[command(flatten)]
     pub options: crate::config::ConfigArgs,
     /// Test only: as leader, also sign a conflicting proposal, so that the network
-    /// reports the equivocation and slashes this validator on L1.
+    /// reports the equivocation and slashes this validator on L1 (built with the
+    /// `testing` feature only).
+    #[cfg(feature = "testing")]
     #[arg(long = "testing.equivocate", hide = true)]
     pub equivocate: bool,
 }

@@ -29,13 +29,6 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Start(args) => cmd::start::run(args),
         cli::Command::Status(args) => cmd::status::run(args),
         cli::Command::Stake(command) => cmd::stake::run(command),
-        cli::Command::Testnet(synod_testnet::cli::TestnetCommand::Gas(args)) => {
-            cmd::stake::gas(args)
-        }
-        cli::Command::Testnet(synod_testnet::cli::TestnetCommand::Anvil(args)) => {
-            cmd::stake::anvil(args)
-        }
-        cli::Command::Testnet(synod_testnet::cli::TestnetCommand::Lag(args)) => cmd::lag::run(args),
         cli::Command::Testnet(command) => synod_testnet::run(command),
     };
     match result {

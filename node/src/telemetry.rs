@@ -6,7 +6,6 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
-use crate::service::NodeStatus;
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -169,21 +168,6 @@ pub fn metrics() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// Mirrors the status snapshot into gauges.
-pub fn record_status(status: &NodeStatus, net: &synod_p2p::NetworkStatus) {
-    metrics::gauge!("synod_consensus_view").set(status.view as f64);
-    metrics::gauge!("synod_consensus_network_height").set(status.network_height as f64);
-    metrics::gauge!("synod_p2p_peers").set(status.peers as f64);
-    metrics::gauge!("synod_sequencer_mempool_transactions").set(status.mempool_txs as f64);
-    metrics::gauge!("synod_sequencer_pending_batches").set(status.pending_batches as f64);
-    metrics::gauge!("synod_p2p_dropped_events").set(net.dropped_events as f64);
-    metrics::gauge!("synod_p2p_invalid_messages").set(net.invalid_messages as f64);
-    metrics::gauge!("synod_p2p_banned_peers").set(net.banned_peers as f64);
-    if let Some(rss) = rss_bytes() {
-        metrics::gauge!("synod_process_resident_memory_bytes").set(rss as f64);
-    }
 }
 
 /// Resident set size of this process (Linux), for the memory gauge.

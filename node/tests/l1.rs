@@ -258,6 +258,10 @@ fn attestations_keep_up_with_finality_and_survive_restarts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "testing"),
+    ignore = "needs the equivocating leader of the `testing` feature (make test enables it)"
+)]
 fn an_equivocating_validator_is_slashed_on_l1_and_leaves_the_next_committee() {
     let net = Net::up("slash", 4, 0);
     let urls = net.urls();

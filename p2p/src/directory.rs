@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use libp2p::PeerId;
 use synod_types::{Committee, PublicKey, Signature, VerifyingKey};
 
-use crate::announce_message;
+use crate::gossip::announce_message;
 
 /// Penalty points for provably invalid input (a bad signature or certificate).
 pub const PENALTY_INVALID: f64 = 25.0;

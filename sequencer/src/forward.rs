@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use synod_types::{Hash, Tx};
 
-use crate::Rejected;
+use crate::mempool::Rejected;
 
 /// How long a forwarded transaction may stay unfinalized before it is handed over again.
 pub const REFORWARD_AFTER: Duration = Duration::from_secs(10);

@@ -3,11 +3,13 @@
 //! (H1), and the committee that block hands over to.
 //!
 //! Pure functions of the current committee and the snapshots read from L1
-//! ([`crate::Epochs`]); when a hand-over happens is decided by the node once the block
+//! ([`Epochs`]); when a hand-over happens is decided by the node once the block
 //! carrying the record is final.
 
 use synod_types::committee::CommitteeError;
 use synod_types::{Block, Committee, Hash, NextEpoch, PublicKey, Scheme};
+
+use crate::reader::Epochs;
 
 /// What a voter makes of a hand-over record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,14 +42,14 @@ pub fn committee_after(end: &Block, scheme: Scheme) -> Option<Result<Committee, 
 
 /// The record a leader of `committee` puts in its block: the newest snapshot read from
 /// L1, when it is of a later epoch and makes a committee.
-pub fn next_record(committee: &Committee, epochs: &crate::Epochs) -> Option<NextEpoch> {
+pub fn next_record(committee: &Committee, epochs: &Epochs) -> Option<NextEpoch> {
     let latest = epochs.latest()?;
     (latest.epoch > committee.epoch() && makes_committee(latest, committee.scheme()))
         .then(|| latest.clone())
 }
 
 /// Whether `key` is a member of the newest committee read from L1.
-pub fn in_next_committee(epochs: &crate::Epochs, key: &PublicKey) -> bool {
+pub fn in_next_committee(epochs: &Epochs, key: &PublicKey) -> bool {
     epochs
         .latest()
         .is_some_and(|n| n.members.iter().any(|m| m.public_key == *key))
@@ -57,7 +59,7 @@ pub fn in_next_committee(epochs: &crate::Epochs, key: &PublicKey) -> bool {
 /// (`epochs`: `None` for a node that reads no L1).
 pub fn check_record(
     committee: &Committee,
-    epochs: Option<&crate::Epochs>,
+    epochs: Option<&Epochs>,
     record: &NextEpoch,
 ) -> RecordCheck {
     let Some(epochs) = epochs else {
@@ -114,7 +116,7 @@ mod tests {
         .unwrap()
     }
 
-    fn epochs(records: &[NextEpoch]) -> crate::Epochs {
+    fn epochs(records: &[NextEpoch]) -> Epochs {
         records.iter().cloned().collect()
     }
 

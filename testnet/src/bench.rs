@@ -133,8 +133,8 @@ pub fn bench(args: &BenchArgs) -> Result<bool> {
     if let Some(path) = &args.json {
         std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    crate::say!("{}", serde_json::to_string(&Summary::of(&result))?);
-    crate::say!("{}", table(&result));
+    crate::process::say!("{}", serde_json::to_string(&Summary::of(&result))?);
+    crate::process::say!("{}", table(&result));
     Ok(result.lost == 0)
 }
 
@@ -176,7 +176,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
     let t0 = Instant::now();
     std::thread::sleep(idle);
     let blocks_per_s = (height(&manifest) - h0) as f64 / t0.elapsed().as_secs_f64();
-    crate::say!("empty blocks: {blocks_per_s:.1} per second");
+    crate::process::say!("empty blocks: {blocks_per_s:.1} per second");
 
     // Ramp: double the offered rate each step until finality falls behind, then
     // bisect between the last rate kept up with and the first one that was not.
@@ -202,7 +202,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
         }));
         let kept_up =
             report.finalized_tps >= 0.9 * rate && report.rejected == 0 && report.p99_ms < 1_000.0;
-        crate::say!(
+        crate::process::say!(
             "ramp: offered {rate:.0} tx/s → finalized {:.0} tx/s, p99 {:.0} ms, rejected {}{}",
             report.finalized_tps,
             report.p99_ms,
@@ -230,7 +230,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             size: args.size,
         },
     )?;
-    crate::say!("sustained: {}", sustained.summary().replace('\n', "; "));
+    crate::process::say!("sustained: {}", sustained.summary().replace('\n', "; "));
     let half = load::run(
         &manifest,
         &Plan {
@@ -238,7 +238,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             size: args.size,
         },
     )?;
-    crate::say!("half load: {}", half.summary().replace('\n', "; "));
+    crate::process::say!("half load: {}", half.summary().replace('\n', "; "));
     lost += sustained.lost + half.lost;
     let peak = manifest
         .nodes

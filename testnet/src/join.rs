@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::l1;
-use crate::manifest::{alive, Manifest};
+use crate::manifest::Manifest;
+use crate::process::alive;
 use crate::up::{launch, plan_node, status};
 
 /// How long the new node may take to finalize its first block.
@@ -61,7 +62,7 @@ pub fn join(dir: &Path, full: bool) -> Result<bool> {
         (Some(l1), false) => {
             let key = l1::free_account(dir, &manifest)?;
             let out = l1::register(&planned, l1, &key)?;
-            crate::say!("{}", out.trim());
+            crate::process::say!("{}", out.trim());
             Some(key)
         }
         _ => None,
@@ -97,7 +98,7 @@ pub fn join(dir: &Path, full: bool) -> Result<bool> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    crate::say!(
+    crate::process::say!(
         "{name} joined (pid {pid}, RPC {rpc_url}) and follows the chain{}",
         if full {
             ""

@@ -4,16 +4,15 @@
 //! a genesis from it (`synod genesis --from-l1`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::manifest::{alive, Manifest};
-use crate::up::{spawn, synod, synod_output, synod_output_with, Planned};
+use crate::manifest::{L1Entry, Manifest, Planned};
+use crate::process::{alive, signal, spawn, synod, synod_output, synod_output_with, wait_exit};
 
 /// Environment variable with an L1 account's private key, read by `synod stake` and
 /// `synod start`.
@@ -29,28 +28,6 @@ const STAKE_ETH: &str = "32";
 const SPARE_ACCOUNTS: usize = 8;
 /// A validator slashed below this stake (ETH) is ejected: one slash (half) is enough.
 const EJECTION_ETH: &str = "20";
-
-/// The L1 of a network, in `testnet.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct L1Entry {
-    /// JSON-RPC URL.
-    pub rpc_url: String,
-    /// StakeTable contract.
-    pub stake_table: String,
-    /// Bridge contract.
-    pub bridge: String,
-    /// L1 blocks per staking epoch.
-    pub epoch_blocks: u64,
-    /// The deployer's private key (anvil's first dev account), which may also snapshot
-    /// epochs; validator `i` stakes from dev account `i + 1`.
-    pub deployer_key: String,
-    /// Its process id.
-    pub pid: u32,
-    /// Its log.
-    pub log: PathBuf,
-    /// The `synod` arguments it runs with (for restarts).
-    pub args: Vec<String>,
-}
 
 /// Calls a JSON-RPC method; the `result`.
 pub fn rpc(url: &str, method: &str, params: Value) -> Result<Value> {
@@ -256,7 +233,7 @@ pub fn stake_network(
             .context("no bridge in the deployment")?
             .to_string();
         l1.epoch_blocks = epoch_blocks;
-        crate::say!(
+        crate::process::say!(
             "L1 at {}: StakeTable {}, Bridge {}",
             l1.rpc_url,
             l1.stake_table,
@@ -289,7 +266,7 @@ pub fn stake_network(
                 );
             }
         }
-        crate::say!(
+        crate::process::say!(
             "staked {} validators with {STAKE_ETH} ETH each",
             validators.len()
         );
@@ -358,7 +335,7 @@ fn snapshot_next_epoch(l1: &L1Entry) -> Result<()> {
         &l1.deployer_key,
     )
     .with_context(|| format!("snapshotting the first epoch (L1 was at block {now})"))?;
-    crate::say!("{}", out.trim());
+    crate::process::say!("{}", out.trim());
     Ok(())
 }
 
@@ -375,10 +352,38 @@ pub fn block_number(l1: &L1Entry) -> Option<u64> {
 /// Stops anvil (SIGTERM: it writes its state) and waits for it.
 pub fn stop(l1: &L1Entry) {
     if alive(l1.pid) {
-        crate::up::signal("-TERM", l1.pid);
-        if !crate::up::wait_exit(l1.pid, Duration::from_secs(10)) {
-            crate::up::signal("-KILL", l1.pid);
-            crate::up::wait_exit(l1.pid, Duration::from_secs(5));
+        signal("-TERM", l1.pid);
+        if !wait_exit(l1.pid, Duration::from_secs(10)) {
+            signal("-KILL", l1.pid);
+            wait_exit(l1.pid, Duration::from_secs(5));
         }
     }
+}
+
+/// `synod testnet anvil`: becomes the pinned anvil (exec), so its pid is anvil's.
+pub fn anvil(args: &crate::cli::AnvilArgs) -> Result<bool> {
+    use std::os::unix::process::CommandExt as _;
+    let binary = synod_bridge::devnet::anvil_binary();
+    let mut cmd = std::process::Command::new(&binary);
+    cmd.args(synod_bridge::devnet::ANVIL_FLAGS)
+        .args(["--host", "127.0.0.1", "--port"])
+        .arg(args.port.to_string())
+        .arg("--block-time")
+        .arg(args.block_time.to_string())
+        .arg("--accounts")
+        .arg(args.accounts.to_string());
+    if let Some(state) = &args.state {
+        // Written every second too: a killed anvil loses at most a second of chain.
+        cmd.arg("--state")
+            .arg(state)
+            .args(["--state-interval", "1"]);
+    }
+    if let Some(out) = &args.config_out {
+        cmd.arg("--config-out").arg(out);
+    }
+    let error = cmd.exec();
+    bail!(
+        "cannot run anvil ({}): {error}; run `make bootstrap` or set SYNOD_ANVIL",
+        binary.display()
+    )
 }

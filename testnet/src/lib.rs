@@ -12,29 +12,23 @@
 //!   stream over WebSocket; acknowledged, finalized, lost, latency percentiles.
 //! - `synod testnet bench`: a network, empty blocks per second, a ramp to saturation,
 //!   the sustained rate and the latency at half of it; JSON, an SVG chart, a table.
-
-/// Prints a line of a command's output to stdout (logs go to stderr).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
-}
-pub(crate) use say;
+//! - `synod testnet anvil|gas|lag`: the pinned anvil, the contracts' gas per committee
+//!   size, how far the bridge trails finality; these use the L1 client
+//!   (`synod_bridge`), the only Synod crate this one links.
 
 mod bench;
 mod chart;
 pub mod cli;
+mod gas;
 mod join;
 mod l1;
+mod lag;
 pub mod load;
 mod manifest;
+mod process;
 mod up;
 
-pub use l1::L1Entry;
-pub use manifest::{Manifest, NodeEntry};
+pub use manifest::{L1Entry, Manifest, NodeEntry};
 pub use up::status;
 
 use anyhow::Result;
@@ -61,15 +55,12 @@ pub fn run(command: &cli::TestnetCommand) -> Result<bool> {
             if let Some(path) = &args.json {
                 std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
             }
-            crate::say!("{}", report.summary());
+            process::say!("{}", report.summary());
             Ok(report.lost == 0 && report.duplicates == 0)
         }
         cli::TestnetCommand::Bench(args) => bench::bench(args),
-        // Measured by the binary, which links the L1 client; this crate drives processes.
-        cli::TestnetCommand::Gas(_)
-        | cli::TestnetCommand::Anvil(_)
-        | cli::TestnetCommand::Lag(_) => {
-            anyhow::bail!("this `synod testnet` command is run by the synod binary")
-        }
+        cli::TestnetCommand::Gas(args) => gas::gas(args),
+        cli::TestnetCommand::Anvil(args) => l1::anvil(args),
+        cli::TestnetCommand::Lag(args) => lag::run(args),
     }
 }

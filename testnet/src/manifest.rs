@@ -43,7 +43,7 @@ pub struct Manifest {
     pub nodes: Vec<NodeEntry>,
     /// The L1 the validators stake on, when the network has one.
     #[serde(default)]
-    pub l1: Option<crate::l1::L1Entry>,
+    pub l1: Option<L1Entry>,
     /// First TCP port: node `i` listens on base+i and serves RPC on base+100+i.
     #[serde(default)]
     pub base_port: u16,
@@ -79,13 +79,35 @@ impl Manifest {
     }
 }
 
-/// Whether a process is alive (Linux `/proc`).
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            // A zombie (state Z) has exited.
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+/// The L1 of a network, in `testnet.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct L1Entry {
+    /// JSON-RPC URL.
+    pub rpc_url: String,
+    /// StakeTable contract.
+    pub stake_table: String,
+    /// Bridge contract.
+    pub bridge: String,
+    /// L1 blocks per staking epoch.
+    pub epoch_blocks: u64,
+    /// The deployer's private key (anvil's first dev account), which may also snapshot
+    /// epochs; validator `i` stakes from dev account `i + 1`.
+    pub deployer_key: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its log.
+    pub log: PathBuf,
+    /// The `synod` arguments it runs with (for restarts).
+    pub args: Vec<String>,
+}
+
+/// A node about to start.
+pub(crate) struct Planned {
+    pub name: String,
+    pub role: &'static str,
+    pub data_dir: PathBuf,
+    pub p2p_port: u16,
+    pub rpc_port: u16,
+    pub peer_id: String,
+    pub password_file: Option<PathBuf>,
 }

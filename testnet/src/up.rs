@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,38 +13,12 @@ use serde_json::Value;
 
 use crate::cli::{L1Mode, UpArgs};
 use crate::l1;
-use crate::manifest::{alive, Manifest, NodeEntry};
+use crate::manifest::{L1Entry, Manifest, NodeEntry, Planned};
+use crate::process::{alive, signal, spawn, synod_output, wait_exit};
 
 /// Chain id of local networks (anvil's).
 pub const CHAIN_ID: u64 = 31337;
 const STAKE: u64 = 100;
-
-pub(crate) fn synod() -> Result<PathBuf> {
-    std::env::current_exe().context("cannot find the synod binary")
-}
-
-/// Runs `synod <args>` to completion; returns its stdout.
-pub(crate) fn synod_output(args: &[&str]) -> Result<String> {
-    synod_output_with(args, &[])
-}
-
-/// Runs `synod <args>` with extra environment variables to completion; its stdout.
-pub(crate) fn synod_output_with(args: &[&str], env: &[(&str, &str)]) -> Result<String> {
-    let out = Command::new(synod()?)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("SYNOD_DATA_DIR")
-        .output()
-        .with_context(|| format!("cannot run synod {}", args.join(" ")))?;
-    if !out.status.success() {
-        bail!(
-            "synod {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// The value after `prefix` on the first line that starts with it.
 fn field(output: &str, prefix: &str) -> Result<String> {
@@ -54,17 +27,6 @@ fn field(output: &str, prefix: &str) -> Result<String> {
         .find_map(|l| l.strip_prefix(prefix))
         .map(|v| v.split_whitespace().next().unwrap_or_default().to_string())
         .with_context(|| format!("unexpected synod output (no {prefix:?}): {output}"))
-}
-
-/// A node about to start.
-pub(crate) struct Planned {
-    pub name: String,
-    pub role: &'static str,
-    pub data_dir: PathBuf,
-    p2p_port: u16,
-    rpc_port: u16,
-    peer_id: String,
-    pub password_file: Option<PathBuf>,
 }
 
 /// Prepares every node's directory, keys and identity; the validators' keys as
@@ -205,7 +167,7 @@ pub(crate) fn launch(
     bootnodes: &str,
     genesis: &Path,
     node_args: &[String],
-    l1: Option<&l1::L1Entry>,
+    l1: Option<&L1Entry>,
     l1_key: Option<&str>,
 ) -> Result<NodeEntry> {
     let mut start = start_args(p, bootnodes, genesis, node_args);
@@ -239,26 +201,6 @@ pub(crate) fn launch(
         args: start,
         env,
     })
-}
-
-/// Starts `synod` with `args` and `env`, appending to `log`; returns its pid.
-pub fn spawn(args: &[String], log: &Path, env: &BTreeMap<String, String>) -> Result<u32> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("cannot open {}", log.display()))?;
-    let mut cmd = Command::new(synod()?);
-    cmd.args(args)
-        .envs(env)
-        .env_remove("SYNOD_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file);
-    // Own process group: a detached network survives the terminal's Ctrl-C.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().context("cannot start synod")?;
-    Ok(child.id())
 }
 
 /// GETs a node's `/status`.
@@ -338,7 +280,7 @@ pub fn up(args: &UpArgs) -> Result<bool> {
         node_args: args.node_args.clone(),
     };
     manifest.save(dir)?;
-    crate::say!(
+    crate::process::say!(
         "started {} validators and {} full nodes; {} describes them",
         args.nodes,
         args.full_nodes,
@@ -350,7 +292,7 @@ pub fn up(args: &UpArgs) -> Result<bool> {
         return Err(e);
     }
     if args.detach {
-        crate::say!(
+        crate::process::say!(
             "network is finalizing; stop it with `synod testnet down --dir {}`",
             dir.display()
         );
@@ -366,14 +308,14 @@ pub fn up(args: &UpArgs) -> Result<bool> {
         && (args.duration == 0 || started.elapsed() < Duration::from_secs(args.duration))
     {
         let line = status_line(&manifest, &mut last);
-        crate::say!("{line}");
+        crate::process::say!("{line}");
         let _ = std::io::stdout().flush();
         let tick = Instant::now();
         while tick.elapsed() < Duration::from_secs(1) && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    crate::say!("stopping the network");
+    crate::process::say!("stopping the network");
     down(dir)
 }
 
@@ -460,26 +402,6 @@ pub fn wait_for_finality(manifest: &Manifest, timeout: Duration) -> Result<()> {
     }
 }
 
-pub(crate) fn signal(sig: &str, pid: u32) {
-    let _ = Command::new("kill")
-        .arg(sig)
-        .arg(pid.to_string())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Waits up to `timeout` for a process to exit; whether it did.
-pub(crate) fn wait_exit(pid: u32, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while alive(pid) {
-        if start.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
-}
-
 /// `synod testnet restart`: stops one node (SIGTERM) if it runs, optionally wipes its
 /// database, and starts it again with the same arguments. `l1` restarts anvil, which
 /// keeps its chain.
@@ -492,7 +414,7 @@ pub fn restart(dir: &Path, name: &str, wipe: bool) -> Result<bool> {
         l1::stop(l1);
         l1.pid = spawn(&l1.args, &l1.log, &BTreeMap::new())?;
         l1::wait_ready(&l1.rpc_url, l1.pid, &l1.log)?;
-        crate::say!("restarted the L1 (pid {})", l1.pid);
+        crate::process::say!("restarted the L1 (pid {})", l1.pid);
         manifest.save(dir)?;
         return Ok(true);
     }
@@ -514,7 +436,7 @@ pub fn restart(dir: &Path, name: &str, wipe: bool) -> Result<bool> {
         }
     }
     node.pid = spawn(&node.args, &node.log, &node.env)?;
-    crate::say!(
+    crate::process::say!(
         "restarted {name} (pid {}){}",
         node.pid,
         if wipe { " with an empty database" } else { "" }
@@ -545,7 +467,7 @@ pub fn down(dir: &Path) -> Result<bool> {
     if let Some(l1) = &manifest.l1 {
         l1::stop(l1);
     }
-    crate::say!(
+    crate::process::say!(
         "stopped {} nodes{}",
         manifest.nodes.len(),
         if manifest.l1.is_some() {

@@ -22,7 +22,7 @@ use blst::min_pk as bls;
 use blst::BLST_ERROR;
 use thiserror::Error;
 
-use crate::hash::{keccak256, AbiWriter, Hash};
+use crate::hash::{keccak256, Hash};
 
 /// Domain separation tag of consensus signatures (the IETF "proof of possession" ciphersuite).
 pub const SIG_DST: &[u8] = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
@@ -190,31 +190,14 @@ impl SecretKey {
         }
     }
 
-    /// A proof of possession binding this key to an L1 `address` on `chain_id` (`docs/protocol.md` §2).
-    pub fn prove_possession(&self, address: &[u8; 20], chain_id: u64) -> Signature {
-        let message = possession_message(&self.public, address, chain_id);
+    /// Signs `message` under the proof-of-possession domain (`POP_DST`), never a
+    /// consensus signature: [`crate::eip2537::prove_possession`] says what is signed.
+    pub fn sign_possession(&self, message: &Hash) -> Signature {
         match &self.inner {
             SecretInner::Bls(sk) => Signature(sk.sign(&message.0, POP_DST, &[]).compress()),
-            SecretInner::Sim => sim_signature(&self.public, &message),
+            SecretInner::Sim => sim_signature(&self.public, message),
         }
     }
-}
-
-/// The digest a proof of possession signs:
-/// `keccak256(abi.encode(keccak256("SYNOD_POP_V1"), chain_id, address, keccak256(pk)))`
-/// where `pk` is the key in its EIP-2537 encoding (128 bytes), as the StakeTable
-/// contract receives it. (A simulation key, which is no curve point, is hashed as is.)
-pub fn possession_message(public_key: &PublicKey, address: &[u8; 20], chain_id: u64) -> Hash {
-    let key_hash = match crate::eip2537::g1_to_eip2537(public_key) {
-        Ok(encoded) => keccak256(&encoded),
-        Err(_) => public_key.id(),
-    };
-    AbiWriter::with_words(4)
-        .bytes32(&keccak256(b"SYNOD_POP_V1"))
-        .uint(chain_id)
-        .address(address)
-        .bytes32(&key_hash)
-        .keccak()
 }
 
 fn sim_signature(public: &PublicKey, message: &Hash) -> Signature {
@@ -283,12 +266,11 @@ impl VerifyingKey {
         }
     }
 
-    /// Verifies a proof of possession made by [`SecretKey::prove_possession`].
-    pub fn verify_possession(&self, pop: &Signature, address: &[u8; 20], chain_id: u64) -> bool {
-        let message = possession_message(&self.public, address, chain_id);
+    /// Verifies a signature made by [`SecretKey::sign_possession`] over `message`.
+    pub fn verify_possession(&self, pop: &Signature, message: &Hash) -> bool {
         match &self.inner {
-            VerifyingInner::Bls(pk) => verify_bls(pk, &message, pop, POP_DST),
-            VerifyingInner::Sim => sim_signature(&self.public, &message) == *pop,
+            VerifyingInner::Bls(pk) => verify_bls(pk, message, pop, POP_DST),
+            VerifyingInner::Sim => sim_signature(&self.public, message) == *pop,
         }
     }
 }
@@ -530,19 +512,6 @@ mod tests {
         assert!(verify_aggregate_multi(&groups, &agg));
         let swapped = vec![(vec![&vks[0], &vks[2]], m1), (vec![&vks[1]], m2)];
         assert!(!verify_aggregate_multi(&swapped, &agg));
-    }
-
-    #[test]
-    fn proof_of_possession_is_bound_to_address_and_chain() {
-        let sk = bls_key(7);
-        let vk = VerifyingKey::new(Scheme::Bls, &sk.public_key()).unwrap();
-        let pop = sk.prove_possession(&[1; 20], 31337);
-        assert!(vk.verify_possession(&pop, &[1; 20], 31337));
-        assert!(!vk.verify_possession(&pop, &[2; 20], 31337));
-        assert!(!vk.verify_possession(&pop, &[1; 20], 1));
-        // A consensus signature over the same digest is not a proof of possession (DST).
-        let digest = possession_message(&sk.public_key(), &[1; 20], 31337);
-        assert!(!vk.verify_possession(&sk.sign(&digest), &[1; 20], 31337));
     }
 
     #[test]

@@ -13,7 +13,8 @@
 use blst::min_pk as bls;
 use thiserror::Error;
 
-use crate::crypto::{PublicKey, Signature};
+use crate::crypto::{PublicKey, SecretKey, Signature, VerifyingKey};
+use crate::hash::{keccak256, AbiWriter, Hash};
 
 /// An Fp element in EIP-2537 layout.
 pub const FP_LEN: usize = 64;
@@ -157,6 +158,42 @@ pub fn g2_eip2537_to_serialized(bytes: &[u8]) -> Result<[u8; 192], EncodingError
     Ok(out)
 }
 
+/// The digest a proof of possession signs:
+/// `keccak256(abi.encode(keccak256("SYNOD_POP_V1"), chain_id, address, keccak256(pk)))`
+/// where `pk` is the key in its EIP-2537 encoding (128 bytes), as the StakeTable
+/// contract receives it. (A simulation key, which is no curve point, is hashed as is.)
+pub fn possession_message(public_key: &PublicKey, address: &[u8; 20], chain_id: u64) -> Hash {
+    let key_hash = match g1_to_eip2537(public_key) {
+        Ok(encoded) => keccak256(&encoded),
+        Err(_) => public_key.id(),
+    };
+    AbiWriter::with_words(4)
+        .bytes32(&keccak256(b"SYNOD_POP_V1"))
+        .uint(chain_id)
+        .address(address)
+        .bytes32(&key_hash)
+        .keccak()
+}
+
+/// A proof of possession binding `key` to an L1 `address` on `chain_id`
+/// (`docs/protocol.md` §2), as the StakeTable checks it at registration.
+pub fn prove_possession(key: &SecretKey, address: &[u8; 20], chain_id: u64) -> Signature {
+    key.sign_possession(&possession_message(&key.public_key(), address, chain_id))
+}
+
+/// Verifies a proof made by [`prove_possession`].
+pub fn verify_possession(
+    key: &VerifyingKey,
+    pop: &Signature,
+    address: &[u8; 20],
+    chain_id: u64,
+) -> bool {
+    key.verify_possession(
+        pop,
+        &possession_message(key.public_key(), address, chain_id),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +285,18 @@ mod tests {
             g1_from_eip2537(&enc),
             Err(EncodingError::Point(_))
         ));
+    }
+
+    #[test]
+    fn proof_of_possession_is_bound_to_address_and_chain() {
+        let sk = SecretKey::bls_from_ikm(&[7; 32]).unwrap();
+        let vk = VerifyingKey::new(crate::Scheme::Bls, &sk.public_key()).unwrap();
+        let pop = prove_possession(&sk, &[1; 20], 31337);
+        assert!(verify_possession(&vk, &pop, &[1; 20], 31337));
+        assert!(!verify_possession(&vk, &pop, &[2; 20], 31337));
+        assert!(!verify_possession(&vk, &pop, &[1; 20], 1));
+        // A consensus signature over the same digest is not a proof of possession (DST).
+        let digest = possession_message(&sk.public_key(), &[1; 20], 31337);
+        assert!(!verify_possession(&vk, &sk.sign(&digest), &[1; 20], 31337));
     }
 }

@@ -1,6 +1,5 @@
 pub mod init;
 pub mod keys;
-pub mod lag;
 pub mod protection;
 pub mod sim;
 pub mod stake;

@@ -6,7 +6,6 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
 use synod_bridge::{StakeParams, L1};
-use synod_testnet::cli::{AnvilArgs, GasArgs};
 
 use crate::cli::{L1Args, StakeCommand};
 use crate::cmd::runtime;
@@ -184,82 +183,4 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
         }
         Ok(true)
     })
-}
-
-/// `synod testnet gas`: measures each committee size on a fresh local anvil.
-pub fn gas(args: &GasArgs) -> Result<bool> {
-    let rows = runtime()?.block_on(async {
-        let mut rows = Vec::new();
-        for &n in &args.sizes {
-            if n == 0 || n > 500 {
-                bail!("committee sizes are 1..=500, not {n}");
-            }
-            let started = std::time::Instant::now();
-            let row = synod_bridge::gas::measure(n).await?;
-            tracing::debug!(n, elapsed = ?started.elapsed(), "measured");
-            rows.push(row);
-        }
-        Ok::<_, anyhow::Error>(rows)
-    })?;
-    let mut table = String::from(
-        "| validators | attest, all sign | attest, 2/3+1 sign | first attest | advanceEpoch | register |\n|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for r in &rows {
-        table.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            r.validators,
-            r.attest_all,
-            r.attest_quorum,
-            r.attest_first,
-            r.advance_epoch,
-            r.register
-        ));
-    }
-    crate::cmd::print(&table)?;
-    if let Some(path) = &args.json {
-        let json: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "validators": r.validators,
-                    "attest_all": r.attest_all,
-                    "attest_quorum": r.attest_quorum,
-                    "attest_first": r.attest_first,
-                    "advance_epoch": r.advance_epoch,
-                    "register": r.register,
-                })
-            })
-            .collect();
-        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(true)
-}
-
-/// `synod testnet anvil`: becomes the pinned anvil (exec), so its pid is anvil's.
-pub fn anvil(args: &AnvilArgs) -> Result<bool> {
-    use std::os::unix::process::CommandExt as _;
-    let binary = synod_bridge::devnet::anvil_binary();
-    let mut cmd = std::process::Command::new(&binary);
-    cmd.args(synod_bridge::devnet::ANVIL_FLAGS)
-        .args(["--host", "127.0.0.1", "--port"])
-        .arg(args.port.to_string())
-        .arg("--block-time")
-        .arg(args.block_time.to_string())
-        .arg("--accounts")
-        .arg(args.accounts.to_string());
-    if let Some(state) = &args.state {
-        // Written every second too: a killed anvil loses at most a second of chain.
-        cmd.arg("--state")
-            .arg(state)
-            .args(["--state-interval", "1"]);
-    }
-    if let Some(out) = &args.config_out {
-        cmd.arg("--config-out").arg(out);
-    }
-    let error = cmd.exec();
-    bail!(
-        "cannot run anvil ({}): {error}; run `make bootstrap` or set SYNOD_ANVIL",
-        binary.display()
-    )
 }

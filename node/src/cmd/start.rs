@@ -41,7 +41,11 @@ pub fn run(args: &StartArgs) -> Result<bool> {
         .thread_name("synod")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(daemon(config, args.equivocate))?;
+    #[cfg(feature = "testing")]
+    let equivocate = args.equivocate;
+    #[cfg(not(feature = "testing"))]
+    let equivocate = false;
+    runtime.block_on(daemon(config, equivocate))?;
     // Background tasks (open connections, timers) are not waited for.
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(true)
@@ -215,6 +219,7 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         attested,
         evidence: publisher.is_some().then_some(evidence_tx),
         l1_epochs,
+        #[cfg(feature = "testing")]
         equivocate,
     })?;
     if let Some(publisher) = publisher {

@@ -180,6 +180,7 @@ impl Node {
                     );
                     self.progress.highest_height =
                         self.progress.highest_height.max(p.block.header.height);
+                    #[cfg(feature = "testing")]
                     if self.equivocate {
                         self.equivocate(p).await;
                     }
@@ -304,33 +305,6 @@ impl Node {
             Some(peer) => self.request(peer, Request::Consensus(message), purpose),
             None => tracing::debug!(?to, "no known peer for recipient; message dropped"),
         }
-    }
-
-    /// Test only: signs a second proposal for the view with another payload, bypassing
-    /// the safety rules, and gossips it too; the others see two proposals by one leader
-    /// for one view (E1).
-    async fn equivocate(&mut self, proposal: &synod_types::Proposal) {
-        let Some(key) = &self.key else {
-            return;
-        };
-        let mut header = proposal.block.header.clone();
-        let mut payload = proposal.block.payload.clone();
-        payload.push(synod_types::keccak256(b"equivocation"));
-        header.payload_digest = synod_types::tx::payload_digest(&payload);
-        let block =
-            synod_types::Block::with_payload(header, proposal.block.justify.clone(), payload);
-        let mut other = proposal.clone();
-        other.signature = key.sign(&self.domain.digest(
-            block.header.epoch,
-            block.header.view,
-            synod_types::Phase::Proposal,
-            &block.hash(),
-        ));
-        other.block = block;
-        tracing::warn!(view = other.block.header.view, "test switch: equivocating");
-        self.net
-            .publish(Gossip::Consensus(Message::Proposal(other)))
-            .await;
     }
 
     /// Sends a message to every other member of the committee.

@@ -20,6 +20,11 @@ mod epoch;
 mod follow;
 mod payload;
 mod persist;
+mod status;
+#[cfg(feature = "testing")]
+mod testing;
+
+pub use status::{ChainInfo, FinalTx, Finalized, NodeStatus};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,12 +38,12 @@ use synod_p2p::{
 };
 use synod_sequencer::{Availability, BatchBuilder, BatchPool, Intake, Mempool, Rejected};
 use synod_types::wire::Limits;
-use synod_types::{Block, Committee, Domain, FinalityCert, Hash, SecretKey, Tx};
+use synod_types::{Block, Committee, Domain, Hash, SecretKey, Tx};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::{Config, Role};
 use crate::protection::Protection;
-use crate::storage::{Store, TxLocation};
+use crate::storage::Store;
 
 /// What the RPC server asks of the node.
 #[derive(Debug)]
@@ -57,85 +62,6 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<bool>,
     },
-}
-
-/// A finalized transaction as the finalized stream carries it.
-#[derive(Debug, Clone)]
-pub struct FinalTx {
-    /// Its hash.
-    pub hash: Hash,
-    /// Its namespace.
-    pub namespace: u64,
-    /// Where it is.
-    pub location: TxLocation,
-    /// Its payload.
-    pub payload: Vec<u8>,
-}
-
-/// One finalized block on the finalized stream.
-#[derive(Debug, Clone)]
-pub struct Finalized {
-    /// The block.
-    pub block: Block,
-    /// The finality certificate, if this block is the last of its commit.
-    pub certificate: Option<FinalityCert>,
-    /// Transactions finalized by this block (first occurrences only).
-    pub txs: Vec<FinalTx>,
-}
-
-/// What the node shows of itself: `/status`, `synod_getTips`, the progress line.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct NodeStatus {
-    /// `validator` or `full`.
-    pub role: String,
-    /// libp2p peer id.
-    pub peer_id: String,
-    /// Index in the committee, for a validator that is a member.
-    pub validator_index: Option<u32>,
-    /// Current consensus view (validators).
-    pub view: u64,
-    /// Height of the highest block this node has seen proposed (never below
-    /// `finalized_height`).
-    pub proposed_height: u64,
-    /// Height of the last finalized block.
-    pub finalized_height: u64,
-    /// Hash of the last finalized block.
-    pub finalized_hash: String,
-    /// Finalized height announced by peers (what this node syncs towards).
-    pub network_height: u64,
-    /// Whether this node is within a few blocks of the network.
-    pub synced: bool,
-    /// Connected peers.
-    pub peers: usize,
-    /// Transactions waiting in the mempool.
-    pub mempool_txs: usize,
-    /// Batches waiting to be ordered.
-    pub pending_batches: usize,
-    /// Transactions finalized since start.
-    pub finalized_txs: u64,
-    /// Blocks finalized since start.
-    pub finalized_blocks: u64,
-    /// The epoch of the committee this node follows.
-    pub epoch: u64,
-    /// The newest epoch snapshot read from the L1 StakeTable (confirmed; `None`: no L1,
-    /// or none newer than the genesis epoch yet).
-    pub l1_epoch: Option<u64>,
-}
-
-/// What signatures on this chain are bound to (`synod_chainInfo`): with it, a client
-/// verifies a finality certificate from RPC answers alone.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ChainInfo {
-    /// L1 chain id in every signed message's domain.
-    pub chain_id: u64,
-    /// The bridge contract in every signed message's domain, 0x-hex.
-    pub bridge: String,
-    /// The StakeTable contract this node reads committees from (`None`: no L1).
-    pub stake_table: Option<String>,
-    /// Hash of the genesis block (height 0).
-    pub genesis_hash: String,
-    /// Epoch of the genesis committee.
-    pub genesis_epoch: u64,
 }
 
 /// Handles the RPC server shares with the node.
@@ -220,8 +146,9 @@ pub struct Setup {
     pub evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
     /// The StakeTable's epoch snapshots, as the staking reader reads them from L1.
     pub l1_epochs: Option<watch::Receiver<synod_staking::Epochs>>,
-    /// Test only: as leader, also sign a conflicting proposal and send it to half the
-    /// committee, so that the network must detect, report and slash it.
+    /// Test only: as leader, also sign a conflicting proposal, so that the network must
+    /// detect, report and slash it.
+    #[cfg(feature = "testing")]
     pub equivocate: bool,
 }
 
@@ -275,6 +202,7 @@ pub struct Node {
     /// The StakeTable's epoch snapshots read from L1.
     l1_epochs: Option<watch::Receiver<synod_staking::Epochs>>,
     /// Test only: sign conflicting proposals (see [`Setup::equivocate`]).
+    #[cfg(feature = "testing")]
     equivocate: bool,
 }
 
@@ -307,6 +235,7 @@ impl Node {
             attested,
             evidence,
             l1_epochs,
+            #[cfg(feature = "testing")]
             equivocate,
         } = setup;
         store
@@ -406,6 +335,7 @@ impl Node {
             progress: consensus::Progress::default(),
             evidence,
             l1_epochs,
+            #[cfg(feature = "testing")]
             equivocate,
         };
         let mut node = node;
@@ -732,7 +662,7 @@ impl Node {
                 .as_ref()
                 .and_then(|e| e.borrow().latest().map(|e| e.epoch)),
         };
-        crate::telemetry::record_status(&status, &net);
+        status::record_gauges(&status, &net);
         let _ = self.status.send(status);
     }
 }

@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cli::LagArgs;
+use crate::manifest::Manifest;
 use anyhow::{bail, Context, Result};
-use synod_testnet::cli::LagArgs;
-use synod_testnet::Manifest;
 
 const POLL: Duration = Duration::from_millis(50);
 
@@ -74,7 +74,7 @@ pub fn run(args: &LagArgs) -> Result<bool> {
         .iter()
         .find(|n| n.role == "validator")
         .context("the testnet has no validator")?;
-    let samples = crate::cmd::runtime()?.block_on(async {
+    let samples = crate::process::runtime()?.block_on(async {
         let table = l1
             .stake_table
             .parse()
@@ -85,7 +85,7 @@ pub fn run(args: &LagArgs) -> Result<bool> {
         while started.elapsed() < Duration::from_secs(args.duration) {
             let tick = Instant::now();
             let rpc_url = node.rpc_url.clone();
-            let status = tokio::task::spawn_blocking(move || synod_testnet::status(&rpc_url));
+            let status = tokio::task::spawn_blocking(move || crate::up::status(&rpc_url));
             let (l1_block, tip) = tokio::try_join!(client.block_number(), client.attested())?;
             let finalized = status
                 .await?
@@ -118,14 +118,14 @@ pub fn run(args: &LagArgs) -> Result<bool> {
     );
     let first = samples.first().map_or(0, |s| s.l1_block);
     let last = samples.last().map_or(0, |s| s.l1_block);
-    crate::cmd::print(&format!(
+    crate::process::say!(
         "{} heights finalized over {} L1 blocks; attested after (L1 blocks) p50 {p50}, p99 {p99}, max {max}; \
          (seconds) p50 {s50:.2}, p99 {s99:.2}; within 2 L1 blocks: {:.1}%; not attested yet at the end: {}",
         lags.blocks.len(),
         last - first,
         share * 100.0,
         lags.pending
-    ))?;
+    );
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "heights": lags.blocks.len(),

@@ -1,0 +1,102 @@
+//! What the node shows of itself and streams: the status snapshot (`/status`,
+//! `synod_getTips`, the gauges it mirrors), what signatures are bound to
+//! (`synod_chainInfo`), and the finalized blocks with their transactions
+//! (`synod_subscribeFinalized`).
+
+use synod_types::{Block, FinalityCert, Hash};
+
+use crate::storage::TxLocation;
+
+/// A finalized transaction as the finalized stream carries it.
+#[derive(Debug, Clone)]
+pub struct FinalTx {
+    /// Its hash.
+    pub hash: Hash,
+    /// Its namespace.
+    pub namespace: u64,
+    /// Where it is.
+    pub location: TxLocation,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// One finalized block on the finalized stream.
+#[derive(Debug, Clone)]
+pub struct Finalized {
+    /// The block.
+    pub block: Block,
+    /// The finality certificate, if this block is the last of its commit.
+    pub certificate: Option<FinalityCert>,
+    /// Transactions finalized by this block (first occurrences only).
+    pub txs: Vec<FinalTx>,
+}
+
+/// What the node shows of itself: `/status`, `synod_getTips`, the progress line.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct NodeStatus {
+    /// `validator` or `full`.
+    pub role: String,
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Index in the committee, for a validator that is a member.
+    pub validator_index: Option<u32>,
+    /// Current consensus view (validators).
+    pub view: u64,
+    /// Height of the highest block this node has seen proposed (never below
+    /// `finalized_height`).
+    pub proposed_height: u64,
+    /// Height of the last finalized block.
+    pub finalized_height: u64,
+    /// Hash of the last finalized block.
+    pub finalized_hash: String,
+    /// Finalized height announced by peers (what this node syncs towards).
+    pub network_height: u64,
+    /// Whether this node is within a few blocks of the network.
+    pub synced: bool,
+    /// Connected peers.
+    pub peers: usize,
+    /// Transactions waiting in the mempool.
+    pub mempool_txs: usize,
+    /// Batches waiting to be ordered.
+    pub pending_batches: usize,
+    /// Transactions finalized since start.
+    pub finalized_txs: u64,
+    /// Blocks finalized since start.
+    pub finalized_blocks: u64,
+    /// The epoch of the committee this node follows.
+    pub epoch: u64,
+    /// The newest epoch snapshot read from the L1 StakeTable (confirmed; `None`: no L1,
+    /// or none newer than the genesis epoch yet).
+    pub l1_epoch: Option<u64>,
+}
+
+/// What signatures on this chain are bound to (`synod_chainInfo`): with it, a client
+/// verifies a finality certificate from RPC answers alone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChainInfo {
+    /// L1 chain id in every signed message's domain.
+    pub chain_id: u64,
+    /// The bridge contract in every signed message's domain, 0x-hex.
+    pub bridge: String,
+    /// The StakeTable contract this node reads committees from (`None`: no L1).
+    pub stake_table: Option<String>,
+    /// Hash of the genesis block (height 0).
+    pub genesis_hash: String,
+    /// Epoch of the genesis committee.
+    pub genesis_epoch: u64,
+}
+
+/// Mirrors the status snapshot into gauges.
+pub fn record_gauges(status: &NodeStatus, net: &synod_p2p::NetworkStatus) {
+    metrics::gauge!("synod_consensus_view").set(status.view as f64);
+    metrics::gauge!("synod_consensus_network_height").set(status.network_height as f64);
+    metrics::gauge!("synod_p2p_peers").set(status.peers as f64);
+    metrics::gauge!("synod_sequencer_mempool_transactions").set(status.mempool_txs as f64);
+    metrics::gauge!("synod_sequencer_pending_batches").set(status.pending_batches as f64);
+    metrics::gauge!("synod_p2p_dropped_events").set(net.dropped_events as f64);
+    metrics::gauge!("synod_p2p_invalid_messages").set(net.invalid_messages as f64);
+    metrics::gauge!("synod_p2p_banned_peers").set(net.banned_peers as f64);
+    if let Some(rss) = crate::telemetry::rss_bytes() {
+        metrics::gauge!("synod_process_resident_memory_bytes").set(rss as f64);
+    }
+}

@@ -198,7 +198,10 @@ impl Node {
                 self.net.publish(Gossip::Consensus(message)).await;
             }
             Action::PersistBlock(block) => {
-                self.store.put_block(&block).context("storing a block")?;
+                self.chain
+                    .store()
+                    .put_block(&block)
+                    .context("storing a block")?;
                 self.progress.highest_height =
                     self.progress.highest_height.max(block.header.height);
                 self.availability.ordered(&block);
@@ -319,11 +322,11 @@ impl Node {
     pub(super) fn progress_line(&mut self) {
         let elapsed = self.progress.last_line.elapsed().as_secs_f64().max(1e-3);
         let blocks =
-            self.finalized_height - self.progress.height_at_last_line.min(self.finalized_height);
-        let txs = self.finalized_txs - self.progress.txs_at_last_line;
+            self.chain.height() - self.progress.height_at_last_line.min(self.chain.height());
+        let txs = self.chain.finalized_txs() - self.progress.txs_at_last_line;
         let view = self.engine.as_ref().map_or(0, |e| e.status().view);
         tracing::info!(
-            height = self.finalized_height,
+            height = self.chain.height(),
             view,
             blocks_per_s = format_args!("{:.1}", blocks as f64 / elapsed),
             tx_per_s = format_args!("{:.0}", txs as f64 / elapsed),
@@ -333,8 +336,8 @@ impl Node {
             "progress"
         );
         self.progress.last_line = Instant::now();
-        self.progress.height_at_last_line = self.finalized_height;
-        self.progress.txs_at_last_line = self.finalized_txs;
+        self.progress.height_at_last_line = self.chain.height();
+        self.progress.txs_at_last_line = self.chain.finalized_txs();
     }
 }
 

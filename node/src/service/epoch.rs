@@ -57,7 +57,7 @@ impl Node {
     pub(super) async fn recheck_records(&mut self) -> Result<()> {
         let waits = self
             .availability
-            .take_record_waits(self.finalized_height, self.committee.epoch());
+            .take_record_waits(self.chain.height(), self.committee.epoch());
         for block in waits {
             if let Some(actions) = self.check_payload(block)? {
                 self.execute(actions).await?;
@@ -122,7 +122,7 @@ impl Node {
                 &committee,
                 key,
                 end,
-                &self.store,
+                self.chain.store(),
                 &self.protection,
             )?;
             self.engine = Some(engine);

@@ -141,7 +141,7 @@ impl Node {
             return Ok(());
         }
         if height == self.follow.queued_height + 1 && !self.availability.has_commits() {
-            let parent_ok = block.header.parent == self.finalized_hash;
+            let parent_ok = block.header.parent == self.chain.hash();
             if parent_ok {
                 self.follow.queued_height = height;
                 self.availability.queue_commit(vec![block], certificate);
@@ -250,10 +250,10 @@ impl Node {
         let Some(engine) = self.engine.as_mut() else {
             return Ok(());
         };
-        if engine.status().committed_height >= self.finalized_height {
+        if engine.status().committed_height >= self.chain.height() {
             return Ok(());
         }
-        let Some((block, certificate)) = self.store.committed()? else {
+        let Some((block, certificate)) = self.chain.store().committed()? else {
             return Ok(());
         };
         tracing::info!(
@@ -278,7 +278,7 @@ impl Node {
         };
         let mut parent = match self.availability.last_queued() {
             Some(queued) => Some(queued.hash()),
-            None => Some(self.finalized_hash),
+            None => Some(self.chain.hash()),
         };
         let first_height = self.follow.queued_height + 1;
         if blocks[..blocks.len() - 1]
@@ -332,16 +332,16 @@ impl Node {
     pub(super) fn finalized_range(&self, from: u64, max: u32) -> Result<Response> {
         let mut blocks = Vec::new();
         let mut height = from.max(1);
-        while height <= self.finalized_height && blocks.len() < MAX_FINALIZED_PER_RESPONSE {
-            let Some(block) = self.store.block_at(height)? else {
+        while height <= self.chain.height() && blocks.len() < MAX_FINALIZED_PER_RESPONSE {
+            let Some(block) = self.chain.store().block_at(height)? else {
                 break;
             };
-            let certificate = self.store.certificate(&block.hash())?;
+            let certificate = self.chain.store().certificate(&block.hash())?;
             blocks.push(block);
             if let Some(certificate) = certificate {
                 // A range ends at an epoch's last block: one committee proves it all.
                 let ends_epoch = blocks.last().is_some_and(|b| b.next_epoch.is_some());
-                if blocks.len() >= max as usize || height == self.finalized_height || ends_epoch {
+                if blocks.len() >= max as usize || height == self.chain.height() || ends_epoch {
                     return Ok(Response::Finalized {
                         blocks,
                         certificate: Some(certificate),

@@ -15,6 +15,7 @@
 //! A validator drives the engine ([`consensus`]); a full node follows finality
 //! certificates ([`follow`]). Both serve batches and finalized blocks to peers.
 
+mod chain;
 mod consensus;
 mod epoch;
 mod follow;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use chain::Chain;
 use synod_bridge::publisher::Certified;
 use synod_consensus::engine::PeerId as EnginePeer;
 use synod_consensus::Engine;
@@ -111,8 +113,6 @@ enum Purpose {
     Forward,
 }
 
-/// Finalized blocks kept for subscribers that lag.
-pub const FINALIZED_STREAM_DEPTH: usize = 1_024;
 const INTERNAL_QUEUE: usize = 16_384;
 /// Blocks behind the network at which a node is reported as syncing.
 const SYNCED_SLACK: u64 = 8;
@@ -164,8 +164,9 @@ pub struct Node {
     domain: Domain,
     committee: Arc<Committee>,
     limits: Limits,
-    store: Arc<Store>,
     protection: Arc<Protection>,
+    /// The finalized chain: the store, the finalized stream, the status.
+    chain: Chain,
     persist: mpsc::Sender<persist::Job>,
     net: NetworkHandle,
     engine: Option<Engine>,
@@ -186,14 +187,7 @@ pub struct Node {
     /// The gossip message being handled, to report its verdict.
     judging: Option<(MessageId, PeerId, Verdict)>,
     follow: follow::Follow,
-    finalized_height: u64,
-    finalized_hash: Hash,
-    finalized_txs: u64,
-    finalized_blocks: u64,
     internal: mpsc::Sender<Internal>,
-    status: watch::Sender<NodeStatus>,
-    finalized: broadcast::Sender<Arc<Finalized>>,
-    certified: watch::Sender<Option<Certified>>,
     last_announce: Option<Instant>,
     announce_due: Option<Instant>,
     progress: consensus::Progress,
@@ -245,10 +239,6 @@ impl Node {
         let me = key
             .as_ref()
             .and_then(|k| committee.index_of(&k.public_key()));
-        let (finalized_height, finalized_hash) = match store.committed()? {
-            Some((block, _)) => (block.header.height, block.hash()),
-            None => (0, genesis.hash()),
-        };
         let engine = match (cfg.node.role, &key) {
             (Role::Validator, Some(key)) => Some(consensus::engine(
                 &cfg,
@@ -279,10 +269,8 @@ impl Node {
         let (persist, persisted) = persist::spawn(store.clone(), protection.clone());
         let (committee_tx, committee_rx) = watch::channel(committee.clone());
         let (command_tx, command_rx) = mpsc::channel(4_096);
-        let (status, status_rx) = watch::channel(NodeStatus::default());
-        let (finalized, _) = broadcast::channel(FINALIZED_STREAM_DEPTH);
-        let (certified, certified_rx) = watch::channel(None);
-        let chain = Arc::new(ChainInfo {
+        let (chain, outputs) = Chain::open(store.clone(), &genesis)?;
+        let info = Arc::new(ChainInfo {
             chain_id: domain.chain_id,
             bridge: format!("0x{}", hex::encode(domain.bridge)),
             stake_table: (!cfg.l1.stake_table.is_empty()).then(|| cfg.l1.stake_table.clone()),
@@ -290,24 +278,24 @@ impl Node {
             genesis_epoch: genesis.header.epoch,
         });
         let shared = Shared {
-            chain,
-            store: store.clone(),
-            status: status_rx,
-            finalized: finalized.clone(),
+            chain: info,
+            store,
+            status: outputs.status,
+            finalized: outputs.finalized,
             commands: command_tx,
             committee: committee_rx,
             limits,
             attested,
-            certified: certified_rx,
+            certified: outputs.certified,
         };
         let node = Node {
-            follow: follow::Follow::new(finalized_height),
+            follow: follow::Follow::new(chain.height()),
             cfg,
             domain,
             committee,
             limits,
-            store: store.clone(),
             protection,
+            chain,
             persist,
             net,
             engine,
@@ -322,14 +310,7 @@ impl Node {
             availability,
             intake,
             judging: None,
-            finalized_height,
-            finalized_hash,
-            finalized_txs: 0,
-            finalized_blocks: 0,
             internal,
-            status,
-            finalized,
-            certified,
             last_announce: None,
             announce_due: Some(Instant::now() + Duration::from_millis(500)),
             progress: consensus::Progress::default(),
@@ -397,7 +378,7 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         tracing::info!(
-            height = self.finalized_height,
+            height = self.chain.height(),
             batches = sent,
             "shutting down"
         );
@@ -636,8 +617,8 @@ impl Node {
         // The highest block seen proposed or certified, never below the finalized one
         // (a range synced by height, or a hand-over, commits blocks this node never saw
         // proposed).
-        let proposed = self.progress.highest_height.max(self.finalized_height);
-        let network_height = self.follow.network_height().max(self.finalized_height);
+        let proposed = self.progress.highest_height.max(self.chain.height());
+        let network_height = self.follow.network_height().max(self.chain.height());
         let status = NodeStatus {
             role: match self.cfg.node.role {
                 Role::Validator => "validator".into(),
@@ -647,15 +628,15 @@ impl Node {
             validator_index: self.me,
             view,
             proposed_height: proposed,
-            finalized_height: self.finalized_height,
-            finalized_hash: self.finalized_hash.to_hex(),
+            finalized_height: self.chain.height(),
+            finalized_hash: self.chain.hash().to_hex(),
             network_height,
-            synced: self.finalized_height + SYNCED_SLACK >= network_height,
+            synced: self.chain.height() + SYNCED_SLACK >= network_height,
             peers: net.peers,
             mempool_txs: self.mempool.len(),
             pending_batches: self.pool.len(),
-            finalized_txs: self.finalized_txs,
-            finalized_blocks: self.finalized_blocks,
+            finalized_txs: self.chain.finalized_txs(),
+            finalized_blocks: self.chain.finalized_blocks(),
             epoch: self.committee.epoch(),
             l1_epoch: self
                 .l1_epochs
@@ -663,7 +644,7 @@ impl Node {
                 .and_then(|e| e.borrow().latest().map(|e| e.epoch)),
         };
         status::record_gauges(&status, &net);
-        let _ = self.status.send(status);
+        self.chain.publish_status(status);
     }
 }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use synod_bridge::publisher::Certified;
 use synod_consensus::engine::{Action, Input};
 use synod_p2p::directory::PENALTY_MINOR;
 use synod_p2p::protocol::{MAX_BATCHES_PER_REQUEST, MAX_TXS_PER_REQUEST};
@@ -14,7 +13,7 @@ use synod_sequencer::batches::BatchConfig;
 use synod_sequencer::{forward, BatchPool, Check, MempoolConfig, NextCommit, Rejected};
 use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
 
-use super::{now_ms, FinalTx, Finalized, Node, Purpose};
+use super::{now_ms, Node, Purpose};
 use crate::config::Config;
 use crate::storage::Store;
 use synod_staking::RecordCheck;
@@ -64,7 +63,7 @@ impl Node {
 
     /// Puts back the transactions acknowledged before a restart and not final yet.
     pub(super) fn restore_pending(&mut self) -> Result<()> {
-        let txs = self.store.pending(self.cfg.mempool.max_txs)?;
+        let txs = self.chain.store().pending(self.cfg.mempool.max_txs)?;
         if txs.is_empty() {
             return Ok(());
         }
@@ -244,7 +243,7 @@ impl Node {
         let proposer = self.peers.validator(block.header.proposer);
         match self
             .availability
-            .check(block, at_hand(&self.pool, &self.store))
+            .check(block, at_hand(&self.pool, self.chain.store()))
         {
             Check::Ready => {
                 let engine = self
@@ -332,7 +331,7 @@ impl Node {
     pub(super) fn refetch_missing(&mut self) {
         let missing = self
             .availability
-            .unfetched(at_hand(&self.pool, &self.store));
+            .unfetched(at_hand(&self.pool, self.chain.store()));
         if !missing.is_empty() {
             self.fetch_batches(missing, None);
         }
@@ -344,7 +343,7 @@ impl Node {
         for d in digests {
             if let Some(b) = self.pool.get(d) {
                 out.push(b.clone());
-            } else if let Some(b) = self.store.batch(d)? {
+            } else if let Some(b) = self.chain.store().batch(d)? {
                 out.push(b);
             }
         }
@@ -356,7 +355,7 @@ impl Node {
         loop {
             match self
                 .availability
-                .next_commit(at_hand(&self.pool, &self.store))
+                .next_commit(at_hand(&self.pool, self.chain.store()))
             {
                 NextCommit::None => return Ok(()),
                 NextCommit::Missing(missing) => {
@@ -373,7 +372,8 @@ impl Node {
                     let batch = match self.pool.sealed(d) {
                         Some(b) => b,
                         None => Arc::new(SealedBatch::new(
-                            self.store
+                            self.chain
+                                .store()
                                 .batch(d)?
                                 .with_context(|| format!("batch {d:?} of a commit vanished"))?,
                         )),
@@ -392,97 +392,25 @@ impl Node {
         certificate: FinalityCert,
         batches: Vec<Vec<Arc<SealedBatch>>>,
     ) -> Result<()> {
-        // A range synced by height and the engine's own commit may overlap: what is
-        // final already is skipped.
-        let fresh_from = blocks
-            .iter()
-            .position(|b| b.header.height > self.finalized_height)
-            .unwrap_or(blocks.len());
-        let (blocks, batches) = if fresh_from == 0 {
-            (blocks, batches)
-        } else {
-            (
-                blocks.into_iter().skip(fresh_from).collect::<Vec<_>>(),
-                batches.into_iter().skip(fresh_from).collect(),
-            )
-        };
-        let Some(last) = blocks.last().cloned() else {
+        let Some(committed) = self
+            .chain
+            .commit(blocks, certificate, batches, &mut self.intake)?
+        else {
             return Ok(());
         };
-        let done: Vec<Hash> = batches
-            .iter()
-            .flatten()
-            .flat_map(|b| b.tx_hashes().iter().copied())
-            .filter(|h| self.intake.is_pending(h))
-            .collect();
-        let indexed = self
-            .store
-            .commit(&blocks, &certificate, &batches, &done)
-            .context("writing a commit")?;
-        let subscribers = self.finalized.receiver_count() > 0;
-        let count = blocks.len();
-        for (i, (block, fresh)) in blocks.into_iter().zip(indexed).enumerate() {
-            self.pool.finalize(&block.payload);
-            let mut txs = Vec::with_capacity(if subscribers { fresh.len() } else { 0 });
-            for (hash, location) in &fresh {
-                self.intake.finalized(hash);
-                if subscribers {
-                    let tx = &batches[i][location.batch as usize].batch().txs
-                        [location.position as usize];
-                    txs.push(FinalTx {
-                        hash: *hash,
-                        namespace: tx.namespace,
-                        location: *location,
-                        payload: tx.payload.clone(),
-                    });
-                }
-            }
-            self.finalized_txs += fresh.len() as u64;
-            metrics::counter!("synod_sequencer_finalized_transactions_total")
-                .increment(fresh.len() as u64);
-            if subscribers {
-                let certificate = (i + 1 == count).then(|| certificate.clone());
-                let _ = self.finalized.send(Arc::new(Finalized {
-                    block,
-                    certificate,
-                    txs,
-                }));
-            }
-        }
-        self.finalized_blocks += count as u64;
-        self.finalized_height = last.header.height;
-        self.finalized_hash = last.hash();
+        self.pool.finalize(&committed.digests);
+        let height = self.chain.height();
+        let last = committed.last;
         if last.next_epoch.is_some() {
             self.hand_over_due = Some(last.clone());
         }
-        self.follow.committed(self.finalized_height);
-        self.certified.send_replace(Some(Certified {
-            header: last.header.clone(),
-            certificate: certificate.clone(),
-        }));
-        // The finality fields of the status are current at every commit (the rest once
-        // a second): `/status` and `synod_getTips` report finality as it happens.
-        let (hash, txs, blocks) = (
-            self.finalized_hash,
-            self.finalized_txs,
-            self.finalized_blocks,
-        );
-        let height = self.finalized_height;
+        self.follow.committed(height);
         self.progress.highest_height = self.progress.highest_height.max(height);
-        self.status.send_modify(|s| {
-            s.proposed_height = s.proposed_height.max(height);
-            s.finalized_height = height;
-            s.finalized_hash = hash.to_hex();
-            s.finalized_txs = txs;
-            s.finalized_blocks = blocks;
-            s.network_height = s.network_height.max(height);
-        });
         self.availability.finalized(height);
-        metrics::gauge!("synod_consensus_finalized_height").set(height as f64);
         // One announcer per height (height mod committee size), so followers get each
         // certificate once; a gap left by a down member is closed by range sync.
         let members = self.committee.size() as u64;
-        let first = height + 1 - count as u64;
+        let first = height + 1 - committed.blocks as u64;
         // The epoch's last block is announced by every member that has not heard it
         // announced already: a node that misses it cannot follow the next committee.
         let announcer = self.me.is_some_and(|me| {
@@ -493,7 +421,7 @@ impl Node {
             self.net
                 .publish(Gossip::Finalized {
                     block: last,
-                    certificate,
+                    certificate: committed.certificate,
                 })
                 .await;
         }
@@ -509,7 +437,7 @@ impl Node {
         let mut blocks = Vec::new();
         let mut next = hash;
         while blocks.len() < max.min(self.limits.max_sync_blocks as u32) as usize {
-            match self.store.block(&next)? {
+            match self.chain.store().block(&next)? {
                 Some(b) if b.header.height > 0 => {
                     next = b.header.parent;
                     blocks.push(b);

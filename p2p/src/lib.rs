@@ -13,7 +13,7 @@
 //!   message is decoded with the bounds of `synod_types::wire` before the node sees it;
 //!   an undecodable one is rejected at once. The node reports a [`Verdict`] on the rest
 //!   (gossipsub's Accept / Reject / Ignore), which feeds the forwarder's peer score, and
-//!   can add penalties of its own; a peer whose penalties reach [`network::BAN_POINTS`]
+//!   can add penalties of its own; a peer whose penalties reach [`scoring::BAN_POINTS`]
 //!   is disconnected and banned.
 //! - Direct requests ([`protocol`]): votes to the next leader, sync of blocks by hash,
 //!   batches by digest, finalized blocks by height. Length-prefixed frames, bounded
@@ -27,14 +27,17 @@
 
 pub mod directory;
 pub mod gossip;
+pub mod handle;
 pub mod identity;
 pub mod network;
 pub mod protocol;
+pub mod scoring;
 
 pub use directory::{Announced, Directory};
 pub use gossip::{announce_message, Gossip, Topic};
-pub use libp2p::{gossipsub::MessageId, identity::Keypair, Multiaddr, PeerId};
-pub use network::{
-    start, Event, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, RequestError, Verdict,
+pub use handle::{
+    Event, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, RequestError, Verdict,
 };
+pub use libp2p::{gossipsub::MessageId, identity::Keypair, Multiaddr, PeerId};
+pub use network::start;
 pub use protocol::{Request, Response};

@@ -4,8 +4,8 @@
 //! (and counted) when the node's queue is full, as a lossy link would drop them. The
 //! node's commands come in over a bounded channel that the node awaits.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHash};
@@ -15,208 +15,15 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     connection_limits, identify, identity, kad, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
-use synod_types::wire::Limits;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::gossip::{Gossip, Topic};
+use crate::handle::{
+    Command, Event, NetworkConfig, NetworkError, NetworkHandle, NetworkStatus, RequestError,
+    Verdict,
+};
 use crate::protocol::{Codec, Request, Response, PROTOCOL};
-
-/// Network settings.
-#[derive(Debug, Clone)]
-pub struct NetworkConfig {
-    /// Chain id: topics are namespaced by it.
-    pub chain_id: u64,
-    /// Addresses to listen on (TCP, and QUIC if a `/quic-v1` address is given).
-    pub listen: Vec<Multiaddr>,
-    /// Peers to dial at start, with `/p2p/<peer id>`.
-    pub bootnodes: Vec<Multiaddr>,
-    /// Most established connections.
-    pub max_peers: u32,
-    /// Decoding limits; `max_message_bytes` bounds every gossip message and frame.
-    pub limits: Limits,
-    /// How long a direct request may take.
-    pub request_timeout: Duration,
-    /// Depth of the channel of events to the node.
-    pub event_queue: usize,
-}
-
-/// Why the network could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum NetworkError {
-    /// The transport or a behaviour could not be built.
-    #[error("cannot build the network: {0}")]
-    Build(String),
-    /// A listen address could not be bound.
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen {
-        /// The address.
-        addr: Multiaddr,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Why a direct request failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RequestError {
-    /// The peer could not be reached, timed out or broke the protocol.
-    #[error("request to {peer} failed: {reason}")]
-    Failed {
-        /// The peer.
-        peer: PeerId,
-        /// Why.
-        reason: String,
-    },
-    /// The network task has stopped.
-    #[error("the network has stopped")]
-    Stopped,
-}
-
-/// How the node judged a gossip message (gossipsub's validation result).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Valid: forward it.
-    Accept,
-    /// Invalid: drop it and penalize the peer that forwarded it.
-    Reject,
-    /// Not useful (stale, duplicate): drop it without penalty.
-    Ignore,
-}
-
-/// Something that happened on the network.
-#[derive(Debug)]
-pub enum Event {
-    /// A decoded gossip message, waiting for a [`Verdict`] through
-    /// [`NetworkHandle::report`].
-    Gossip {
-        /// The peer that forwarded it.
-        source: PeerId,
-        /// The peer that published it (gossip messages are signed by their origin).
-        origin: Option<PeerId>,
-        /// Its gossipsub id, to report the verdict.
-        id: MessageId,
-        /// The message.
-        message: Gossip,
-    },
-    /// A direct request, to answer with [`NetworkHandle::respond`].
-    Request {
-        /// Who asked.
-        peer: PeerId,
-        /// Id to answer with.
-        id: u64,
-        /// The request.
-        request: Request,
-    },
-    /// A connection to a peer was established.
-    Connected(PeerId),
-    /// The last connection to a peer closed.
-    Disconnected(PeerId),
-}
-
-/// A snapshot of the network for status displays and metrics.
-#[derive(Debug, Clone, Default)]
-pub struct NetworkStatus {
-    /// Connected peers.
-    pub peers: usize,
-    /// Addresses being listened on.
-    pub listen: Vec<Multiaddr>,
-    /// Events dropped because the node's queue was full.
-    pub dropped_events: u64,
-    /// Gossip messages and frames that failed to decode.
-    pub invalid_messages: u64,
-    /// Peers disconnected and banned for misbehaviour.
-    pub banned_peers: usize,
-}
-
-enum Command {
-    Publish(Gossip),
-    Request {
-        peer: PeerId,
-        request: Request,
-        reply: oneshot::Sender<Result<Response, RequestError>>,
-    },
-    Respond {
-        id: u64,
-        response: Response,
-    },
-    Report {
-        id: MessageId,
-        source: PeerId,
-        verdict: Verdict,
-    },
-    Penalize {
-        peer: PeerId,
-        points: f64,
-    },
-}
-
-/// The node's side of the network: cheap to clone.
-#[derive(Debug, Clone)]
-pub struct NetworkHandle {
-    commands: mpsc::Sender<Command>,
-    local: PeerId,
-    status: watch::Receiver<NetworkStatus>,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Command")
-    }
-}
-
-impl NetworkHandle {
-    /// This node's peer id.
-    pub fn local_peer_id(&self) -> PeerId {
-        self.local
-    }
-
-    /// The latest status snapshot.
-    pub fn status(&self) -> NetworkStatus {
-        self.status.borrow().clone()
-    }
-
-    /// Publishes a message on its topic.
-    pub async fn publish(&self, message: Gossip) {
-        let _ = self.commands.send(Command::Publish(message)).await;
-    }
-
-    /// Sends a direct request and waits for the answer.
-    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, RequestError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Request {
-                peer,
-                request,
-                reply,
-            })
-            .await
-            .map_err(|_| RequestError::Stopped)?;
-        answer.await.map_err(|_| RequestError::Stopped)?
-    }
-
-    /// Answers the request with this id.
-    pub async fn respond(&self, id: u64, response: Response) {
-        let _ = self.commands.send(Command::Respond { id, response }).await;
-    }
-
-    /// Reports the verdict on a gossip message; it feeds the forwarder's peer score.
-    pub async fn report(&self, id: MessageId, source: PeerId, verdict: Verdict) {
-        let _ = self
-            .commands
-            .send(Command::Report {
-                id,
-                source,
-                verdict,
-            })
-            .await;
-    }
-
-    /// Lowers a peer's score for misbehaviour seen by the node (an invalid signature in
-    /// a direct message, a bad sync response). Enough points disconnect and ban it.
-    pub async fn penalize(&self, peer: PeerId, points: f64) {
-        let _ = self.commands.send(Command::Penalize { peer, points }).await;
-    }
-}
+use crate::scoring::{peer_score_params, peer_score_thresholds, Change, Penalties};
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -227,15 +34,6 @@ struct Behaviour {
     direct: request_response::Behaviour<Codec>,
 }
 
-/// Penalty points at which a peer is disconnected and banned.
-pub const BAN_POINTS: f64 = 100.0;
-/// How long a ban lasts.
-pub const BAN_DURATION: Duration = Duration::from_secs(600);
-/// Penalties shrink by this factor every second (a half-life of about 35 s), so
-/// occasional faults of an honest peer never add up to a ban.
-const PENALTY_DECAY: f64 = 0.98;
-/// Peers remembered as banned, at most (oldest forgotten first).
-const MAX_BANNED: usize = 1_024;
 /// Direct requests from peers awaiting the node's answer, at most.
 const MAX_PENDING_INBOUND: usize = 4_096;
 /// Direct requests to peers in flight, at most.
@@ -290,8 +88,7 @@ pub fn start(
         inbound: HashMap::new(),
         outbound: HashMap::new(),
         next_inbound: 0,
-        penalties: HashMap::new(),
-        banned: VecDeque::new(),
+        penalties: Penalties::default(),
         counters: NetworkStatus::default(),
     };
     tokio::spawn(task.run(command_rx));
@@ -385,38 +182,6 @@ fn build_swarm(
     Ok(swarm)
 }
 
-/// Gossipsub scoring: invalid messages (rejected by validation) weigh heavily on every
-/// topic; the node's own penalties enter as the application-specific score.
-fn peer_score_params(chain_id: u64) -> gossipsub::PeerScoreParams {
-    let mut params = gossipsub::PeerScoreParams {
-        app_specific_weight: 1.0,
-        ..Default::default()
-    };
-    for topic in Topic::ALL {
-        let topic_params = gossipsub::TopicScoreParams {
-            invalid_message_deliveries_weight: -50.0,
-            invalid_message_deliveries_decay: 0.9,
-            // Validators are few and stable; delivery counting would punish quiet topics.
-            mesh_message_deliveries_weight: 0.0,
-            first_message_deliveries_weight: 0.0,
-            ..Default::default()
-        };
-        params
-            .topics
-            .insert(IdentTopic::new(topic.name(chain_id)).hash(), topic_params);
-    }
-    params
-}
-
-fn peer_score_thresholds() -> gossipsub::PeerScoreThresholds {
-    gossipsub::PeerScoreThresholds {
-        gossip_threshold: -40.0,
-        publish_threshold: -80.0,
-        graylist_threshold: -BAN_POINTS,
-        ..Default::default()
-    }
-}
-
 struct Task {
     swarm: Swarm<Behaviour>,
     cfg: NetworkConfig,
@@ -426,8 +191,7 @@ struct Task {
     inbound: HashMap<u64, ResponseChannel<Response>>,
     outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, RequestError>>>,
     next_inbound: u64,
-    penalties: HashMap<PeerId, f64>,
-    banned: VecDeque<(PeerId, std::time::Instant)>,
+    penalties: Penalties,
     counters: NetworkStatus,
 }
 
@@ -485,7 +249,7 @@ impl Task {
         let status = NetworkStatus {
             peers: self.swarm.connected_peers().count(),
             listen: self.swarm.listeners().cloned().collect(),
-            banned_peers: self.banned.len(),
+            banned_peers: self.penalties.banned(),
             ..self.counters.clone()
         };
         let _ = self.status.send(status);
@@ -549,62 +313,35 @@ impl Task {
     }
 
     fn is_banned(&self, peer: &PeerId) -> bool {
-        self.banned.iter().any(|(p, _)| p == peer)
+        self.penalties.is_banned(peer)
     }
 
     fn penalize(&mut self, peer: PeerId, points: f64) {
-        let total = self.penalties.entry(peer).or_default();
-        *total += points;
-        let total = *total;
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .set_application_score(&peer, -total);
-        if total >= BAN_POINTS && !self.is_banned(&peer) {
-            tracing::warn!(%peer, points = total, "banning misbehaving peer for 10 minutes");
-            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            self.banned.push_back((peer, std::time::Instant::now()));
-            if self.banned.len() > MAX_BANNED {
-                self.unban_oldest();
-            }
-        }
-    }
-
-    fn unban_oldest(&mut self) {
-        if let Some((old, _)) = self.banned.pop_front() {
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .remove_blacklisted_peer(&old);
-            self.penalties.remove(&old);
-        }
+        let changes = self.penalties.penalize(peer, points, Instant::now());
+        self.apply(changes);
     }
 
     /// Once a second: penalties fade, bans expire.
     fn decay_penalties(&mut self) {
-        let mut cleared = Vec::new();
-        for (peer, points) in self.penalties.iter_mut() {
-            *points *= PENALTY_DECAY;
-            if *points < 1.0 {
-                cleared.push(*peer);
+        let changes = self.penalties.decay(Instant::now());
+        self.apply(changes);
+    }
+
+    /// Applies what scoring decided to gossipsub and the connections.
+    fn apply(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+            match change {
+                Change::Score(peer, score) => {
+                    gossipsub.set_application_score(&peer, score);
+                }
+                Change::Ban(peer) => {
+                    tracing::warn!(%peer, "banning misbehaving peer for 10 minutes");
+                    gossipsub.blacklist_peer(&peer);
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                Change::Unban(peer) => gossipsub.remove_blacklisted_peer(&peer),
             }
-        }
-        for peer in cleared {
-            if !self.is_banned(&peer) {
-                self.penalties.remove(&peer);
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .set_application_score(&peer, 0.0);
-            }
-        }
-        while self
-            .banned
-            .front()
-            .is_some_and(|(_, since)| since.elapsed() >= BAN_DURATION)
-        {
-            self.unban_oldest();
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use synod_p2p::network::BAN_POINTS;
+use synod_p2p::scoring::BAN_POINTS;
 use synod_p2p::{Event, Gossip, Multiaddr, NetworkConfig, Request, Response, Verdict};
 use synod_types::wire::Limits;
 use synod_types::{Batch, Hash, Tx};

@@ -19,7 +19,6 @@ use super::checker::Checker;
 use super::network::{Event, Network, Queue};
 use super::scenario::{Behavior, Setup};
 use crate::engine::{Action, Config, Engine, Input, PeerId, Recipient, Recovery, SafetyState};
-use byzantine::corrupt;
 use trace::{describe_action, describe_message};
 
 /// The result of one run.
@@ -579,69 +578,6 @@ impl Sim {
         let now = self.queue.now();
         if let Some(at) = self.network.delay(&mut self.rng, now, from, to) {
             self.queue.at(at, Event::Deliver { to, from, message });
-        }
-    }
-
-    fn emit(&mut self, from: usize, targets: Vec<usize>, message: Message) {
-        let behavior = self.slots[from].behavior;
-        if matches!(behavior, Behavior::Honest | Behavior::Observer) {
-            self.checker.on_signed(self.slots[from].member, &message);
-        }
-        match behavior {
-            Behavior::Silent => {}
-            Behavior::Equivocator => self.equivocate(from, targets, message),
-            Behavior::DoubleVoter => {
-                if let Message::Vote(vote) = &message {
-                    let mut other = vote.clone();
-                    other.block_hash = keccak256(&[&vote.block_hash.0[..], b"double"].concat());
-                    other.commit = None;
-                    other.signature = self.sign(from, vote.view, Phase::Vote, &other.block_hash);
-                    self.equivocations += targets.iter().filter(|t| self.honest(**t)).count();
-                    for t in &targets {
-                        self.send_raw(from, *t, Message::Vote(other.clone()));
-                    }
-                }
-                for t in targets {
-                    self.send_raw(from, t, message.clone());
-                }
-            }
-            Behavior::Replayer => {
-                for t in targets {
-                    self.send_raw(from, t, message.clone());
-                }
-                if !self.slots[from].log.is_empty() && self.rng.gen_bool(0.5) {
-                    let i = self.rng.gen_range(0..self.slots[from].log.len());
-                    let old = self.slots[from].log[i].clone();
-                    let to = self.rng.gen_range(0..self.slots.len());
-                    self.send_raw(from, to, old);
-                }
-            }
-            Behavior::Forger => {
-                for t in &targets {
-                    self.send_raw(from, *t, message.clone());
-                }
-                self.forge(from);
-            }
-            Behavior::Withholder => {
-                let mut message = message;
-                if let Message::Vote(v) = &mut message {
-                    v.commit = None;
-                }
-                for t in targets {
-                    self.send_raw(from, t, message.clone());
-                }
-            }
-            Behavior::BadSigner => {
-                let corrupted = corrupt(message);
-                for t in targets {
-                    self.send_raw(from, t, corrupted.clone());
-                }
-            }
-            Behavior::Honest | Behavior::Twin | Behavior::Amnesiac | Behavior::Observer => {
-                for t in targets {
-                    self.send_raw(from, t, message.clone());
-                }
-            }
         }
     }
 

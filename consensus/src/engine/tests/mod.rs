@@ -5,8 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use synod_types::{
-    Block, Committee, Domain, FinalityCert, Hash, Header, Member, Message, Phase, Proposal,
-    QuorumCert, Scheme, SecretKey, SyncResponse, Vote,
+    Block, Committee, Domain, Equivocation, FinalityCert, Hash, Header, Member, Message, Phase,
+    Proposal, QuorumCert, Scheme, SecretKey, SyncResponse, Vote,
 };
 
 use super::*;

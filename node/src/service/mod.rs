@@ -12,8 +12,18 @@
 //!                    /status, getTips           synod_subscribeFinalized
 //! ```
 //!
-//! A validator drives the engine ([`consensus`]); a full node follows finality
-//! certificates ([`follow`]). Both serve batches and finalized blocks to peers.
+//! The task holds components that own their state, each tested beside its code:
+//! the payload-availability tracker and the intake (`synod_sequencer::{Availability,
+//! Intake}`), the validator directory (`synod_p2p::Directory`), the hand-over checks
+//! (`synod_staking::handover`) and the commit path (`chain.rs`: store, finalized tip,
+//! stream, status). The files here route between them:
+//! - `consensus.rs`: driving the engine, executing its actions in order;
+//! - `payload.rs`: transactions, batches, payload checks and batch fetches, commits;
+//! - `follow.rs`: sync by height, how a full node follows finality certificates;
+//! - `epoch.rs`: the committee hand-over;
+//! - `requests.rs`: direct requests out and in;
+//! - `persist.rs`: the thread that syncs the safety state and acknowledged transactions;
+//! - `status.rs`: what RPC reads and sends.
 
 mod chain;
 mod consensus;
@@ -21,73 +31,29 @@ mod epoch;
 mod follow;
 mod payload;
 mod persist;
+mod requests;
 mod status;
 #[cfg(feature = "testing")]
 mod testing;
 
-pub use status::{ChainInfo, FinalTx, Finalized, NodeStatus};
+pub use status::{ChainInfo, Command, FinalTx, Finalized, NodeStatus, Shared};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chain::Chain;
-use synod_bridge::publisher::Certified;
 use synod_consensus::engine::PeerId as EnginePeer;
 use synod_consensus::Engine;
-use synod_p2p::{
-    Directory, Event, Gossip, MessageId, NetworkHandle, PeerId, Request, Response, Verdict,
-};
-use synod_sequencer::{Availability, BatchBuilder, BatchPool, Intake, Mempool, Rejected};
+use synod_p2p::{Directory, Event, Gossip, MessageId, NetworkHandle, PeerId, Response, Verdict};
+use synod_sequencer::{Availability, BatchBuilder, BatchPool, Intake, Mempool};
 use synod_types::wire::Limits;
-use synod_types::{Block, Committee, Domain, Hash, SecretKey, Tx};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use synod_types::{Block, Committee, Domain, Hash, SecretKey};
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Role};
 use crate::protection::Protection;
 use crate::storage::Store;
-
-/// What the RPC server asks of the node.
-#[derive(Debug)]
-pub enum Command {
-    /// Validate and accept transactions; one answer per transaction.
-    Submit {
-        /// The transactions.
-        txs: Vec<Tx>,
-        /// Hashes of the accepted ones, or why each was refused.
-        reply: oneshot::Sender<Vec<Result<Hash, Rejected>>>,
-    },
-    /// Whether a transaction is accepted and not yet final.
-    IsPending {
-        /// Its hash.
-        hash: Hash,
-        /// The answer.
-        reply: oneshot::Sender<bool>,
-    },
-}
-
-/// Handles the RPC server shares with the node.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// The database (read-only use by RPC).
-    pub store: Arc<Store>,
-    /// The latest status.
-    pub status: watch::Receiver<NodeStatus>,
-    /// The finalized stream.
-    pub finalized: broadcast::Sender<Arc<Finalized>>,
-    /// Commands to the node.
-    pub commands: mpsc::Sender<Command>,
-    /// The committee of the current epoch.
-    pub committee: watch::Receiver<Arc<Committee>>,
-    /// Decoding limits.
-    pub limits: Limits,
-    /// Height the L1 bridge has attested (`None`: no L1, or not read yet).
-    pub attested: watch::Receiver<Option<u64>>,
-    /// What signatures are bound to.
-    pub chain: Arc<ChainInfo>,
-    /// The newest finalized header with its certificate (what the L1 publisher posts).
-    pub certified: watch::Receiver<Option<Certified>>,
-}
 
 /// Timer and request outcomes that come back to the node task.
 #[derive(Debug)]
@@ -353,12 +319,12 @@ impl Node {
                 Some(internal) = inputs.internal.recv() => self.on_internal(internal).await?,
                 Some(event) = inputs.events.recv() => self.on_network(event).await?,
                 Some(command) = inputs.commands.recv() => self.on_command(command).await?,
-                Some(done) = inputs.persisted.recv() => match done {
+                Ok(()) = inputs.persisted.changed() => match inputs.persisted.borrow_and_update().clone() {
                     // A state of the previous epoch's engine is not this engine's.
                     persist::Persisted::Safety { epoch, seq } if epoch == self.committee.epoch() => {
                         self.drive(synod_consensus::Input::SafetyPersisted { seq }).await?;
                     }
-                    persist::Persisted::Safety { .. } => {}
+                    persist::Persisted::Safety { .. } | persist::Persisted::Nothing => {}
                     persist::Persisted::Failed(e) => anyhow::bail!(e),
                 },
                 _ = batch_tick.tick() => {
@@ -492,111 +458,6 @@ impl Node {
         Ok(())
     }
 
-    async fn on_internal(&mut self, internal: Internal) -> Result<()> {
-        match internal {
-            Internal::Timer { epoch, view } => {
-                if epoch == self.committee.epoch() {
-                    self.drive(synod_consensus::Input::TimerFired { view })
-                        .await?;
-                }
-            }
-            Internal::Response {
-                peer,
-                purpose,
-                asked,
-                result,
-            } => match (purpose, result) {
-                (_, Err(e)) => {
-                    tracing::debug!(%peer, ?purpose, error = %e, "request failed");
-                    // May be asked again, from another peer.
-                    self.availability.fetch_ended(&asked);
-                    if purpose == Purpose::Finalized {
-                        self.follow.request_failed();
-                    }
-                }
-                (Purpose::Vote | Purpose::Forward, Ok(_)) => {}
-                (Purpose::Sync, Ok(Response::Consensus(message))) => {
-                    let from = EnginePeer(self.peers.handle(peer));
-                    self.drive(synod_consensus::Input::Message { from, message })
-                        .await?;
-                }
-                (Purpose::Batches, Ok(Response::Batches(batches))) => {
-                    self.on_fetched_batches(peer, &asked, batches).await?;
-                }
-                (
-                    Purpose::Finalized,
-                    Ok(Response::Finalized {
-                        blocks,
-                        certificate,
-                    }),
-                ) => {
-                    self.on_finalized_range(peer, blocks, certificate).await?;
-                }
-                (purpose, Ok(other)) => {
-                    self.availability.fetch_ended(&asked);
-                    tracing::debug!(%peer, ?purpose, answer = ?std::mem::discriminant(&other), "unexpected answer");
-                    if purpose == Purpose::Finalized {
-                        self.follow.request_failed();
-                    }
-                }
-            },
-        }
-        Ok(())
-    }
-
-    /// Sends a request in the background; the answer comes back as `Internal`.
-    fn request(&self, peer: PeerId, request: Request, purpose: Purpose) {
-        let net = self.net.clone();
-        let internal = self.internal.clone();
-        let asked = match &request {
-            Request::Batches(digests) => digests.clone(),
-            _ => Vec::new(),
-        };
-        tokio::spawn(async move {
-            let result = net.request(peer, request).await;
-            let _ = internal
-                .send(Internal::Response {
-                    peer,
-                    purpose,
-                    asked,
-                    result,
-                })
-                .await;
-        });
-    }
-
-    /// Answers a peer's direct request.
-    async fn serve(&mut self, peer: PeerId, request: Request) -> Result<Response> {
-        Ok(match request {
-            Request::Consensus(message) => match message {
-                synod_types::Message::SyncRequest(r) => {
-                    let found = self.blocks_back_from(r.block_hash, r.max_blocks)?;
-                    if found.blocks.is_empty() {
-                        Response::Refused("unknown block".into())
-                    } else {
-                        Response::Consensus(synod_types::Message::SyncResponse(found))
-                    }
-                }
-                message => {
-                    if message.epoch() > Some(self.committee.epoch()) {
-                        self.later_epoch_seen(peer);
-                        Response::Ack
-                    } else if self.engine.is_some() {
-                        let from = EnginePeer(self.peers.handle(peer));
-                        self.drive(synod_consensus::Input::Message { from, message })
-                            .await?;
-                        Response::Ack
-                    } else {
-                        Response::Refused("not a validator".into())
-                    }
-                }
-            },
-            Request::Batches(digests) => Response::Batches(self.batches_for(&digests)?),
-            Request::Finalized { from_height, max } => self.finalized_range(from_height, max)?,
-            Request::Txs(txs) => self.on_forwarded_txs(peer, txs).await,
-        })
-    }
-
     async fn every_second(&mut self) -> Result<()> {
         self.publish_status();
         self.progress_line();
@@ -654,5 +515,5 @@ pub struct Inputs {
     events: mpsc::Receiver<Event>,
     commands: mpsc::Receiver<Command>,
     internal: mpsc::Receiver<Internal>,
-    persisted: mpsc::UnboundedReceiver<persist::Persisted>,
+    persisted: watch::Receiver<persist::Persisted>,
 }

@@ -4,15 +4,16 @@
 //! Jobs are taken in order and everything queued is written together: one synced write
 //! for all pending transactions, and only the newest safety state (it supersedes the
 //! older ones, and acknowledging its sequence number acknowledges theirs). The node
-//! learns that a safety state is durable from [`Persisted::Safety`]; a client learns
-//! that its transactions are accepted only after their write is synced.
+//! learns that a safety state is durable from [`Persisted::Safety`], the newest
+//! acknowledgement on a watch channel (one slot: the thread never waits on the node); a
+//! client learns that its transactions are accepted only after their write is synced.
 
 use std::sync::Arc;
 
 use synod_consensus::SafetyState;
 use synod_sequencer::Rejected;
 use synod_types::{Hash, Tx};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::protection::Protection;
 use crate::storage::Store;
@@ -41,9 +42,11 @@ pub enum Job {
     },
 }
 
-/// What the thread reports back.
-#[derive(Debug)]
+/// What the thread reports back (the newest report replaces the older ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Persisted {
+    /// Nothing written yet.
+    Nothing,
     /// Safety states up to `seq` of the engine of `epoch` are durable.
     Safety {
         /// The epoch of the engine that asked.
@@ -59,9 +62,9 @@ pub enum Persisted {
 pub fn spawn(
     store: Arc<Store>,
     protection: Arc<Protection>,
-) -> (mpsc::Sender<Job>, mpsc::UnboundedReceiver<Persisted>) {
+) -> (mpsc::Sender<Job>, watch::Receiver<Persisted>) {
     let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
-    let (done, results) = mpsc::unbounded_channel();
+    let (done, results) = watch::channel(Persisted::Nothing);
     std::thread::Builder::new()
         .name("synod-persist".into())
         .spawn(move || {
@@ -71,7 +74,7 @@ pub fn spawn(
                     batch.push(more);
                 }
                 if let Err(e) = write(&store, &protection, batch, &done) {
-                    let _ = done.send(Persisted::Failed(e));
+                    done.send_replace(Persisted::Failed(e));
                     return;
                 }
             }
@@ -84,7 +87,7 @@ fn write(
     store: &Store,
     protection: &Protection,
     batch: Vec<Job>,
-    done: &mpsc::UnboundedSender<Persisted>,
+    done: &watch::Sender<Persisted>,
 ) -> Result<(), String> {
     let mut safety: Option<(u64, SafetyState)> = None;
     let mut txs = Vec::new();
@@ -107,7 +110,7 @@ fn write(
         protection
             .save(&state)
             .map_err(|e| format!("persisting the safety state: {e}"))?;
-        let _ = done.send(Persisted::Safety {
+        done.send_replace(Persisted::Safety {
             epoch: state.epoch,
             seq,
         });

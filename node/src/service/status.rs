@@ -1,11 +1,60 @@
-//! What the node shows of itself and streams: the status snapshot (`/status`,
-//! `synod_getTips`, the gauges it mirrors), what signatures are bound to
-//! (`synod_chainInfo`), and the finalized blocks with their transactions
-//! (`synod_subscribeFinalized`).
+//! The node's interface to the RPC server: what it shows of itself (the status snapshot
+//! of `/status` and `synod_getTips`, and the gauges it mirrors), what signatures are bound
+//! to (`synod_chainInfo`), the finalized blocks with their transactions
+//! (`synod_subscribeFinalized`), the handles RPC reads them through ([`Shared`]) and the
+//! commands it sends ([`Command`]).
 
-use synod_types::{Block, FinalityCert, Hash};
+use std::sync::Arc;
 
-use crate::storage::TxLocation;
+use synod_bridge::publisher::Certified;
+use synod_sequencer::Rejected;
+use synod_types::wire::Limits;
+use synod_types::{Block, Committee, FinalityCert, Hash, Tx};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::storage::{Store, TxLocation};
+
+/// What the RPC server asks of the node.
+#[derive(Debug)]
+pub enum Command {
+    /// Validate and accept transactions; one answer per transaction.
+    Submit {
+        /// The transactions.
+        txs: Vec<Tx>,
+        /// Hashes of the accepted ones, or why each was refused.
+        reply: oneshot::Sender<Vec<Result<Hash, Rejected>>>,
+    },
+    /// Whether a transaction is accepted and not yet final.
+    IsPending {
+        /// Its hash.
+        hash: Hash,
+        /// The answer.
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// Handles the RPC server shares with the node.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The database (read-only use by RPC).
+    pub store: Arc<Store>,
+    /// The latest status.
+    pub status: watch::Receiver<NodeStatus>,
+    /// The finalized stream.
+    pub finalized: broadcast::Sender<Arc<Finalized>>,
+    /// Commands to the node.
+    pub commands: mpsc::Sender<Command>,
+    /// The committee of the current epoch.
+    pub committee: watch::Receiver<Arc<Committee>>,
+    /// Decoding limits.
+    pub limits: Limits,
+    /// Height the L1 bridge has attested (`None`: no L1, or not read yet).
+    pub attested: watch::Receiver<Option<u64>>,
+    /// What signatures are bound to.
+    pub chain: Arc<ChainInfo>,
+    /// The newest finalized header with its certificate (what the L1 publisher posts).
+    pub certified: watch::Receiver<Option<Certified>>,
+}
 
 /// A finalized transaction as the finalized stream carries it.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
-//! Connecting as an operator configures it (an endpoint, the StakeTable's address as
-//! text, an optional account, a fee bound), and the genesis a StakeTable's snapshot
-//! makes: what `synod start`, `synod stake` and `synod genesis --from-l1` share.
+//! Connecting as an operator configures it (an endpoint, the StakeTable's address, an
+//! optional account, a fee bound), and the genesis a StakeTable's snapshot makes: what
+//! `synod start`, `synod stake` and `synod genesis --from-l1` share.
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
@@ -10,20 +10,15 @@ use crate::client::L1;
 use crate::error::L1Error;
 
 impl L1 {
-    /// Connects to `rpc` for the StakeTable at `stake_table` (0x-hex), sending from
-    /// `signer` (none: read only), paying at most `max_fee_gwei` per gas (0: no bound).
+    /// Connects to `rpc` for the StakeTable at `stake_table`, sending from `signer`
+    /// (none: read only), paying at most `max_fee_gwei` per gas (0: no bound).
     pub async fn open(
         rpc: &str,
-        stake_table: &str,
+        stake_table: Address,
         signer: Option<PrivateKeySigner>,
         max_fee_gwei: u64,
     ) -> Result<L1, L1Error> {
-        let table: Address = stake_table.parse().map_err(|_| {
-            L1Error::Config(format!(
-                "the StakeTable address {stake_table:?} is not a 20-byte 0x-hex address"
-            ))
-        })?;
-        let client = L1::connect(rpc, table, signer).await?;
+        let client = L1::connect(rpc, stake_table, signer).await?;
         Ok(match max_fee_gwei {
             0 => client,
             gwei => client.with_max_fee_per_gas(u128::from(gwei) * 1_000_000_000),

@@ -44,14 +44,14 @@ pub struct L1Args {
         env = "SYNOD_L1_RPC",
         default_value = "http://127.0.0.1:8545"
     )]
-    pub rpc: String,
+    pub rpc: url::Url,
     /// Address of the StakeTable contract (the bridge is read from it).
     #[arg(
         long = "l1.stake-table",
         env = "SYNOD_L1_STAKE_TABLE",
         hide_env_values = true
     )]
-    pub stake_table: Option<String>,
+    pub stake_table: Option<alloy::primitives::Address>,
     /// The sending account's key as an Ethereum (Web3 secret storage) keystore file.
     #[arg(
         long = "l1.key-file",

@@ -8,10 +8,14 @@
 //! is the `--help` text, the TOML documentation and the `--dump-config` comment.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
+use synod_p2p::Multiaddr;
 use thiserror::Error;
+use url::Url;
 
 /// Whether the node signs (validator) or only follows (full node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -142,16 +146,17 @@ options! {
         role: Role = Role::Validator, "node.role", "SYNOD_NODE_ROLE";
         /// Genesis file: chain id, bridge address and the initial committee.
         genesis: PathBuf = PathBuf::from("genesis.json"), "node.genesis", "SYNOD_NODE_GENESIS";
-        /// File holding the validator keystore's password (empty: none, for full nodes).
-        password_file: String = String::new(), "node.password-file", "SYNOD_NODE_PASSWORD_FILE";
+        /// File holding the validator keystore's password (unset: none, for full nodes).
+        #[arg(num_args = 1)]
+        password_file: Option<PathBuf> = None, "node.password-file", "SYNOD_NODE_PASSWORD_FILE";
     }
     /// Peer-to-peer networking.
     network: NetworkConfig, NetworkArgs {
         /// Listen address (multiaddr).
-        listen: String = "/ip4/127.0.0.1/tcp/9000".into(), "network.listen", "SYNOD_NETWORK_LISTEN";
+        listen: Multiaddr = "/ip4/127.0.0.1/tcp/9000".parse().expect("a valid multiaddr"), "network.listen", "SYNOD_NETWORK_LISTEN";
         /// Peers to dial at start (multiaddrs with /p2p/<peer id>), comma-separated.
         #[arg(value_delimiter = ',')]
-        bootnodes: Vec<String> = Vec::new(), "network.bootnodes", "SYNOD_NETWORK_BOOTNODES";
+        bootnodes: Vec<Multiaddr> = Vec::new(), "network.bootnodes", "SYNOD_NETWORK_BOOTNODES";
         /// Most connected peers.
         max_peers: usize = 64, "network.max-peers", "SYNOD_NETWORK_MAX_PEERS";
         /// Also listen on QUIC.
@@ -162,11 +167,13 @@ options! {
     /// JSON-RPC, health, readiness and metrics.
     rpc: RpcConfig, RpcArgs {
         /// HTTP and WebSocket listen address.
-        addr: String = "127.0.0.1:8545".into(), "rpc.addr", "SYNOD_RPC_ADDR";
-        /// Admin listen address (empty: disabled).
-        admin_addr: String = String::new(), "rpc.admin-addr", "SYNOD_RPC_ADMIN_ADDR";
+        addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8545)), "rpc.addr", "SYNOD_RPC_ADDR";
+        /// Admin listen address (unset: no admin listener).
+        #[arg(num_args = 1)]
+        admin_addr: Option<SocketAddr> = None, "rpc.admin-addr", "SYNOD_RPC_ADMIN_ADDR";
         /// File holding the admin bearer token.
-        admin_token_file: String = String::new(), "rpc.admin-token-file", "SYNOD_RPC_ADMIN_TOKEN_FILE";
+        #[arg(num_args = 1)]
+        admin_token_file: Option<PathBuf> = None, "rpc.admin-token-file", "SYNOD_RPC_ADMIN_TOKEN_FILE";
         /// Largest request body, in bytes.
         max_request_bytes: usize = 1 << 20, "rpc.max-request-bytes", "SYNOD_RPC_MAX_REQUEST_BYTES";
         /// Requests per second allowed per client address.
@@ -211,15 +218,19 @@ options! {
     }
     /// The L1: the staking contracts and the publisher of attestations.
     l1: L1Section, L1ConfigArgs {
-        /// L1 JSON-RPC endpoint (empty: no L1; the committee is the genesis file's).
-        rpc: String = String::new(), "l1.rpc", "SYNOD_L1_RPC";
+        /// L1 JSON-RPC endpoint (unset: no L1; the committee is the genesis file's).
+        #[arg(num_args = 1)]
+        rpc: Option<Url> = None, "l1.rpc", "SYNOD_L1_RPC";
         /// Address of the StakeTable contract (the bridge is read from it).
-        stake_table: String = String::new(), "l1.stake-table", "SYNOD_L1_STAKE_TABLE";
+        #[arg(num_args = 1)]
+        stake_table: Option<Address> = None, "l1.stake-table", "SYNOD_L1_STAKE_TABLE";
         /// Ethereum keystore of the account that posts attestations (else the
         /// SYNOD_L1_PRIVATE_KEY variable; neither: this validator does not post).
-        key_file: String = String::new(), "l1.key-file", "SYNOD_L1_KEY_FILE";
+        #[arg(num_args = 1)]
+        key_file: Option<PathBuf> = None, "l1.key-file", "SYNOD_L1_KEY_FILE";
         /// File holding that keystore's password.
-        key_password_file: String = String::new(), "l1.key-password-file", "SYNOD_L1_KEY_PASSWORD_FILE";
+        #[arg(num_args = 1)]
+        key_password_file: Option<PathBuf> = None, "l1.key-password-file", "SYNOD_L1_KEY_PASSWORD_FILE";
         /// Post a finality certificate when the bridge is at least this many blocks behind.
         attest_every: u64 = 1, "l1.attest-every", "SYNOD_L1_ATTEST_EVERY";
         /// Seconds each validator after the one on duty waits before posting in its place.
@@ -320,7 +331,7 @@ impl Config {
         if self.l1.attest_every == 0 {
             return bad("l1.attest-every must be at least 1");
         }
-        if !self.l1.rpc.is_empty() && self.l1.stake_table.is_empty() {
+        if self.l1.rpc.is_some() && self.l1.stake_table.is_none() {
             return bad("l1.rpc needs l1.stake-table");
         }
         if self.batch.max_bytes == 0 || self.batch.max_bytes > self.network.max_message_bytes {
@@ -403,6 +414,62 @@ mod tests {
         let known: BTreeSet<&str> = KNOWN_ENV.iter().copied().collect();
         assert_eq!(known.len(), KNOWN_ENV.len());
         assert!(KNOWN_ENV.iter().all(|e| e.starts_with("SYNOD_")));
+    }
+
+    #[test]
+    fn addresses_paths_and_urls_are_typed_and_unset_means_none() {
+        let defaults = Config::default();
+        assert_eq!(defaults.node.password_file, None);
+        assert_eq!(defaults.rpc.admin_addr, None);
+        assert_eq!(defaults.l1.rpc, None);
+        let mut config = Config::default();
+        args(&[
+            "--node.password-file",
+            "/keys/password",
+            "--rpc.admin-addr",
+            "127.0.0.1:9100",
+            "--rpc.admin-token-file",
+            "/keys/token",
+            "--l1.rpc",
+            "http://127.0.0.1:8545",
+            "--l1.stake-table",
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "--network.listen",
+            "/ip4/0.0.0.0/tcp/9001",
+        ])
+        .apply(&mut config);
+        assert_eq!(
+            config.node.password_file.as_deref(),
+            Some(Path::new("/keys/password"))
+        );
+        assert_eq!(
+            config.rpc.admin_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        assert_eq!(
+            config.l1.rpc.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:8545/")
+        );
+        assert_eq!(config.network.listen.to_string(), "/ip4/0.0.0.0/tcp/9001");
+        assert!(config.validate().is_ok());
+        let back: Config = toml::from_str(&config.to_toml()).unwrap();
+        assert_eq!(back, config);
+        // A malformed value is refused where it is read, naming its option.
+        for bad in [
+            ["--rpc.addr", "localhost"],
+            ["--network.listen", "127.0.0.1:9000"],
+            ["--l1.rpc", "not a url"],
+            ["--l1.stake-table", "0x12"],
+        ] {
+            let err = Cmd::try_parse_from(std::iter::once("synod").chain(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad[0]), "{err}");
+        }
+        // An L1 endpoint without its StakeTable is refused.
+        let mut l1_only = Config::default();
+        l1_only.l1.rpc = Some("http://127.0.0.1:8545".parse().unwrap());
+        assert!(l1_only.validate().is_err());
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub fn genesis(args: &GenesisArgs) -> Result<bool> {
             bail!("--from-l1 needs --l1.stake-table (or SYNOD_L1_STAKE_TABLE)");
         };
         runtime()?.block_on(async {
-            let l1 = synod_bridge::L1::open(&args.l1.rpc, table, None, args.l1.max_fee_gwei);
+            let l1 =
+                synod_bridge::L1::open(args.l1.rpc.as_str(), *table, None, args.l1.max_fee_gwei);
             anyhow::Ok(l1.await?.genesis(timestamp_ms).await?)
         })?
     } else {

@@ -25,7 +25,7 @@ async fn connect(l1: &L1Args, signer: Option<PrivateKeySigner>) -> Result<L1> {
     let Some(table) = &l1.stake_table else {
         bail!("--l1.stake-table (or SYNOD_L1_STAKE_TABLE) is needed");
     };
-    Ok(L1::open(&l1.rpc, table, signer, l1.max_fee_gwei).await?)
+    Ok(L1::open(l1.rpc.as_str(), *table, signer, l1.max_fee_gwei).await?)
 }
 
 /// ETH as a decimal string, in gwei.
@@ -167,7 +167,7 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
                     epoch_blocks: *epoch_blocks,
                     ..StakeParams::default()
                 };
-                let d = synod_bridge::deploy(&l1.rpc, required_signer(l1)?, &params).await?;
+                let d = synod_bridge::deploy(l1.rpc.as_str(), required_signer(l1)?, &params).await?;
                 let json = serde_json::to_string_pretty(&serde_json::json!({
                     "chain_id": d.chain_id,
                     "stake_table": d.stake_table.to_string(),

@@ -1,6 +1,5 @@
 //! `synod start`: the daemon.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,14 +54,13 @@ fn load_key(config: &Config) -> Result<Option<SecretKey>> {
     if config.node.role == Role::Full {
         return Ok(None);
     }
-    if config.node.password_file.is_empty() {
+    let Some(password_file) = &config.node.password_file else {
         bail!(
             "a validator needs --node.password-file to open its keystore in {}",
             datadir::keys(&config.node.data_dir).display()
         );
-    }
-    files::open_validator_key(&config.node.data_dir, Path::new(&config.node.password_file))
-        .map(Some)
+    };
+    files::open_validator_key(&config.node.data_dir, password_file).map(Some)
 }
 
 /// The L1 publisher, when `l1.rpc` is set: it follows the bridge, and posts when this
@@ -73,19 +71,15 @@ async fn publisher(
     attested: tokio::sync::watch::Sender<Option<u64>>,
 ) -> Result<Option<Publisher>> {
     let l1 = &config.l1;
-    if l1.rpc.is_empty() {
+    let (Some(rpc), Some(stake_table)) = (&l1.rpc, l1.stake_table) else {
         return Ok(None);
-    }
-    let nonempty = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
-    let signer = files::l1_signer(
-        nonempty(&l1.key_file).as_deref(),
-        nonempty(&l1.key_password_file).as_deref(),
-    )?;
-    let client = synod_bridge::L1::open(&l1.rpc, &l1.stake_table, signer, l1.max_fee_gwei)
+    };
+    let signer = files::l1_signer(l1.key_file.as_deref(), l1.key_password_file.as_deref())?;
+    let client = synod_bridge::L1::open(rpc.as_str(), stake_table, signer, l1.max_fee_gwei)
         .await
-        .with_context(|| format!("connecting to L1 at {}", l1.rpc))?;
+        .with_context(|| format!("connecting to L1 at {rpc}"))?;
     tracing::info!(
-        rpc = %l1.rpc,
+        rpc = %rpc,
         bridge = %client.bridge_address(),
         account = ?client.account(),
         "L1 connected"
@@ -125,12 +119,7 @@ async fn staking_reader(
 }
 
 fn listen_addrs(config: &Config) -> Result<Vec<Multiaddr>> {
-    let tcp: Multiaddr = config.network.listen.parse().with_context(|| {
-        format!(
-            "network.listen {:?} is not a multiaddr",
-            config.network.listen
-        )
-    })?;
+    let tcp = config.network.listen.clone();
     let mut addrs = vec![tcp.clone()];
     if config.network.quic {
         // Same host and port, over UDP.
@@ -170,22 +159,12 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
     let store = Arc::new(Store::open(&datadir::db(data_dir), limits)?);
     let protection = Arc::new(Protection::open(&datadir::protection(data_dir))?);
     let identity = synod_p2p::identity::load_or_create(&datadir::identity(data_dir))?;
-    let bootnodes = config
-        .network
-        .bootnodes
-        .iter()
-        .filter(|b| !b.is_empty())
-        .map(|b| {
-            b.parse()
-                .with_context(|| format!("bootnode {b:?} is not a multiaddr"))
-        })
-        .collect::<Result<Vec<Multiaddr>>>()?;
     let (net, events) = synod_p2p::start(
         identity,
         NetworkConfig {
             chain_id: domain.chain_id,
             listen: listen_addrs(&config)?,
-            bootnodes,
+            bootnodes: config.network.bootnodes.clone(),
             max_peers: config.network.max_peers as u32,
             limits,
             request_timeout: Duration::from_secs(10),
@@ -227,7 +206,7 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
     }
     let (stop, server) = jsonrpsee::server::stop_channel();
     let listener = Listener {
-        addr: config.rpc.addr.clone(),
+        addr: config.rpc.addr,
         max_request_bytes: config.rpc.max_request_bytes as u32,
         max_connections: config.rpc.max_connections,
         rate_limit: config.rpc.rate_limit,
@@ -241,16 +220,13 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         stop.clone(),
     )
     .await?;
-    if !config.rpc.admin_addr.is_empty() {
-        let token_file = &config.rpc.admin_token_file;
-        if token_file.is_empty() {
+    if let Some(admin_addr) = config.rpc.admin_addr {
+        let Some(token_file) = &config.rpc.admin_token_file else {
             bail!("rpc.admin-addr needs rpc.admin-token-file");
-        }
-        let token = files::read_password(Path::new(token_file))?
-            .trim()
-            .to_string();
+        };
+        let token = files::read_password(token_file)?.trim().to_string();
         let admin = Listener {
-            addr: config.rpc.admin_addr.clone(),
+            addr: admin_addr,
             token: Some(token),
             ..listener
         };

@@ -62,7 +62,7 @@ impl RateLimiter {
 #[derive(Debug, Clone)]
 pub struct Listener {
     /// Address to bind.
-    pub addr: String,
+    pub addr: std::net::SocketAddr,
     /// Largest request body.
     pub max_request_bytes: u32,
     /// Most concurrent connections.

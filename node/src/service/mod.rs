@@ -239,7 +239,7 @@ impl Node {
         let info = Arc::new(ChainInfo {
             chain_id: domain.chain_id,
             bridge: format!("0x{}", hex::encode(domain.bridge)),
-            stake_table: (!cfg.l1.stake_table.is_empty()).then(|| cfg.l1.stake_table.clone()),
+            stake_table: cfg.l1.stake_table.map(|a| a.to_string()),
             genesis_hash: genesis.hash().to_hex(),
             genesis_epoch: genesis.header.epoch,
         });

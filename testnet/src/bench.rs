@@ -290,3 +290,37 @@ fn table(r: &BenchResult) -> String {
         r.blocks_per_s, r.peak_rss_mb, r.lost, r.chart.display()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn conditions(args: &[&str]) -> serde_json::Value {
+        let cmd =
+            Cmd::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).unwrap();
+        serde_json::to_value(Conditions::of(&cmd.bench)).unwrap()
+    }
+
+    #[test]
+    fn the_bench_runs_with_the_l1_unless_told_not_to_and_says_so() {
+        let default = conditions(&[]);
+        assert_eq!(default["l1"], "anvil");
+        assert_eq!(default["epoch_blocks"], 30);
+        assert_eq!(default["validators"], 4);
+        assert!(default["signatures"]
+            .as_str()
+            .unwrap()
+            .contains("BLS12-381"));
+        let without = conditions(&["--l1", "none", "--nodes", "7"]);
+        assert_eq!(without["l1"], "none");
+        assert_eq!(without["epoch_blocks"], serde_json::Value::Null);
+        assert_eq!(without["validators"], 7);
+    }
+}

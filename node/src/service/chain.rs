@@ -119,8 +119,9 @@ impl Chain {
     /// Writes `blocks` (each with its batches, in order) as final, proven by
     /// `certificate`; the transactions they finalize leave `intake`. Blocks at or below
     /// the tip are skipped (a range synced by height and the engine's own commit may
-    /// overlap). `None` when nothing was new.
-    pub fn commit(
+    /// overlap). `None` when nothing was new. The RocksDB write runs on a blocking
+    /// thread: the node's task waits for it without holding up the runtime.
+    pub async fn commit(
         &mut self,
         blocks: Vec<Block>,
         certificate: FinalityCert,
@@ -142,10 +143,14 @@ impl Chain {
             .flat_map(|b| b.tx_hashes().iter().copied())
             .filter(|h| intake.is_pending(h))
             .collect();
-        let indexed = self
-            .store
-            .commit(&blocks, &certificate, &batches, &done)
-            .context("writing a commit")?;
+        let store = self.store.clone();
+        let (blocks, certificate, batches, indexed) = tokio::task::spawn_blocking(move || {
+            let indexed = store.commit(&blocks, &certificate, &batches, &done);
+            (blocks, certificate, batches, indexed)
+        })
+        .await
+        .context("the commit write stopped")?;
+        let indexed = indexed.context("writing a commit")?;
         let subscribers = self.finalized.receiver_count() > 0;
         let count = blocks.len();
         let mut digests = Vec::new();
@@ -224,8 +229,8 @@ mod tests {
         }))
     }
 
-    #[test]
-    fn a_commit_moves_the_tip_finalizes_pending_transactions_and_streams_them() {
+    #[tokio::test]
+    async fn a_commit_moves_the_tip_finalizes_pending_transactions_and_streams_them() {
         let dir = temp_dir("chain");
         let store = Arc::new(Store::open(&dir, Limits::new(4)).unwrap());
         let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
@@ -245,6 +250,7 @@ mod tests {
                 vec![vec![one], vec![two]],
                 &mut intake,
             )
+            .await
             .unwrap()
             .expect("new blocks");
         assert_eq!(committed.blocks, 2);
@@ -273,6 +279,7 @@ mod tests {
                 vec![vec![batch(1)], vec![batch(2)]],
                 &mut intake,
             )
+            .await
             .unwrap();
         assert!(again.is_none());
         assert_eq!(c.finalized_blocks(), 2);

@@ -394,7 +394,8 @@ impl Node {
     ) -> Result<()> {
         let Some(committed) = self
             .chain
-            .commit(blocks, certificate, batches, &mut self.intake)?
+            .commit(blocks, certificate, batches, &mut self.intake)
+            .await?
         else {
             return Ok(());
         };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use synod_p2p::protocol::{MAX_FINALIZED_PER_REQUEST, MAX_FINALIZED_PER_RESPONSE};
 use synod_p2p::{PeerId, Request, Response, Verdict};
-use synod_types::{Block, FinalityCert, Hash, Phase};
+use synod_types::{Block, Committee, Domain, FinalityCert, Hash, Phase};
 
 use synod_p2p::directory::PENALTY_INVALID;
 
@@ -89,13 +89,81 @@ impl Follow {
     }
 }
 
+/// Whether `certificate` proves `block` final for `committee` (one aggregate signature,
+/// `docs/protocol.md` §5).
+pub fn proves_final(
+    block: &Block,
+    certificate: &FinalityCert,
+    committee: &Committee,
+    domain: &Domain,
+) -> bool {
+    certificate.is_for(block)
+        && certificate
+            .0
+            .verify(committee, domain, Phase::Commit)
+            .is_ok()
+}
+
+/// What a range of finalized blocks from a peer amounts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeCheck {
+    /// No blocks: nothing to do.
+    Empty,
+    /// An epoch's last block inside the range, not at its end: what follows it is signed
+    /// by the next committee. Served by an older version, or crafted; not used.
+    AcrossEpochEnd,
+    /// The certificate is another committee's: not checkable here (this node is before or
+    /// after that hand-over), not provably wrong.
+    OtherEpoch,
+    /// The certificate does not prove the last block final: the peer's fault.
+    InvalidCertificate,
+    /// The blocks do not link from `parent` at `first_height` (or a payload does not
+    /// match its header): another chain, or this node moved on meanwhile.
+    Unlinked,
+    /// Every block is final, proven by the certificate through the parent links.
+    Valid,
+}
+
+/// Checks a range of finalized blocks that should follow `parent` from `first_height`,
+/// the last one proven final by `certificate`.
+pub fn check_range(
+    blocks: &[Block],
+    certificate: &FinalityCert,
+    parent: Hash,
+    first_height: u64,
+    committee: &Committee,
+    domain: &Domain,
+) -> RangeCheck {
+    let Some((last, before)) = blocks.split_last() else {
+        return RangeCheck::Empty;
+    };
+    if before.iter().any(|b| b.next_epoch.is_some()) {
+        return RangeCheck::AcrossEpochEnd;
+    }
+    if certificate.0.epoch != committee.epoch() {
+        return RangeCheck::OtherEpoch;
+    }
+    if !proves_final(last, certificate, committee, domain) {
+        return RangeCheck::InvalidCertificate;
+    }
+    let mut parent = parent;
+    let linked = blocks.iter().enumerate().all(|(i, b)| {
+        let ok = b.header.height == first_height + i as u64
+            && b.header.parent == parent
+            && b.payload_matches();
+        parent = b.hash();
+        ok
+    });
+    if linked {
+        RangeCheck::Valid
+    } else {
+        RangeCheck::Unlinked
+    }
+}
+
 impl Node {
     fn verify_finality(&self, block: &Block, certificate: &FinalityCert) -> bool {
-        certificate.is_for(block)
-            && certificate
-                .0
-                .verify(&self.committee, &self.domain, Phase::Commit)
-                .is_ok()
+        proves_final(block, certificate, &self.committee, &self.domain)
     }
 
     /// A finalized block with its certificate, from the certificates topic.
@@ -273,47 +341,36 @@ impl Node {
         certificate: Option<FinalityCert>,
     ) -> Result<()> {
         self.follow.inflight = None;
-        let (Some(last), Some(certificate)) = (blocks.last(), certificate) else {
+        let Some(certificate) = certificate else {
             return Ok(());
         };
-        let mut parent = match self.availability.last_queued() {
-            Some(queued) => Some(queued.hash()),
-            None => Some(self.chain.hash()),
-        };
+        let parent = self
+            .availability
+            .last_queued()
+            .map_or(self.chain.hash(), Block::hash);
         let first_height = self.follow.queued_height + 1;
-        if blocks[..blocks.len() - 1]
-            .iter()
-            .any(|b| b.next_epoch.is_some())
-        {
-            // Ranges end at an epoch's last block: what follows is signed by the next
-            // committee. Served by an older version, or crafted; not used.
-            tracing::debug!(%peer, "finalized range across an epoch's last block");
-            return Ok(());
+        let check = check_range(
+            &blocks,
+            &certificate,
+            parent,
+            first_height,
+            &self.committee,
+            &self.domain,
+        );
+        match check {
+            RangeCheck::Valid => {}
+            RangeCheck::Empty => return Ok(()),
+            RangeCheck::InvalidCertificate => {
+                tracing::debug!(%peer, "finalized range with an invalid certificate");
+                self.net.penalize(peer, PENALTY_INVALID).await;
+                return Ok(());
+            }
+            other => {
+                tracing::debug!(%peer, ?other, "finalized range not used");
+                return Ok(());
+            }
         }
-        let linked = blocks.iter().enumerate().all(|(i, b)| {
-            let ok = b.header.height == first_height + i as u64
-                && Some(b.header.parent) == parent
-                && b.payload_matches();
-            parent = Some(b.hash());
-            ok
-        });
-        if certificate.0.epoch != self.committee.epoch() {
-            // Another committee's: not checkable here (this node is before or after that
-            // hand-over), not provably wrong.
-            tracing::debug!(%peer, "finalized range of another epoch");
-            return Ok(());
-        }
-        if !self.verify_finality(last, &certificate) {
-            tracing::debug!(%peer, "finalized range with an invalid certificate");
-            self.net.penalize(peer, PENALTY_INVALID).await;
-            return Ok(());
-        }
-        if !linked {
-            // Either the peer is on another chain (impossible with a valid certificate
-            // unless a third of the stake is Byzantine) or we moved on meanwhile.
-            tracing::debug!(%peer, "finalized range does not link to our chain");
-            return Ok(());
-        }
+        let last = blocks.last().expect("a valid range is not empty");
         let height = last.header.height;
         self.follow.queued_height = height;
         self.follow.network_height = self.follow.network_height.max(height);
@@ -354,5 +411,134 @@ impl Node {
             blocks: Vec::new(),
             certificate: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::tests::chain;
+    use synod_types::crypto::aggregate_signatures;
+    use synod_types::{Certificate, Member, NextEpoch, Scheme, SecretKey, SignerBitmap};
+
+    fn committee(keys: &[SecretKey]) -> Committee {
+        let members = keys
+            .iter()
+            .map(|k| Member {
+                public_key: k.public_key(),
+                stake: 10,
+            })
+            .collect();
+        Committee::new(0, Scheme::Sim, Hash::ZERO, members).unwrap()
+    }
+
+    /// A finality certificate for `block` at `view`, signed by the first `signers` keys.
+    fn certify(block: &Block, view: u64, keys: &[SecretKey], signers: usize) -> FinalityCert {
+        let domain = Domain {
+            chain_id: 7,
+            bridge: [1; 20],
+        };
+        let digest = domain.digest(0, view, Phase::Commit, &block.hash());
+        let sigs: Vec<_> = keys[..signers].iter().map(|k| k.sign(&digest)).collect();
+        let mut bitmap = SignerBitmap::new(keys.len());
+        for i in 0..signers {
+            bitmap.set(i as u32);
+        }
+        FinalityCert(Certificate {
+            epoch: 0,
+            view,
+            block_hash: block.hash(),
+            signers: bitmap,
+            signature: aggregate_signatures(Scheme::Sim, &sigs).unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_range_is_used_only_if_it_links_to_our_chain_and_its_certificate_proves_it() {
+        let keys: Vec<SecretKey> = (0..4).map(SecretKey::sim).collect();
+        let (c, domain) = (
+            committee(&keys),
+            Domain {
+                chain_id: 7,
+                bridge: [1; 20],
+            },
+        );
+        let blocks = chain(5);
+        // Our chain ends at block 1; the peer sends 2 to 5, proven by 5's certificate.
+        let (parent, range) = (blocks[0].hash(), &blocks[1..]);
+        let last = range.last().unwrap();
+        let good = certify(last, last.header.view, &keys, 3);
+        let check = |range: &[Block], cert: &FinalityCert, parent: Hash, first: u64| {
+            check_range(range, cert, parent, first, &c, &domain)
+        };
+        assert_eq!(check(range, &good, parent, 2), RangeCheck::Valid);
+        assert_eq!(check(&[], &good, parent, 2), RangeCheck::Empty);
+        // Two of four signers are no quorum; a certificate of another block proves
+        // nothing; one of another view is not this block's.
+        assert_eq!(
+            check(range, &certify(last, last.header.view, &keys, 2), parent, 2),
+            RangeCheck::InvalidCertificate
+        );
+        assert_eq!(
+            check(
+                range,
+                &certify(&blocks[3], last.header.view, &keys, 3),
+                parent,
+                2
+            ),
+            RangeCheck::InvalidCertificate
+        );
+        assert_eq!(
+            check(
+                range,
+                &certify(last, last.header.view + 1, &keys, 3),
+                parent,
+                2
+            ),
+            RangeCheck::InvalidCertificate
+        );
+        // Not from our tip, not at our next height, or with a gap: unlinked.
+        assert_eq!(
+            check(range, &good, blocks[1].hash(), 2),
+            RangeCheck::Unlinked
+        );
+        assert_eq!(check(range, &good, parent, 3), RangeCheck::Unlinked);
+        let gap = [blocks[1].clone(), blocks[3].clone(), blocks[4].clone()];
+        assert_eq!(check(&gap, &good, parent, 2), RangeCheck::Unlinked);
+        // A block whose payload does not match its header.
+        let mut forged = range.to_vec();
+        forged[1].payload.push(Hash([9; 32]));
+        assert_eq!(check(&forged, &good, parent, 2), RangeCheck::Unlinked);
+    }
+
+    #[test]
+    fn a_range_stops_at_an_epochs_last_block_and_another_epoch_is_not_judged() {
+        let keys: Vec<SecretKey> = (0..4).map(SecretKey::sim).collect();
+        let (c, domain) = (
+            committee(&keys),
+            Domain {
+                chain_id: 7,
+                bridge: [1; 20],
+            },
+        );
+        let blocks = chain(3);
+        let mut inner = blocks.clone();
+        inner[1].next_epoch = Some(NextEpoch {
+            epoch: 1,
+            l1_block: 10,
+            members: Vec::new(),
+        });
+        let last = inner.last().unwrap();
+        let cert = certify(last, last.header.view, &keys, 3);
+        assert_eq!(
+            check_range(&inner, &cert, Hash::ZERO, 1, &c, &domain),
+            RangeCheck::AcrossEpochEnd
+        );
+        let mut other = certify(&blocks[2], blocks[2].header.view, &keys, 3);
+        other.0.epoch = 1;
+        assert_eq!(
+            check_range(&blocks, &other, Hash::ZERO, 1, &c, &domain),
+            RangeCheck::OtherEpoch
+        );
     }
 }

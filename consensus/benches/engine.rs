@@ -37,13 +37,7 @@ impl Fixture {
                     .unwrap()
             })
             .collect();
-        let members = keys
-            .iter()
-            .map(|k| Member {
-                public_key: k.public_key(),
-                stake: 1,
-            })
-            .collect();
+        let members = Member::equal_stakes(&keys, 1);
         let committee =
             Arc::new(Committee::new(0, Scheme::Bls, Hash::from_u64(3), members).unwrap());
         let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, n));

@@ -186,13 +186,7 @@ mod tests {
     }
 
     fn committee(keys: &[SecretKey]) -> Committee {
-        let members = keys
-            .iter()
-            .map(|k| Member {
-                public_key: k.public_key(),
-                stake: 10,
-            })
-            .collect();
+        let members = Member::equal_stakes(keys, 10);
         Committee::new(1, Scheme::Sim, Hash::ZERO, members).unwrap()
     }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use synod_types::{Hash, Tx};
 
-use crate::mempool::Rejected;
+use crate::mempool::{check_payload, Rejected};
 
 /// How long a forwarded transaction may stay unfinalized before it is handed over again.
 pub const REFORWARD_AFTER: Duration = Duration::from_secs(10);
@@ -53,15 +53,7 @@ impl Intake {
     /// A client's transaction, for a node that forwards instead of batching: checked
     /// like the mempool checks it, then queued for its carriers.
     pub fn accept(&mut self, tx: Tx) -> Result<Hash, Rejected> {
-        if tx.payload.is_empty() {
-            return Err(Rejected::Empty);
-        }
-        if tx.payload.len() > self.max_tx_bytes {
-            return Err(Rejected::TooLarge {
-                size: tx.payload.len(),
-                max: self.max_tx_bytes,
-            });
-        }
+        check_payload(&tx, self.max_tx_bytes)?;
         let hash = tx.hash();
         if self.pending.contains(&hash) {
             return Err(Rejected::Duplicate(hash));

@@ -37,6 +37,21 @@ impl Default for MempoolConfig {
     }
 }
 
+/// The checks every node makes of a client's transaction before keeping it: not empty,
+/// at most `max_tx_bytes`.
+pub fn check_payload(tx: &Tx, max_tx_bytes: usize) -> Result<(), Rejected> {
+    if tx.payload.is_empty() {
+        return Err(Rejected::Empty);
+    }
+    if tx.payload.len() > max_tx_bytes {
+        return Err(Rejected::TooLarge {
+            size: tx.payload.len(),
+            max: max_tx_bytes,
+        });
+    }
+    Ok(())
+}
+
 /// Why a transaction was not accepted.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Rejected {
@@ -126,15 +141,7 @@ impl Mempool {
 
     /// Validates and accepts a transaction; returns its hash.
     pub fn insert(&mut self, tx: Tx) -> Result<Hash, Rejected> {
-        if tx.payload.is_empty() {
-            return Err(Rejected::Empty);
-        }
-        if tx.payload.len() > self.cfg.max_tx_bytes {
-            return Err(Rejected::TooLarge {
-                size: tx.payload.len(),
-                max: self.cfg.max_tx_bytes,
-            });
-        }
+        check_payload(&tx, self.cfg.max_tx_bytes)?;
         let hash = tx.hash();
         if self.pending.contains(&hash) || self.recent_set.contains(&hash) {
             return Err(Rejected::Duplicate(hash));

@@ -23,6 +23,22 @@ pub struct Member {
     pub stake: Stake,
 }
 
+impl Member {
+    /// The members holding `keys`' public keys, each with `stake` (a committee of equal
+    /// stakes, as local networks and tests use).
+    pub fn equal_stakes<'a>(
+        keys: impl IntoIterator<Item = &'a crate::SecretKey>,
+        stake: Stake,
+    ) -> Vec<Member> {
+        keys.into_iter()
+            .map(|k| Member {
+                public_key: k.public_key(),
+                stake,
+            })
+            .collect()
+    }
+}
+
 /// Why a committee could not be built.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum CommitteeError {

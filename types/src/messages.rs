@@ -607,13 +607,7 @@ mod tests {
         let keys: Vec<SecretKey> = (0..n)
             .map(|i| SecretKey::bls_from_ikm(&[i as u8 + 1; 32]).unwrap())
             .collect();
-        let members = keys
-            .iter()
-            .map(|k| Member {
-                public_key: k.public_key(),
-                stake: 10,
-            })
-            .collect();
+        let members = Member::equal_stakes(&keys, 10);
         let committee = Committee::new(0, Scheme::Bls, Hash::ZERO, members).unwrap();
         (
             keys,

@@ -421,23 +421,21 @@ mod tests {
     use synod_types::crypto::aggregate_signatures;
     use synod_types::{Certificate, Member, NextEpoch, Scheme, SecretKey, SignerBitmap};
 
-    fn committee(keys: &[SecretKey]) -> Committee {
-        let members = keys
-            .iter()
-            .map(|k| Member {
-                public_key: k.public_key(),
-                stake: 10,
-            })
-            .collect();
-        Committee::new(0, Scheme::Sim, Hash::ZERO, members).unwrap()
-    }
-
-    /// A finality certificate for `block` at `view`, signed by the first `signers` keys.
-    fn certify(block: &Block, view: u64, keys: &[SecretKey], signers: usize) -> FinalityCert {
+    /// Four members of equal stake, and the domain they sign in.
+    fn setup() -> (Vec<SecretKey>, Committee, Domain) {
+        let keys: Vec<SecretKey> = (0..4).map(SecretKey::sim).collect();
         let domain = Domain {
             chain_id: 7,
             bridge: [1; 20],
         };
+        let members = Member::equal_stakes(&keys, 10);
+        let committee = Committee::new(0, Scheme::Sim, Hash::ZERO, members).unwrap();
+        (keys, committee, domain)
+    }
+
+    /// A finality certificate for `block` at `view`, signed by the first `signers` keys.
+    fn certify(block: &Block, view: u64, keys: &[SecretKey], signers: usize) -> FinalityCert {
+        let (_, _, domain) = setup();
         let digest = domain.digest(0, view, Phase::Commit, &block.hash());
         let sigs: Vec<_> = keys[..signers].iter().map(|k| k.sign(&digest)).collect();
         let mut bitmap = SignerBitmap::new(keys.len());
@@ -455,14 +453,7 @@ mod tests {
 
     #[test]
     fn a_range_is_used_only_if_it_links_to_our_chain_and_its_certificate_proves_it() {
-        let keys: Vec<SecretKey> = (0..4).map(SecretKey::sim).collect();
-        let (c, domain) = (
-            committee(&keys),
-            Domain {
-                chain_id: 7,
-                bridge: [1; 20],
-            },
-        );
+        let (keys, c, domain) = setup();
         let blocks = chain(5);
         // Our chain ends at block 1; the peer sends 2 to 5, proven by 5's certificate.
         let (parent, range) = (blocks[0].hash(), &blocks[1..]);
@@ -513,14 +504,7 @@ mod tests {
 
     #[test]
     fn a_range_stops_at_an_epochs_last_block_and_another_epoch_is_not_judged() {
-        let keys: Vec<SecretKey> = (0..4).map(SecretKey::sim).collect();
-        let (c, domain) = (
-            committee(&keys),
-            Domain {
-                chain_id: 7,
-                bridge: [1; 20],
-            },
-        );
+        let (keys, c, domain) = setup();
         let blocks = chain(3);
         let mut inner = blocks.clone();
         inner[1].next_epoch = Some(NextEpoch {

@@ -53,13 +53,7 @@ impl Net {
                 }
             })
             .collect();
-        let members = keys
-            .iter()
-            .map(|k| Member {
-                public_key: k.public_key(),
-                stake: 10,
-            })
-            .collect();
+        let members = Member::equal_stakes(&keys, 10);
         let scheme = if bls { Scheme::Bls } else { Scheme::Sim };
         let committee = Arc::new(Committee::new(0, scheme, Hash::from_u64(1), members).unwrap());
         let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, n));

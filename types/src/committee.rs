@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::crypto::{CryptoError, PublicKey, Scheme, VerifyingKey};
+use crate::crypto::{CryptoError, PublicKey, Scheme, SecretKey, VerifyingKey};
 use crate::hash::{AbiWriter, Hash};
 
 /// Stake in the smallest unit of the staking token.
@@ -27,7 +27,7 @@ impl Member {
     /// The members holding `keys`' public keys, each with `stake` (a committee of equal
     /// stakes, as local networks and tests use).
     pub fn equal_stakes<'a>(
-        keys: impl IntoIterator<Item = &'a crate::SecretKey>,
+        keys: impl IntoIterator<Item = &'a SecretKey>,
         stake: Stake,
     ) -> Vec<Member> {
         keys.into_iter()

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::PeerId;
+use super::api::PeerId;
 use synod_types::crypto::{aggregate_signatures, verify_aggregate, verify_aggregate_multi};
 use synod_types::{
     Certificate, Committee, Domain, FinalityCert, Hash, Phase, QuorumCert, Signature, TimeoutCert,

@@ -3,136 +3,16 @@
 //! is durable, so no signed message leaves before its record (`docs/protocol.md` §3, S5).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use synod_consensus::engine::{Action, Input, Offense, Recipient, Recovery};
-use synod_consensus::{Config as EngineConfig, Engine};
-use synod_p2p::{Gossip, Request, Verdict};
-use synod_types::{Block, Committee, Domain, Hash, Message, SecretKey};
-
+use synod_consensus::engine::{Action, Input, Offense, Recipient};
+use synod_consensus::Engine;
 use synod_p2p::directory::{PENALTY_INVALID, PENALTY_MINOR};
+use synod_p2p::{Gossip, Request, Verdict};
+use synod_types::Message;
 
 use super::{now_ms, Internal, Node, Purpose};
-use crate::config::Config;
-use crate::protection::Protection;
-use crate::storage::Store;
-
-/// Counters behind the one-line-per-second progress log.
-#[derive(Debug)]
-pub struct Progress {
-    /// Highest block height seen certified or proposed.
-    pub highest_height: u64,
-    /// View of the last timeout this node gossiped.
-    pub(super) timeout_gossiped: Option<u64>,
-    last_line: Instant,
-    height_at_last_line: u64,
-    txs_at_last_line: u64,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            highest_height: 0,
-            timeout_gossiped: None,
-            last_line: Instant::now(),
-            height_at_last_line: 0,
-            txs_at_last_line: 0,
-        }
-    }
-}
-
-/// Builds the engine of `committee`, which starts from `root` (the genesis block or the
-/// block that ended the previous epoch), recovering the safety state and the committed
-/// block from disk. A safety state of an earlier epoch is not this committee's concern
-/// (signatures carry their epoch): the engine starts from a fresh one. One of a later
-/// epoch means this key already signed past this committee (a wiped chain database
-/// syncing again): the engine follows without signing until it reaches that epoch.
-pub fn engine(
-    cfg: &Config,
-    domain: &Domain,
-    committee: &Arc<Committee>,
-    key: SecretKey,
-    root: Block,
-    store: &Store,
-    protection: &Protection,
-) -> Result<Engine> {
-    let mut engine_cfg = EngineConfig::new(*domain);
-    engine_cfg.base_timeout_ms = cfg.consensus.base_timeout_ms;
-    engine_cfg.max_timeout_ms = cfg.consensus.max_timeout_ms;
-    engine_cfg.timeout_backoff_percent = cfg.consensus.backoff_percent;
-    let epoch = committee.epoch();
-    let stored = protection
-        .load()
-        .context("reading the slashing-protection record")?;
-    let key = match &stored {
-        Some(s) if s.epoch > epoch => {
-            tracing::warn!(
-                signed_in = s.epoch,
-                epoch,
-                "this key signed in a later epoch; following without signing until then"
-            );
-            None
-        }
-        _ => Some(key),
-    };
-    let safety = stored.filter(|s| s.epoch == epoch);
-    let committed = store
-        .committed()
-        .context("reading the committed block")?
-        .filter(|(block, _)| block.header.height > root.header.height);
-    let base = committed.as_ref().map_or(&root, |(b, _)| b);
-    let blocks = match &safety {
-        Some(s) => certified_chain(store, s.high_qc.block_hash(), base)?,
-        None => Vec::new(),
-    };
-    let recovery = match (safety, committed) {
-        (None, None) => None,
-        (safety, committed) => Some(Recovery {
-            safety: safety.unwrap_or_else(|| {
-                synod_consensus::SafetyState::initial(
-                    epoch,
-                    synod_types::QuorumCert::genesis(epoch, root.hash(), committee.size()),
-                )
-            }),
-            committed,
-            blocks,
-        }),
-    };
-    Ok(Engine::new(
-        engine_cfg,
-        committee.clone(),
-        key,
-        root,
-        recovery,
-    ))
-}
-
-/// Most stored blocks a restarted engine takes back above its committed block.
-const MAX_RECOVERED_BLOCKS: usize = 1_024;
-
-/// The stored blocks from `tip` (the highest certified block this node knew) down to the
-/// child of `base` (its committed block), oldest first; none unless they link to it. A
-/// restarted leader extends them at once instead of fetching them again.
-fn certified_chain(store: &Store, tip: Hash, base: &Block) -> Result<Vec<Block>> {
-    let mut chain: Vec<Block> = Vec::new();
-    let mut cursor = tip;
-    while chain.len() < MAX_RECOVERED_BLOCKS {
-        match store.block(&cursor).context("reading a stored block")? {
-            Some(block) if block.header.height > base.header.height => {
-                cursor = block.header.parent;
-                chain.push(block);
-            }
-            _ => break,
-        }
-    }
-    if chain.last().is_some_and(|b| b.header.parent != base.hash()) {
-        chain.clear();
-    }
-    chain.reverse();
-    Ok(chain)
-}
 
 impl Node {
     /// Feeds one input to the engine and executes what it asks.
@@ -338,49 +218,5 @@ impl Node {
         self.progress.last_line = Instant::now();
         self.progress.height_at_last_line = self.chain.height();
         self.progress.txs_at_last_line = self.chain.finalized_txs();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::tests::{chain, temp_dir};
-    use synod_types::wire::Limits;
-
-    #[test]
-    fn a_restart_takes_back_the_stored_blocks_up_to_the_highest_certified_one() {
-        let dir = temp_dir("recover");
-        let store = Store::open(&dir, Limits::new(4)).unwrap();
-        let blocks = chain(5);
-        let heights =
-            |chain: Vec<Block>| -> Vec<u64> { chain.iter().map(|b| b.header.height).collect() };
-        // Heights 2 to 4 are stored; 1 is not.
-        for b in &blocks[1..4] {
-            store.put_block(b).unwrap();
-        }
-        // Committed at 1, certified up to 4: 2, 3 and 4 come back, oldest first.
-        let tip = blocks[3].hash();
-        let at = |h: usize| &blocks[h - 1];
-        assert_eq!(
-            heights(certified_chain(&store, tip, at(1)).unwrap()),
-            [2, 3, 4]
-        );
-        assert_eq!(heights(certified_chain(&store, tip, at(3)).unwrap()), [4]);
-        // A tip that was never stored, a chain with a gap, or one that does not descend
-        // from the committed block gives nothing.
-        assert!(certified_chain(&store, blocks[4].hash(), at(1))
-            .unwrap()
-            .is_empty());
-        let genesis = Block::new(
-            synod_types::Header::genesis(0),
-            synod_types::QuorumCert::genesis(0, Hash::ZERO, 4),
-        );
-        assert!(certified_chain(&store, tip, &genesis).unwrap().is_empty());
-        let mut header = at(1).header.clone();
-        header.timestamp_ms += 1;
-        let other = Block::with_payload(header, at(1).justify.clone(), at(1).payload.clone());
-        assert!(certified_chain(&store, tip, &other).unwrap().is_empty());
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,35 +4,12 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use synod_staking::handover::{self, RecordCheck};
-use synod_types::{Block, Committee, NextEpoch, PublicKey, Tx};
+use synod_types::{Block, NextEpoch, PublicKey, Tx};
 
-use super::{consensus, now_ms, payload, Node};
+use super::{boot, now_ms, Node};
 use crate::config::Role;
-
-/// The committee the epoch's last block `end` hands over to (`None`: it ends no epoch).
-fn committee_after(end: &Block, scheme: synod_types::Scheme) -> Result<Option<Committee>> {
-    handover::committee_after(end, scheme)
-        .transpose()
-        .with_context(|| format!("the committee after block {}", end.header.height))
-}
-
-/// The committee this node follows from its store: the one handed over to by the last
-/// committed block that ended an epoch, or the genesis committee; with the block it
-/// starts from.
-pub fn current_committee(
-    store: &crate::storage::Store,
-    genesis_committee: &Arc<Committee>,
-    genesis: &Block,
-) -> Result<(Arc<Committee>, Block)> {
-    let Some(end) = store.epoch_root().context("reading the epoch root")? else {
-        return Ok((genesis_committee.clone(), genesis.clone()));
-    };
-    let committee = committee_after(&end, genesis_committee.scheme())?
-        .context("the epoch root carries no committee")?;
-    Ok((Arc::new(committee), end))
-}
 
 impl Node {
     /// The record a leader puts in its block (see [`handover::next_record`]).
@@ -70,7 +47,7 @@ impl Node {
     /// names takes over from it. Called between inputs, never while the old engine's
     /// actions are being executed.
     pub(super) async fn hand_over(&mut self, end: Block) -> Result<()> {
-        let Some(committee) = committee_after(&end, self.committee.scheme())? else {
+        let Some(committee) = boot::committee_after(&end, self.committee.scheme())? else {
             return Ok(());
         };
         if committee.epoch() <= self.committee.epoch() {
@@ -108,7 +85,7 @@ impl Node {
             .collect();
         self.builder = self.me.map(|index| {
             synod_sequencer::BatchBuilder::new(
-                payload::batch_config(&self.cfg),
+                boot::batch_config(&self.cfg),
                 index,
                 committee.epoch(),
                 now_ms(),
@@ -116,7 +93,7 @@ impl Node {
         });
         self.requeue(mine);
         if let (Role::Validator, Some(key)) = (self.cfg.node.role, self.key.clone()) {
-            let engine = consensus::engine(
+            let engine = boot::engine(
                 &self.cfg,
                 &self.domain,
                 &committee,

@@ -19,12 +19,15 @@
 //! stream, status). The files here route between them:
 //! - `consensus.rs`: driving the engine, executing its actions in order;
 //! - `payload.rs`: transactions, batches, payload checks and batch fetches, commits;
-//! - `follow.rs`: sync by height, how a full node follows finality certificates;
+//! - `follow.rs`: certificates from the certificates topic, range requests and their
+//!   answers, ranges served to peers (the decisions are `sync.rs`'s [`Follow`]);
 //! - `epoch.rs`: the committee hand-over;
 //! - `requests.rs`: direct requests out and in;
 //! - `persist.rs`: the thread that syncs the safety state and acknowledged transactions;
+//! - `boot.rs`: the committee, root and engine the node starts (or hands over) from;
 //! - `status.rs`: what RPC reads and sends.
 
+mod boot;
 mod chain;
 mod consensus;
 mod epoch;
@@ -33,6 +36,7 @@ mod payload;
 mod persist;
 mod requests;
 mod status;
+mod sync;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -43,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chain::Chain;
+use sync::Follow;
 use synod_consensus::engine::PeerId as EnginePeer;
 use synod_consensus::Engine;
 use synod_p2p::{Directory, Event, Gossip, MessageId, NetworkHandle, PeerId, Response, Verdict};
@@ -152,11 +157,11 @@ pub struct Node {
     intake: Intake,
     /// The gossip message being handled, to report its verdict.
     judging: Option<(MessageId, PeerId, Verdict)>,
-    follow: follow::Follow,
+    follow: Follow,
     internal: mpsc::Sender<Internal>,
     last_announce: Option<Instant>,
     announce_due: Option<Instant>,
-    progress: consensus::Progress,
+    progress: status::Progress,
     /// Evidence for the publisher to submit to L1.
     evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
     /// The StakeTable's epoch snapshots read from L1.
@@ -201,12 +206,12 @@ impl Node {
         store
             .put_genesis(&genesis)
             .context("recording the genesis block")?;
-        let (committee, root) = epoch::current_committee(&store, &committee, &genesis)?;
+        let (committee, root) = boot::current_committee(&store, &committee, &genesis)?;
         let me = key
             .as_ref()
             .and_then(|k| committee.index_of(&k.public_key()));
         let engine = match (cfg.node.role, &key) {
-            (Role::Validator, Some(key)) => Some(consensus::engine(
+            (Role::Validator, Some(key)) => Some(boot::engine(
                 &cfg,
                 &domain,
                 &committee,
@@ -220,16 +225,11 @@ impl Node {
         // Batches ordered by restored blocks that are not final are not ordered again.
         let availability = Availability::new(engine.iter().flat_map(|e| e.held_blocks()));
         let intake = Intake::new(cfg.mempool.max_txs, cfg.mempool.max_tx_bytes);
-        let mempool = Mempool::new(payload::mempool_config(&cfg));
+        let mempool = Mempool::new(boot::mempool_config(&cfg));
         let builder = me.map(|index| {
             // Batches are numbered by their creation time so a restarted validator never
             // reuses a sequence number for different contents.
-            BatchBuilder::new(
-                payload::batch_config(&cfg),
-                index,
-                committee.epoch(),
-                now_ms(),
-            )
+            BatchBuilder::new(boot::batch_config(&cfg), index, committee.epoch(), now_ms())
         });
         let (internal, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
         let (persist, persisted) = persist::spawn(store.clone(), protection.clone());
@@ -255,7 +255,13 @@ impl Node {
             certified: outputs.certified,
         };
         let node = Node {
-            follow: follow::Follow::new(chain.height()),
+            follow: Follow::new(
+                chain.height(),
+                match cfg.node.role {
+                    Role::Full => 0,
+                    Role::Validator => cfg.consensus.catch_up_blocks,
+                },
+            ),
             cfg,
             domain,
             committee,
@@ -279,7 +285,7 @@ impl Node {
             internal,
             last_announce: None,
             announce_due: Some(Instant::now() + Duration::from_millis(500)),
-            progress: consensus::Progress::default(),
+            progress: status::Progress::default(),
             evidence,
             l1_epochs,
             #[cfg(feature = "testing")]

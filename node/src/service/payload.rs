@@ -9,34 +9,12 @@ use synod_consensus::engine::{Action, Input};
 use synod_p2p::directory::PENALTY_MINOR;
 use synod_p2p::protocol::{MAX_BATCHES_PER_REQUEST, MAX_TXS_PER_REQUEST};
 use synod_p2p::{Announced, Gossip, PeerId, Request, Response, Verdict};
-use synod_sequencer::batches::BatchConfig;
-use synod_sequencer::{forward, BatchPool, Check, MempoolConfig, NextCommit, Rejected};
+use synod_sequencer::{forward, BatchPool, Check, NextCommit, Rejected};
 use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
 
 use super::{now_ms, Node, Purpose};
-use crate::config::Config;
 use crate::storage::Store;
 use synod_staking::RecordCheck;
-
-/// The mempool bounds of the configuration.
-pub fn mempool_config(cfg: &Config) -> MempoolConfig {
-    MempoolConfig {
-        max_bytes: cfg.mempool.max_bytes,
-        max_txs: cfg.mempool.max_txs,
-        max_tx_bytes: cfg.mempool.max_tx_bytes,
-        max_namespace_percent: cfg.mempool.max_namespace_percent,
-        ..MempoolConfig::default()
-    }
-}
-
-/// When batches are cut.
-pub fn batch_config(cfg: &Config) -> BatchConfig {
-    BatchConfig {
-        interval_ms: cfg.batch.interval_ms,
-        max_bytes: cfg.batch.max_bytes,
-        ..BatchConfig::default()
-    }
-}
 
 /// Whether a batch is at hand: in the pool or on disk (a read error counts as not at
 /// hand: it is fetched again).
@@ -415,7 +393,7 @@ impl Node {
         // The epoch's last block is announced by every member that has not heard it
         // announced already: a node that misses it cannot follow the next committee.
         let announcer = self.me.is_some_and(|me| {
-            (last.next_epoch.is_some() && self.follow.heard != Some(last.hash()))
+            (last.next_epoch.is_some() && self.follow.heard() != Some(last.hash()))
                 || (first..=height).any(|h| h % members == u64::from(me))
         });
         if announcer {

@@ -5,6 +5,7 @@
 //! commands it sends ([`Command`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use synod_bridge::publisher::Certified;
 use synod_sequencer::Rejected;
@@ -147,5 +148,29 @@ pub fn record_gauges(status: &NodeStatus, net: &synod_p2p::NetworkStatus) {
     metrics::gauge!("synod_p2p_banned_peers").set(net.banned_peers as f64);
     if let Some(rss) = crate::telemetry::rss_bytes() {
         metrics::gauge!("synod_process_resident_memory_bytes").set(rss as f64);
+    }
+}
+
+/// Counters behind the one-line-per-second progress log.
+#[derive(Debug)]
+pub struct Progress {
+    /// Highest block height seen certified or proposed.
+    pub highest_height: u64,
+    /// View of the last timeout this node gossiped.
+    pub(super) timeout_gossiped: Option<u64>,
+    pub(super) last_line: Instant,
+    pub(super) height_at_last_line: u64,
+    pub(super) txs_at_last_line: u64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            highest_height: 0,
+            timeout_gossiped: None,
+            last_line: Instant::now(),
+            height_at_last_line: 0,
+            txs_at_last_line: 0,
+        }
     }
 }

@@ -1,0 +1,427 @@
+//! Sync by height: what a node knows of finality on the network, when it fetches
+//! finalized ranges instead of chains by hash, and which ranges it may use.
+//!
+//! Validators publish each commit's last block with its finality certificate. A node
+//! behind (a full node at once, a validator more than `consensus.catch-up-blocks` behind
+//! or before a hand-over it missed) asks a peer for the finalized blocks from its own
+//! height on; a range is used only if its parent links lead from the node's last
+//! finalized block to the certified block, so each block in it is proven final by that
+//! one certificate (`check_range`).
+//!
+//! Pure: the caller passes the time and sends the requests.
+
+use std::time::{Duration, Instant};
+
+use synod_p2p::PeerId;
+use synod_types::{Block, Committee, Domain, FinalityCert, Hash, Phase};
+
+/// How long a range request may stay unanswered before another is sent.
+const RANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Least time between range requests prompted by peers speaking for a later epoch.
+const LATER_EPOCH_PROBE: Duration = Duration::from_secs(2);
+
+/// The follower's progress.
+#[derive(Debug)]
+pub struct Follow {
+    /// Highest finalized height proven by a certificate seen on the network.
+    network_height: u64,
+    /// Height of the last block queued for commit.
+    queued_height: u64,
+    /// The peer that last showed a certificate above us.
+    source: Option<PeerId>,
+    inflight: Option<Instant>,
+    /// Whether the first connected peer was asked for the blocks above ours.
+    probed: bool,
+    /// A hand-over this node has not made yet is known: an epoch's last block at this
+    /// height was shown final (verified). Its blocks are fetched by height until this
+    /// node reaches them: no engine of this epoch will show them any more.
+    epoch_end: Option<u64>,
+    /// When a peer speaking for a later epoch was last asked for finalized blocks.
+    later_epoch_probe: Option<Instant>,
+    /// The block of the last finalized-block announcement received: announcing the same
+    /// again would only be refused as a duplicate.
+    heard: Option<Hash>,
+    /// Blocks behind the network at which ranges are fetched by height (0 for a full
+    /// node; `consensus.catch-up-blocks` for a validator, whose engine fetches chains).
+    slack: u64,
+}
+
+impl Follow {
+    /// A follower at `height` that syncs by height once more than `slack` blocks behind.
+    pub fn new(height: u64, slack: u64) -> Follow {
+        Follow {
+            slack,
+            network_height: height,
+            queued_height: height,
+            source: None,
+            inflight: None,
+            probed: false,
+            epoch_end: None,
+            later_epoch_probe: None,
+            heard: None,
+        }
+    }
+
+    /// Highest finalized height known on the network.
+    pub fn network_height(&self) -> u64 {
+        self.network_height
+    }
+
+    /// A commit reached the store.
+    pub fn committed(&mut self, height: u64) {
+        self.queued_height = self.queued_height.max(height);
+        self.network_height = self.network_height.max(height);
+    }
+
+    /// The range request failed; another may be sent.
+    pub fn request_failed(&mut self) {
+        self.inflight = None;
+    }
+
+    /// The committee changed here: what was known of a hand-over is done.
+    pub fn handed_over(&mut self) {
+        self.epoch_end = None;
+    }
+
+    /// Whether a known hand-over lies above the queued blocks.
+    fn before_epoch_end(&self) -> bool {
+        self.epoch_end.is_some_and(|h| h > self.queued_height)
+    }
+
+    /// Height of the last block queued for commit.
+    pub fn queued_height(&self) -> u64 {
+        self.queued_height
+    }
+
+    /// The peer that last showed a certificate above this node.
+    pub fn source(&self) -> Option<PeerId> {
+        self.source
+    }
+
+    /// The block of the last finalized-block announcement verified here.
+    pub fn heard(&self) -> Option<Hash> {
+        self.heard
+    }
+
+    /// Whether `height` is queued or proven final on the network already.
+    pub fn knows(&self, height: u64) -> bool {
+        height <= self.queued_height.max(self.network_height)
+    }
+
+    /// `block` was shown final by `source`, its certificate verified. With `epoch_end`,
+    /// an epoch's last block marks a hand-over to reach by height.
+    pub fn certified(&mut self, source: PeerId, block: &Block, epoch_end: bool) {
+        let height = block.header.height;
+        self.heard = Some(block.hash());
+        self.network_height = height;
+        self.source = Some(source);
+        if epoch_end && block.next_epoch.is_some() {
+            self.epoch_end = Some(height);
+        }
+    }
+
+    /// Blocks up to `height` were queued for commit.
+    pub fn queued(&mut self, height: u64) {
+        self.queued_height = height;
+        self.network_height = self.network_height.max(height);
+    }
+
+    /// Whether finalized ranges should be fetched by height: more than the slack behind,
+    /// or before a known hand-over.
+    pub fn far_behind(&self) -> bool {
+        self.network_height > self.queued_height + self.slack || self.before_epoch_end()
+    }
+
+    /// Whether ranges are being fetched by height (or about to be): the engine's chain
+    /// requests by hash wait meanwhile. `engine` is its committed height.
+    pub fn syncing_by_height(&self, engine: Option<u64>) -> bool {
+        let engine_behind = engine.is_some_and(|h| h < self.queued_height);
+        !self.probed || self.inflight.is_some() || engine_behind || self.far_behind()
+    }
+
+    /// A peer connected: whether it is the first, to be asked for the blocks above ours
+    /// (a node that restarts behind learns how far behind it is before it syncs by hash).
+    pub fn first_probe(&mut self) -> bool {
+        !std::mem::replace(&mut self.probed, true)
+    }
+
+    /// A peer speaks for a later epoch: whether to ask it for finalized blocks now (at
+    /// most every `LATER_EPOCH_PROBE`; the claim is not verifiable with this committee).
+    pub fn later_epoch_probe(&mut self, now: Instant) -> bool {
+        if self
+            .later_epoch_probe
+            .is_some_and(|t| now.duration_since(t) < LATER_EPOCH_PROBE)
+        {
+            return false;
+        }
+        self.later_epoch_probe = Some(now);
+        true
+    }
+
+    /// Starts a range request unless one is in flight (for less than `RANGE_TIMEOUT`) or
+    /// the queued blocks end an epoch (what follows is signed by a committee this node
+    /// does not follow yet); returns the height to ask from.
+    pub fn start_range(&mut self, queued_ends_epoch: bool, now: Instant) -> Option<u64> {
+        if self
+            .inflight
+            .is_some_and(|t| now.duration_since(t) < RANGE_TIMEOUT)
+            || queued_ends_epoch
+        {
+            return None;
+        }
+        self.inflight = Some(now);
+        Some(self.queued_height + 1)
+    }
+}
+
+/// Whether `certificate` proves `block` final for `committee` (one aggregate signature,
+/// `docs/protocol.md` §5).
+pub fn proves_final(
+    block: &Block,
+    certificate: &FinalityCert,
+    committee: &Committee,
+    domain: &Domain,
+) -> bool {
+    certificate.is_for(block)
+        && certificate
+            .0
+            .verify(committee, domain, Phase::Commit)
+            .is_ok()
+}
+
+/// What a range of finalized blocks from a peer amounts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeCheck {
+    /// No blocks: nothing to do.
+    Empty,
+    /// An epoch's last block inside the range, not at its end: what follows it is signed
+    /// by the next committee. Served by an older version, or crafted; not used.
+    AcrossEpochEnd,
+    /// The certificate is another committee's: not checkable here (this node is before or
+    /// after that hand-over), not provably wrong.
+    OtherEpoch,
+    /// The certificate does not prove the last block final: the peer's fault.
+    InvalidCertificate,
+    /// The blocks do not link from `parent` at `first_height` (or a payload does not
+    /// match its header): another chain, or this node moved on meanwhile.
+    Unlinked,
+    /// Every block is final, proven by the certificate through the parent links.
+    Valid,
+}
+
+/// Checks a range of finalized blocks that should follow `parent` from `first_height`,
+/// the last one proven final by `certificate`.
+pub fn check_range(
+    blocks: &[Block],
+    certificate: &FinalityCert,
+    parent: Hash,
+    first_height: u64,
+    committee: &Committee,
+    domain: &Domain,
+) -> RangeCheck {
+    let Some((last, before)) = blocks.split_last() else {
+        return RangeCheck::Empty;
+    };
+    if before.iter().any(|b| b.next_epoch.is_some()) {
+        return RangeCheck::AcrossEpochEnd;
+    }
+    if certificate.0.epoch != committee.epoch() {
+        return RangeCheck::OtherEpoch;
+    }
+    if !proves_final(last, certificate, committee, domain) {
+        return RangeCheck::InvalidCertificate;
+    }
+    let mut parent = parent;
+    let linked = blocks.iter().enumerate().all(|(i, b)| {
+        let ok = b.header.height == first_height + i as u64
+            && b.header.parent == parent
+            && b.payload_matches();
+        parent = b.hash();
+        ok
+    });
+    if linked {
+        RangeCheck::Valid
+    } else {
+        RangeCheck::Unlinked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::tests::chain;
+    use synod_types::crypto::aggregate_signatures;
+    use synod_types::{Certificate, Member, NextEpoch, Scheme, SecretKey, SignerBitmap};
+
+    /// Four members of equal stake, and the domain they sign in.
+    fn setup() -> (Vec<SecretKey>, Committee, Domain) {
+        let keys: Vec<SecretKey> = (0..4).map(SecretKey::sim).collect();
+        let domain = Domain {
+            chain_id: 7,
+            bridge: [1; 20],
+        };
+        let members = Member::equal_stakes(&keys, 10);
+        let committee = Committee::new(0, Scheme::Sim, Hash::ZERO, members).unwrap();
+        (keys, committee, domain)
+    }
+
+    /// A finality certificate for `block` at `view`, signed by the first `signers` keys.
+    fn certify(block: &Block, view: u64, keys: &[SecretKey], signers: usize) -> FinalityCert {
+        let (_, _, domain) = setup();
+        let digest = domain.digest(0, view, Phase::Commit, &block.hash());
+        let sigs: Vec<_> = keys[..signers].iter().map(|k| k.sign(&digest)).collect();
+        let mut bitmap = SignerBitmap::new(keys.len());
+        for i in 0..signers {
+            bitmap.set(i as u32);
+        }
+        FinalityCert(Certificate {
+            epoch: 0,
+            view,
+            block_hash: block.hash(),
+            signers: bitmap,
+            signature: aggregate_signatures(Scheme::Sim, &sigs).unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_range_is_used_only_if_it_links_to_our_chain_and_its_certificate_proves_it() {
+        let (keys, c, domain) = setup();
+        let blocks = chain(5);
+        // Our chain ends at block 1; the peer sends 2 to 5, proven by 5's certificate.
+        let (parent, range) = (blocks[0].hash(), &blocks[1..]);
+        let last = range.last().unwrap();
+        let good = certify(last, last.header.view, &keys, 3);
+        let check = |range: &[Block], cert: &FinalityCert, parent: Hash, first: u64| {
+            check_range(range, cert, parent, first, &c, &domain)
+        };
+        assert_eq!(check(range, &good, parent, 2), RangeCheck::Valid);
+        assert_eq!(check(&[], &good, parent, 2), RangeCheck::Empty);
+        // Two of four signers are no quorum; a certificate of another block proves
+        // nothing; one of another view is not this block's.
+        assert_eq!(
+            check(range, &certify(last, last.header.view, &keys, 2), parent, 2),
+            RangeCheck::InvalidCertificate
+        );
+        assert_eq!(
+            check(
+                range,
+                &certify(&blocks[3], last.header.view, &keys, 3),
+                parent,
+                2
+            ),
+            RangeCheck::InvalidCertificate
+        );
+        assert_eq!(
+            check(
+                range,
+                &certify(last, last.header.view + 1, &keys, 3),
+                parent,
+                2
+            ),
+            RangeCheck::InvalidCertificate
+        );
+        // Not from our tip, not at our next height, or with a gap: unlinked.
+        assert_eq!(
+            check(range, &good, blocks[1].hash(), 2),
+            RangeCheck::Unlinked
+        );
+        assert_eq!(check(range, &good, parent, 3), RangeCheck::Unlinked);
+        let gap = [blocks[1].clone(), blocks[3].clone(), blocks[4].clone()];
+        assert_eq!(check(&gap, &good, parent, 2), RangeCheck::Unlinked);
+        // A block whose payload does not match its header.
+        let mut forged = range.to_vec();
+        forged[1].payload.push(Hash([9; 32]));
+        assert_eq!(check(&forged, &good, parent, 2), RangeCheck::Unlinked);
+    }
+
+    #[test]
+    fn a_range_stops_at_an_epochs_last_block_and_another_epoch_is_not_judged() {
+        let (keys, c, domain) = setup();
+        let blocks = chain(3);
+        let mut inner = blocks.clone();
+        inner[1].next_epoch = Some(NextEpoch {
+            epoch: 1,
+            l1_block: 10,
+            members: Vec::new(),
+        });
+        let last = inner.last().unwrap();
+        let cert = certify(last, last.header.view, &keys, 3);
+        assert_eq!(
+            check_range(&inner, &cert, Hash::ZERO, 1, &c, &domain),
+            RangeCheck::AcrossEpochEnd
+        );
+        let mut other = certify(&blocks[2], blocks[2].header.view, &keys, 3);
+        other.0.epoch = 1;
+        assert_eq!(
+            check_range(&blocks, &other, Hash::ZERO, 1, &c, &domain),
+            RangeCheck::OtherEpoch
+        );
+    }
+
+    fn peer() -> PeerId {
+        synod_p2p::Keypair::generate_ed25519().public().to_peer_id()
+    }
+
+    #[test]
+    fn a_full_node_syncs_by_height_at_once_a_validator_only_past_its_slack_or_a_hand_over() {
+        let blocks = chain(3);
+        let mut full = Follow::new(0, 0);
+        let mut validator = Follow::new(0, 16);
+        assert!(!full.far_behind() && !validator.far_behind());
+        full.certified(peer(), &blocks[0], false);
+        validator.certified(peer(), &blocks[0], true);
+        assert!(
+            full.far_behind(),
+            "one block behind is behind for a full node"
+        );
+        assert!(
+            !validator.far_behind(),
+            "its engine fetches a block or so by hash"
+        );
+        // An epoch's last block known final above us: fetched by height until reached.
+        let mut end = blocks[1].clone();
+        end.next_epoch = Some(NextEpoch {
+            epoch: 1,
+            l1_block: 10,
+            members: Vec::new(),
+        });
+        validator.certified(peer(), &end, true);
+        assert!(validator.far_behind());
+        validator.queued(2);
+        assert!(!validator.far_behind());
+        assert!(validator.knows(2) && !validator.knows(3));
+        assert_eq!(validator.heard(), Some(end.hash()));
+    }
+
+    #[test]
+    fn one_range_request_at_a_time_from_the_next_height_and_none_past_an_epoch_end() {
+        let mut f = Follow::new(5, 0);
+        let now = Instant::now();
+        assert_eq!(f.start_range(false, now), Some(6));
+        // In flight: no second request until it is answered or times out.
+        assert_eq!(f.start_range(false, now + Duration::from_secs(1)), None);
+        assert_eq!(f.start_range(false, now + RANGE_TIMEOUT), Some(6));
+        f.request_failed();
+        f.queued(9);
+        assert_eq!(f.start_range(false, now + RANGE_TIMEOUT), Some(10));
+        f.request_failed();
+        // The queued blocks end an epoch: nothing past it before the hand-over.
+        assert_eq!(f.start_range(true, now + RANGE_TIMEOUT), None);
+    }
+
+    #[test]
+    fn the_first_peer_is_probed_once_and_later_epoch_claims_at_most_every_two_seconds() {
+        let mut f = Follow::new(0, 16);
+        assert!(f.syncing_by_height(Some(0)), "before the first probe");
+        assert!(f.first_probe());
+        assert!(!f.first_probe());
+        let now = Instant::now();
+        assert!(f.later_epoch_probe(now));
+        assert!(!f.later_epoch_probe(now + Duration::from_secs(1)));
+        assert!(f.later_epoch_probe(now + LATER_EPOCH_PROBE));
+        // The engine behind what was synced by height waits for it.
+        f.queued(4);
+        assert!(f.syncing_by_height(Some(3)));
+        assert!(!f.syncing_by_height(Some(4)));
+    }
+}

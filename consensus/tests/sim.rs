@@ -106,3 +106,29 @@ fn the_simulator_also_runs_with_real_bls_signatures() {
     assert!(outcome.passed(), "{:?}", outcome.violations);
     assert!(outcome.height >= 5);
 }
+
+/// Runs that found defects, kept whatever the default number of seeds.
+#[test]
+fn runs_that_once_failed_pass() {
+    for (name, seed, defect) in [
+        (
+            "crash-restart",
+            60,
+            "three of four validators crashed while a certified block's batches were only in memory: finality stopped for good",
+        ),
+        (
+            "crash-all-certified",
+            7,
+            "the network restarted split between two views, and no member could show the timeout certificate of the lower one",
+        ),
+        ("crash-all-certified", 484, "the same, with other stakes"),
+    ] {
+        let scenario = sim::find(name).expect("scenario exists");
+        let outcome = sim::run(scenario, seed, Params::default(), false);
+        assert!(
+            outcome.passed() && outcome.height >= 10,
+            "synod sim --scenario {name} --seed {seed} ({defect}): {:?}",
+            outcome.violations
+        );
+    }
+}

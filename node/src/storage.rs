@@ -11,13 +11,15 @@
 //! | `meta` | `schema`, `committed`, `epoch_root` | schema version, last committed block hash, last committed block that ended an epoch |
 //!
 //! Pending-transaction writes are synced before they return: the RPC answers with a
-//! transaction hash only after that. Commits are one atomic write batch, logged but not
-//! synced. The slashing-protection record lives in a database of its own
+//! transaction hash only after that. So are the batches a validator writes before it
+//! proposes or votes for a block that orders them (`put_batches`). Commits are one
+//! atomic write batch, logged but not synced. The slashing-protection record lives in a database of its own
 //! (`crate::protection`).
 //! Records read back are decoded with the same bounds as network input: a corrupt
 //! database yields an error, never a panic.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use thiserror::Error;
@@ -242,12 +244,22 @@ impl Store {
         }
     }
 
-    /// Stores a batch.
-    pub fn put_batch(&self, batch: &Batch) -> Result<Hash, StorageError> {
-        let digest = batch.digest();
-        self.db
-            .put_cf(self.cf(CF_BATCHES), digest.0, wire::encode_batch(batch))?;
-        Ok(digest)
+    /// Stores batches a block not final yet orders, synced: a validator writes them
+    /// before it signs a proposal or vote for that block, and serves them after a
+    /// restart.
+    pub fn put_batches(&self, batches: &[Arc<SealedBatch>]) -> Result<(), StorageError> {
+        let mut write = WriteBatch::default();
+        for sealed in batches {
+            write.put_cf(
+                self.cf(CF_BATCHES),
+                sealed.digest().0,
+                wire::encode_batch(sealed.batch()),
+            );
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(write, &options)?;
+        Ok(())
     }
 
     /// A stored batch.
@@ -514,8 +526,9 @@ pub(crate) mod tests {
         {
             let store = Store::open(&dir, Limits::new(4)).unwrap();
             assert_eq!(store.committed().unwrap(), None);
-            let digest = store.put_batch(&batch).unwrap();
-            assert_eq!(store.batch(&digest).unwrap(), Some(batch.clone()));
+            let sealed = std::sync::Arc::new(SealedBatch::new(batch.clone()));
+            store.put_batches(std::slice::from_ref(&sealed)).unwrap();
+            assert_eq!(store.batch(&sealed.digest()).unwrap(), Some(batch.clone()));
             store
                 .commit(
                     &blocks,

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 /// The crates, in the table's order.
 const CRATES: [&str; 9] = [
     "types",
+    "sequencer",
     "consensus",
     "p2p",
-    "sequencer",
     "staking",
     "da",
     "bridge",

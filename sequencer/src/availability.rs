@@ -110,19 +110,20 @@ impl Availability {
     }
 
     /// A batch arrived: returns the blocks whose check it completes (each once).
-    pub fn arrived(&mut self, digest: &Hash) -> Vec<Hash> {
+    pub fn arrived(&mut self, digest: &Hash) -> Vec<Block> {
         self.fetching.remove(digest);
-        let mut ready = Vec::new();
-        self.checks.retain(|hash, (_, missing)| {
-            missing.remove(digest);
-            if missing.is_empty() {
-                ready.push(*hash);
-                false
-            } else {
-                true
-            }
-        });
-        ready
+        let complete: Vec<Hash> = self
+            .checks
+            .iter_mut()
+            .filter_map(|(hash, (_, missing))| {
+                missing.remove(digest);
+                missing.is_empty().then_some(*hash)
+            })
+            .collect();
+        complete
+            .iter()
+            .filter_map(|hash| self.checks.remove(hash).map(|(block, _)| block))
+            .collect()
     }
 
     /// Of `digests`, those not already being fetched, at most `max`; they count as being
@@ -286,7 +287,7 @@ mod tests {
         assert!(t.arrived(&digest(1)).is_empty());
         // A batch the block does not need changes nothing.
         assert!(t.arrived(&digest(9)).is_empty());
-        assert_eq!(t.arrived(&digest(3)), vec![b.hash()]);
+        assert_eq!(t.arrived(&digest(3)), vec![b]);
         // Completed once: a second copy completes nothing more.
         assert!(t.arrived(&digest(3)).is_empty());
         assert_eq!(t.waiting_checks(), 0);
@@ -298,7 +299,7 @@ mod tests {
         let (a, b) = (block(1, &[7]), block(2, &[7, 8]));
         t.check(a.clone(), have(&[]));
         t.check(b.clone(), have(&[8]));
-        let mut ready = t.arrived(&digest(7));
+        let mut ready: Vec<Hash> = t.arrived(&digest(7)).iter().map(Block::hash).collect();
         ready.sort();
         let mut expected = vec![a.hash(), b.hash()];
         expected.sort();
@@ -397,7 +398,7 @@ mod tests {
         t.arrived(&digest(1));
         let ready = t.arrived(&digest(2));
         assert_eq!(ready.len(), MAX_CHECKS);
-        assert!(!ready.contains(&block(1, &[1, 2]).hash()));
+        assert!(!ready.contains(&block(1, &[1, 2])));
     }
 
     #[test]

@@ -430,6 +430,16 @@ pub fn decode_certificate(bytes: &[u8], limits: &Limits) -> Result<Certificate, 
     cert_from(decode_pb(bytes, limits)?, limits)
 }
 
+/// Encodes a timeout certificate (for storage).
+pub fn encode_timeout_cert(tc: &TimeoutCert) -> Vec<u8> {
+    tc_pb(tc).encode_to_vec()
+}
+
+/// Decodes and validates a timeout certificate.
+pub fn decode_timeout_cert(bytes: &[u8], limits: &Limits) -> Result<TimeoutCert, WireError> {
+    tc_from(decode_pb(bytes, limits)?, limits)
+}
+
 fn tx_from(p: pb::Tx, limits: &Limits) -> Result<Tx, WireError> {
     if p.payload.len() > limits.max_tx_bytes {
         return Err(WireError::Bound {

@@ -24,6 +24,12 @@ pub struct SafetyState {
     pub last_timeout: Option<TimeoutMsg>,
     /// The last proposal signed as leader (rule S4: one proposal per view).
     pub last_proposal: Option<Proposal>,
+    /// The highest timeout certificate known when the last message was signed. Not a
+    /// safety rule: after a restart it justifies the view the validator is in, so the
+    /// timeouts it sends there carry it (P3) and members that missed it can follow;
+    /// without it, a network that restarts with its members split between two views
+    /// never forms a certificate again.
+    pub high_tc: Option<TimeoutCert>,
 }
 
 impl SafetyState {
@@ -36,6 +42,7 @@ impl SafetyState {
             last_vote: None,
             last_timeout: None,
             last_proposal: None,
+            high_tc: None,
         }
     }
 

@@ -9,7 +9,9 @@
 //!   `(epoch, view, phase)`, across crashes and restarts;
 //! - **no false accusation**: no evidence or penalty against an honest node;
 //! - **progress**: after the last fault heals, a block from a bounded number of views
-//!   later is finalized by every honest node (checked by the runner).
+//!   later is finalized by every honest node (checked by the runner);
+//! - **data availability**: every batch of a finalized block is held by an honest node
+//!   (checked by the runner, which sees the nodes' memory and disks).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

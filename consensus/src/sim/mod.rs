@@ -1,4 +1,6 @@
-//! The deterministic simulator: many engines on a virtual clock over a seeded network.
+//! The deterministic simulator: many engines on a virtual clock over a seeded network,
+//! each with the sequencer's batch pool and payload-availability tracker as its data
+//! plane (batches are real, gossiped, fetched, lost with a node's memory at a crash).
 //!
 //! One seed fixes every random choice (committee, Byzantine members, delays, losses,
 //! partitions, crashes), so any failure replays exactly with `synod sim --scenario S

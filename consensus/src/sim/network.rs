@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use synod_types::Message;
+use synod_types::{Batch, Hash, Message};
 
 /// Link behaviour shared by all links.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +77,37 @@ pub enum Event {
     Crash {
         /// Slot.
         slot: usize,
+    },
+    /// Batches arrive: a new batch gossiped by its author, or the answer to a fetch of
+    /// `asked`.
+    Batches {
+        /// Receiving slot.
+        to: usize,
+        /// Sending slot.
+        from: usize,
+        /// The batches.
+        batches: Vec<Batch>,
+        /// The request this answers (`None` for gossip).
+        request: Option<u64>,
+    },
+    /// A request for batches by digest arrives.
+    Fetch {
+        /// Serving slot.
+        to: usize,
+        /// Asking slot.
+        from: usize,
+        /// The asking slot's number for the request.
+        request: u64,
+        /// The digests.
+        digests: Vec<Hash>,
+    },
+    /// A fetch's wait is over: unless answered already, what it asked may be asked
+    /// again, and a later answer is dropped.
+    FetchTimeout {
+        /// The asking slot.
+        slot: usize,
+        /// The request.
+        request: u64,
     },
     /// A crashed node restarts from its disk; `wipe` forgets the safety state.
     Restart {

@@ -2,6 +2,8 @@
 //! stream, so the same scenario and seed replay the same run event for event.
 
 mod byzantine;
+mod data;
+mod lifecycle;
 mod trace;
 
 use std::collections::{HashMap, VecDeque};
@@ -9,16 +11,17 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use synod_sequencer::{Availability, BatchPool, PoolConfig};
 use synod_types::hash::AbiWriter;
 use synod_types::{
-    keccak256, Block, Committee, Domain, FinalityCert, Hash, Header, Member, Message, Phase,
-    QuorumCert, SecretKey, SyncResponse,
+    keccak256, Batch, Block, Committee, Domain, FinalityCert, Hash, Header, Member, Message, Phase,
+    QuorumCert, SecretKey,
 };
 
 use super::checker::Checker;
 use super::network::{Event, Network, Queue};
 use super::scenario::{Behavior, Setup};
-use crate::engine::{Action, Config, Engine, Input, PeerId, Recipient, Recovery, SafetyState};
+use crate::engine::{Action, Config, Engine, Input, PeerId, Recipient, SafetyState};
 use trace::{describe_action, describe_message};
 
 /// The result of one run.
@@ -60,6 +63,8 @@ impl Outcome {
 struct Disk {
     safety: Option<SafetyState>,
     blocks: HashMap<Hash, Block>,
+    /// Batches written with their commit.
+    batches: HashMap<Hash, Batch>,
     committed: Option<(Block, FinalityCert)>,
 }
 
@@ -73,10 +78,19 @@ struct Slot {
     disk: Disk,
     log: VecDeque<Message>,
     crash_after_persist: f64,
+    /// Batches in memory (lost at a crash).
+    pool: BatchPool,
+    /// Which batches the blocks in flight need (rebuilt at a restart).
+    availability: Availability,
+    /// Sequence number of the last batch this slot built.
+    next_seq: u64,
+    /// Batch requests not answered and not timed out: number → digests asked.
+    fetches: HashMap<u64, Vec<Hash>>,
+    /// Number of the last batch request.
+    last_request: u64,
 }
 
 const REPLAY_LOG: usize = 128;
-const MAX_SYNC_SERVE: u32 = 64;
 
 /// One simulated network.
 #[derive(Debug)]
@@ -98,6 +112,14 @@ pub struct Sim {
     max_view: u64,
     heal: Option<(u64, u64)>,
     trace: bool,
+    /// Whole-network crashes still to apply ([`Setup::window_crashes`]).
+    window_crashes_left: u32,
+    /// When the last scheduled restart happens.
+    restarts_until: u64,
+    /// Highest block any engine committed.
+    engine_committed: u64,
+    /// The batches of every block an honest engine committed: block → (height, digests).
+    finalized_payloads: HashMap<Hash, (u64, Vec<Hash>)>,
 }
 
 impl Sim {
@@ -154,10 +176,16 @@ impl Sim {
                 disk: Disk::default(),
                 log: VecDeque::new(),
                 crash_after_persist: s.crash_after_persist,
+                pool: BatchPool::new(PoolConfig::default()),
+                availability: Availability::default(),
+                next_seq: 0,
+                fetches: HashMap::new(),
+                last_request: 0,
             })
             .collect();
         let checker = Checker::new(honest_committee, domain, genesis.hash());
         let network = setup.network.clone();
+        let window_crashes_left = setup.window_crashes;
         Sim {
             setup,
             seed,
@@ -176,6 +204,10 @@ impl Sim {
             max_view: 0,
             heal: None,
             trace: false,
+            window_crashes_left,
+            restarts_until: 0,
+            engine_committed: 0,
+            finalized_payloads: HashMap::new(),
         }
     }
 
@@ -217,7 +249,10 @@ impl Sim {
                 break;
             }
             events += 1;
-            if self.heal.is_none() && now >= heal_at {
+            if self.heal.is_none()
+                && now >= heal_at.max(self.restarts_until)
+                && self.window_crashes_left == 0
+            {
                 self.heal = Some((self.max_view, self.checker.canonical_height()));
             }
             match event {
@@ -231,6 +266,25 @@ impl Sim {
                         self.feed(slot, Input::TimerFired { view });
                     }
                 }
+                Event::Batches {
+                    to,
+                    from,
+                    batches,
+                    request,
+                } => {
+                    if self.trace {
+                        let digests: Vec<Hash> = batches.iter().map(Batch::digest).collect();
+                        self.log(to, format_args!("<- {from}: batches {digests:?}"));
+                    }
+                    self.on_batches(to, batches, request);
+                }
+                Event::Fetch {
+                    to,
+                    from,
+                    request,
+                    digests,
+                } => self.serve_batches(to, from, request, &digests),
+                Event::FetchTimeout { slot, request } => self.on_fetch_timeout(slot, request),
                 Event::Crash { slot } => self.crash(slot),
                 Event::Restart { slot, wipe } => self.boot(slot, wipe),
             }
@@ -288,6 +342,7 @@ impl Sim {
     }
 
     fn final_checks(&mut self) {
+        self.data_checks();
         if self.setup.expect_violation {
             return;
         }
@@ -325,59 +380,6 @@ impl Sim {
                 "no penalties reported against the members sending invalid signatures".into(),
             );
         }
-    }
-
-    // ----- node lifecycle -----
-
-    fn boot(&mut self, slot: usize, wipe: bool) {
-        let s = &mut self.slots[slot];
-        if s.engine.is_some() {
-            return;
-        }
-        let recovery = if s.disk.safety.is_none() && s.disk.committed.is_none() {
-            None
-        } else {
-            let genesis_qc = QuorumCert::genesis(0, self.genesis.hash(), self.committee.size());
-            let safety = match (&s.disk.safety, wipe) {
-                (Some(state), false) => state.clone(),
-                _ => SafetyState::initial(0, genesis_qc),
-            };
-            let committed_height = s
-                .disk
-                .committed
-                .as_ref()
-                .map_or(0, |(b, _)| b.header.height);
-            let mut blocks: Vec<Block> = s
-                .disk
-                .blocks
-                .values()
-                .filter(|b| b.header.height > committed_height)
-                .cloned()
-                .collect();
-            blocks.sort_by_key(|b| (b.header.height, b.hash()));
-            Some(Recovery {
-                safety,
-                committed: s.disk.committed.clone(),
-                blocks,
-            })
-        };
-        let key = (s.behavior != Behavior::Observer).then(|| s.key.clone());
-        let mut engine = Engine::new(
-            self.cfg.clone(),
-            self.committee.clone(),
-            key,
-            self.genesis.clone(),
-            recovery,
-        );
-        let actions = engine.start();
-        s.engine = Some(engine);
-        self.execute_all(slot, actions);
-    }
-
-    fn crash(&mut self, slot: usize) {
-        let s = &mut self.slots[slot];
-        s.engine = None;
-        s.incarnation += 1;
     }
 
     fn feed(&mut self, slot: usize, input: Input) {
@@ -432,7 +434,12 @@ impl Sim {
                 self.emit(slot, targets, message);
             }
             Action::PersistSafety { seq, state } => {
+                let certified = state.high_qc.block_hash();
                 self.slots[slot].disk.safety = Some(state);
+                if self.in_window(slot, &certified) {
+                    self.crash_everyone();
+                    return Step::Crashed;
+                }
                 let p = self.slots[slot].crash_after_persist;
                 if p > 0.0 && self.rng.gen_bool(p) {
                     // Crash after the state is durable but before the message leaves.
@@ -445,7 +452,9 @@ impl Sim {
                 return Step::Feed(Input::SafetyPersisted { seq });
             }
             Action::PersistBlock(block) => {
-                self.slots[slot].disk.blocks.insert(block.hash(), block);
+                let s = &mut self.slots[slot];
+                s.availability.ordered(&block);
+                s.disk.blocks.insert(block.hash(), block);
             }
             Action::ScheduleTimer { view, after_ms } => {
                 let incarnation = self.slots[slot].incarnation;
@@ -459,39 +468,35 @@ impl Sim {
                 );
             }
             Action::RequestPayload { view, empty, .. } => {
-                let batch = AbiWriter::default()
-                    .uint(self.seed)
-                    .uint(slot as u64)
-                    .uint(view)
-                    .keccak();
                 return Step::Feed(Input::PayloadReady {
                     view,
-                    payload: if empty { Vec::new() } else { vec![batch] },
+                    payload: if empty {
+                        Vec::new()
+                    } else {
+                        self.build_payload(slot)
+                    },
                     da_commitment: Hash::ZERO,
                     timestamp_ms: now,
                     next_epoch: None,
                 });
             }
             Action::CheckPayload { block } => {
-                return Step::Feed(Input::PayloadChecked {
-                    block_hash: block.hash(),
-                    valid: true,
-                });
+                if let Some(answer) = self.check_payload(slot, block) {
+                    return Step::Feed(answer);
+                }
             }
             Action::Commit {
                 blocks,
                 certificate,
             } => {
                 if self.honest(slot) {
-                    self.checker.on_commit(slot, &blocks, &certificate);
+                    for b in &blocks {
+                        self.engine_committed = self.engine_committed.max(b.header.height);
+                        self.finalized_payloads
+                            .insert(b.hash(), (b.header.height, b.payload.clone()));
+                    }
                 }
-                let disk = &mut self.slots[slot].disk;
-                for block in &blocks {
-                    disk.blocks.insert(block.hash(), block.clone());
-                }
-                if let Some(last) = blocks.last() {
-                    disk.committed = Some((last.clone(), certificate));
-                }
+                self.commit(slot, blocks, certificate);
             }
             Action::Evidence(evidence) => {
                 self.evidence += 1;
@@ -552,26 +557,6 @@ impl Sim {
                 message,
             },
         );
-    }
-
-    fn serve_sync(&mut self, slot: usize, to: usize, hash: Hash, max: u32) {
-        let disk = &self.slots[slot].disk;
-        let mut blocks = Vec::new();
-        let mut cursor = hash;
-        while blocks.len() < max.min(MAX_SYNC_SERVE) as usize {
-            let Some(block) = disk.blocks.get(&cursor) else {
-                break;
-            };
-            cursor = block.header.parent;
-            blocks.push(block.clone());
-        }
-        if !blocks.is_empty() {
-            self.emit(
-                slot,
-                vec![to],
-                Message::SyncResponse(SyncResponse { blocks }),
-            );
-        }
     }
 
     fn send_raw(&mut self, from: usize, to: usize, message: Message) {

@@ -95,6 +95,13 @@ pub struct Setup {
     pub max_events: u64,
     /// Base view timeout.
     pub base_timeout_ms: u64,
+    /// Times the whole network crashes at once, each time just after a block that
+    /// orders batches is certified and before any node finalizes it (every node
+    /// restarts 100–1,500 ms later).
+    pub window_crashes: u32,
+    /// Nodes keep batches in memory until they commit them, instead of writing them
+    /// before they propose or vote (the defect a negative control must catch).
+    pub volatile_batches: bool,
 }
 
 impl Setup {
@@ -223,6 +230,8 @@ impl Ctx {
             max_time_ms: 900_000,
             max_events: 50_000_000,
             base_timeout_ms: 1_000,
+            window_crashes: 0,
+            volatile_batches: false,
         }
     }
 
@@ -314,7 +323,7 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
 }
 
-static SCENARIOS: [Scenario; 20] = [
+static SCENARIOS: [Scenario; 22] = [
     Scenario {
         name: "honest",
         about: "all honest, latency and jitter, plus a follower",
@@ -388,6 +397,15 @@ static SCENARIOS: [Scenario; 20] = [
             for slot in s.slots.iter_mut().take(n.div_ceil(2)) {
                 slot.crash_after_persist = 0.03;
             }
+            s
+        },
+    },
+    Scenario {
+        name: "crash-all-certified",
+        about: "every node crashes at once, three times, just after a block with batches is certified and before it is final",
+        build: |ctx| {
+            let mut s = ctx.standard(SIZES);
+            s.window_crashes = 3;
             s
         },
     },
@@ -564,6 +582,18 @@ static SCENARIOS: [Scenario; 20] = [
                 QuorumRule::UnsafeTwoThirds,
                 vec![0, 0, 0, 0, 1, 1, 1, 1],
             )
+        },
+    },
+    Scenario {
+        name: "nc-volatile-data",
+        about: "NEGATIVE CONTROL: batches held only in memory until commit are lost when every node crashes in the window",
+        build: |ctx| {
+            let mut s = ctx.standard(SIZES);
+            s.window_crashes = 1;
+            s.volatile_batches = true;
+            s.expect_violation = true;
+            s.max_time_ms = 30_000;
+            s
         },
     },
 ];

@@ -190,6 +190,7 @@ pub fn merge(current: Option<SafetyState>, record: &Record, high_qc: QuorumCert)
         last_vote: None,
         last_timeout: None,
         last_proposal: None,
+        high_tc: None,
     };
     match current {
         None => fresh(),
@@ -260,6 +261,7 @@ mod tests {
             last_vote: None,
             last_timeout: None,
             last_proposal: None,
+            high_tc: None,
         }
     }
 

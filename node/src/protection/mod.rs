@@ -59,6 +59,9 @@ struct SafetyRecord {
     last_timeout: Vec<u8>,
     #[prost(bytes = "vec", tag = "6")]
     last_proposal: Vec<u8>,
+    /// Empty when none (records written before it existed have none).
+    #[prost(bytes = "vec", tag = "7")]
+    high_tc: Vec<u8>,
 }
 
 /// The slashing-protection database of one key.
@@ -106,6 +109,11 @@ impl Protection {
             last_vote: encode(state.last_vote.clone().map(Message::Vote)),
             last_timeout: encode(state.last_timeout.clone().map(Message::Timeout)),
             last_proposal: encode(state.last_proposal.clone().map(Message::Proposal)),
+            high_tc: state
+                .high_tc
+                .as_ref()
+                .map(wire::encode_timeout_cert)
+                .unwrap_or_default(),
         };
         let mut options = WriteOptions::default();
         options.set_sync(true);
@@ -145,6 +153,14 @@ impl Protection {
             Some(Message::Proposal(p)) => Some(p),
             _ => None,
         };
+        let high_tc = if record.high_tc.is_empty() {
+            None
+        } else {
+            Some(
+                wire::decode_timeout_cert(&record.high_tc, &self.limits)
+                    .map_err(ProtectionError::Corrupt)?,
+            )
+        };
         Ok(Some(SafetyState {
             epoch: record.epoch,
             highest_vote_view: record.highest_vote_view,
@@ -152,6 +168,7 @@ impl Protection {
             last_vote,
             last_timeout,
             last_proposal,
+            high_tc,
         }))
     }
 }
@@ -160,7 +177,7 @@ impl Protection {
 mod tests {
     use super::*;
     use crate::storage::tests::temp_dir;
-    use synod_types::{Certificate, CommitVote, Hash, Signature, SignerBitmap, Vote};
+    use synod_types::{Certificate, CommitVote, Hash, Signature, SignerBitmap, TimeoutCert, Vote};
 
     pub(crate) fn state(epoch: u64, view: u64) -> SafetyState {
         let qc = Certificate {
@@ -173,7 +190,7 @@ mod tests {
         SafetyState {
             epoch,
             highest_vote_view: view,
-            high_qc: QuorumCert(qc),
+            high_qc: QuorumCert(qc.clone()),
             last_vote: Some(Vote {
                 epoch,
                 view,
@@ -188,6 +205,14 @@ mod tests {
             }),
             last_timeout: None,
             last_proposal: None,
+            high_tc: Some(TimeoutCert {
+                epoch,
+                view: view - 1,
+                signers: SignerBitmap::new(4),
+                high_qc_views: vec![view - 2; 3],
+                signature: Signature([5; 96]),
+                high_qc: QuorumCert(qc.clone()),
+            }),
         }
     }
 

@@ -104,7 +104,7 @@ impl Node {
                 let (payload, next_epoch) = if empty {
                     (Vec::new(), None)
                 } else {
-                    (self.pick_payload(), self.next_epoch_record())
+                    (self.pick_payload().await?, self.next_epoch_record())
                 };
                 let digest = synod_types::tx::payload_digest(&payload);
                 return Ok(engine(self).handle(Input::PayloadReady {
@@ -123,7 +123,7 @@ impl Node {
                     view = block.header.view,
                     "checking a proposal's batches"
                 );
-                if let Some(valid) = self.check_payload(block)? {
+                if let Some(valid) = self.check_payload(block).await? {
                     return Ok(valid);
                 }
             }

@@ -36,7 +36,7 @@ impl Node {
             .availability
             .take_record_waits(self.chain.height(), self.committee.epoch());
         for block in waits {
-            if let Some(actions) = self.check_payload(block)? {
+            if let Some(actions) = self.check_payload(block).await? {
                 self.execute(actions).await?;
             }
         }

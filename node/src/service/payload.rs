@@ -166,11 +166,13 @@ impl Node {
         Ok(())
     }
 
-    /// Blocks whose batches are all here now: the engine votes.
-    async fn payloads_ready(&mut self, blocks: Vec<Hash>) -> Result<()> {
-        for block_hash in blocks {
+    /// Blocks whose batches are all here now: once they are queued for disk, the
+    /// engine votes.
+    async fn payloads_ready(&mut self, blocks: Vec<Block>) -> Result<()> {
+        for block in blocks {
+            self.make_durable(&block.payload).await?;
             self.drive(Input::PayloadChecked {
-                block_hash,
+                block_hash: block.hash(),
                 valid: true,
             })
             .await?;
@@ -178,15 +180,35 @@ impl Node {
         Ok(())
     }
 
-    /// Up to `block.max_batches` digests not ordered by a block that is not final yet.
-    pub(super) fn pick_payload(&mut self) -> Vec<Hash> {
-        let exclude = self.availability.ordered_digests();
-        self.pool.pick(self.cfg.block.max_batches, &exclude)
+    /// Queues the batches of `payload` held in the pool for a synced write ahead of the
+    /// safety state of the vote or proposal this node is about to sign: the persistence
+    /// thread writes them first, so nothing signed leaves before the data it attests is
+    /// durable, and a restarted node still holds (and serves) every batch it voted for
+    /// (`docs/protocol.md` §3, S5). Batches not in the pool came from the store.
+    async fn make_durable(&mut self, payload: &[Hash]) -> Result<()> {
+        let batches: Vec<Arc<SealedBatch>> =
+            payload.iter().filter_map(|d| self.pool.sealed(d)).collect();
+        if batches.is_empty() {
+            return Ok(());
+        }
+        self.persist
+            .send(super::persist::Job::Batches(batches))
+            .await
+            .context("the persistence thread stopped")
     }
 
-    /// Checks that every batch of a proposed block is here; fetches the others. Returns
-    /// the engine's answer when the check is complete now.
-    pub(super) fn check_payload(&mut self, block: Block) -> Result<Option<Vec<Action>>> {
+    /// Up to `block.max_batches` digests not ordered by a block that is not final yet,
+    /// queued for disk before the proposal is signed.
+    pub(super) async fn pick_payload(&mut self) -> Result<Vec<Hash>> {
+        let exclude = self.availability.ordered_digests();
+        let payload = self.pool.pick(self.cfg.block.max_batches, &exclude);
+        self.make_durable(&payload).await?;
+        Ok(payload)
+    }
+
+    /// Checks that every batch of a proposed block is here (and queues them for disk);
+    /// fetches the others. Returns the engine's answer when the check is complete now.
+    pub(super) async fn check_payload(&mut self, block: Block) -> Result<Option<Vec<Action>>> {
         if let Some(record) = &block.next_epoch {
             // A hand-over record is voted for only if it matches this node's own reading
             // of the StakeTable (`docs/protocol.md` §11, H1).
@@ -219,11 +241,13 @@ impl Node {
         }
         let (block_hash, height, view) = (block.hash(), block.header.height, block.header.view);
         let proposer = self.peers.validator(block.header.proposer);
+        let payload = block.payload.clone();
         match self
             .availability
             .check(block, at_hand(&self.pool, self.chain.store()))
         {
             Check::Ready => {
+                self.make_durable(&payload).await?;
                 let engine = self
                     .engine
                     .as_mut()

@@ -1,9 +1,12 @@
-//! The persistence thread: the synced writes (safety state, acknowledged transactions)
-//! off the node task, so an fsync never stalls message handling.
+//! The persistence thread: the synced writes (batches about to be proposed or voted for,
+//! safety state, acknowledged transactions) off the node task, so an fsync never stalls
+//! message handling.
 //!
 //! Jobs are taken in order and everything queued is written together: one synced write
-//! for all pending transactions, and only the newest safety state (it supersedes the
-//! older ones, and acknowledging its sequence number acknowledges theirs). The node
+//! for all batches, before the safety state (the vote that state records attests them:
+//! protocol §3, S5), only the newest safety state (it supersedes the older ones, and
+//! acknowledging its sequence number acknowledges theirs), and one synced write for all
+//! pending transactions. The node
 //! learns that a safety state is durable from [`Persisted::Safety`], the newest
 //! acknowledgement on a watch channel (one slot: the thread never waits on the node); a
 //! client learns that its transactions are accepted only after their write is synced.
@@ -12,7 +15,7 @@ use std::sync::Arc;
 
 use synod_consensus::SafetyState;
 use synod_sequencer::Rejected;
-use synod_types::{Hash, Tx};
+use synod_types::{Hash, SealedBatch, Tx};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::protection::Protection;
@@ -24,6 +27,8 @@ pub const QUEUE: usize = 1_024;
 /// A write for the thread.
 #[derive(Debug)]
 pub enum Job {
+    /// Make these batches durable before any safety state queued after them.
+    Batches(Vec<Arc<SealedBatch>>),
     /// Make this safety state durable, then report `seq`.
     Safety {
         /// The engine's sequence number.
@@ -90,10 +95,12 @@ fn write(
     done: &watch::Sender<Persisted>,
 ) -> Result<(), String> {
     let mut safety: Option<(u64, SafetyState)> = None;
+    let mut batches = Vec::new();
     let mut txs = Vec::new();
     let mut replies = Vec::new();
     for job in batch {
         match job {
+            Job::Batches(more) => batches.extend(more),
             Job::Safety { seq, state } => safety = Some((seq, state)),
             Job::Accepted {
                 txs: accepted,
@@ -104,6 +111,11 @@ fn write(
                 replies.push((results, reply));
             }
         }
+    }
+    if !batches.is_empty() {
+        store
+            .put_batches(&batches)
+            .map_err(|e| format!("storing batches before a vote: {e}"))?;
     }
     if let Some((seq, state)) = safety {
         // S5: synced before the engine releases the messages it records.
@@ -125,4 +137,47 @@ fn write(
         let _ = reply.send(results);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::tests::temp_dir;
+    use synod_types::wire::Limits;
+    use synod_types::{Batch, QuorumCert};
+
+    #[tokio::test]
+    async fn batches_queued_before_a_safety_state_are_on_disk_when_it_is_acknowledged() {
+        let dir = temp_dir("persist-order");
+        let store = Arc::new(Store::open(&dir.join("chain"), Limits::new(4)).unwrap());
+        let protection = Arc::new(Protection::open(&dir.join("protection")).unwrap());
+        let (jobs, mut persisted) = spawn(store.clone(), protection);
+        let batches: Vec<Arc<SealedBatch>> = (0..64)
+            .map(|seq| {
+                Arc::new(SealedBatch::new(Batch {
+                    author: 0,
+                    epoch: 0,
+                    seq,
+                    txs: vec![Tx {
+                        namespace: 1,
+                        payload: vec![seq as u8; 4_096],
+                    }],
+                }))
+            })
+            .collect();
+        jobs.send(Job::Batches(batches.clone())).await.unwrap();
+        let state = SafetyState::initial(0, QuorumCert::genesis(0, Hash::ZERO, 4));
+        jobs.send(Job::Safety { seq: 7, state }).await.unwrap();
+        while *persisted.borrow_and_update() != (Persisted::Safety { epoch: 0, seq: 7 }) {
+            persisted.changed().await.unwrap();
+        }
+        // The vote this state records may leave now: every batch it attests is readable.
+        for sealed in &batches {
+            assert_eq!(
+                store.batch(&sealed.digest()).unwrap().as_ref(),
+                Some(sealed.batch())
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -160,8 +160,12 @@ impl Sim {
             return;
         };
         let mut header = proposal.block.header.clone();
+        // The second block orders one more batch, disseminated like any other, so that
+        // honest nodes can vote for either.
+        let extra = self.new_batch(from);
         let mut payload = proposal.block.payload.clone();
-        payload.push(keccak256(b"equivocate"));
+        payload.push(extra.digest());
+        self.gossip_batch(from, extra);
         header.payload_digest = synod_types::tx::payload_digest(&payload);
         let block = Block::with_payload(header, proposal.block.justify.clone(), payload);
         let mut other = proposal.clone();

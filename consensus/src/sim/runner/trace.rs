@@ -43,10 +43,11 @@ pub(super) fn describe_action(a: &Action) -> String {
             state.high_qc.view()
         ),
         Action::PersistBlock(b) => format!(
-            "store block v{} h{} {:?}",
+            "store block v{} h{} {:?} payload {:?}",
             b.header.view,
             b.header.height,
-            b.hash()
+            b.hash(),
+            b.payload
         ),
         Action::ScheduleTimer { view, after_ms } => format!("timer v{view} in {after_ms}ms"),
         Action::RequestPayload { view, height, .. } => format!("request payload v{view} h{height}"),

@@ -35,16 +35,14 @@ pub enum Command {
     Testnet(synod_testnet::cli::TestnetCommand),
 }
 
-/// Where L1 is and which account sends: shared by the `stake` subcommands.
-#[derive(Debug, Clone, clap::Args)]
+/// Where L1 is and which account sends: the options of the `stake` subcommands and of
+/// `init --from-l1`, and the same-named options of `start`'s `[l1]` section, which
+/// [`L1Args::from`] turns into this type. Unset, `l1.rpc` means no L1 in every command.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct L1Args {
     /// L1 JSON-RPC endpoint.
-    #[arg(
-        long = "l1.rpc",
-        env = "SYNOD_L1_RPC",
-        default_value = "http://127.0.0.1:8545"
-    )]
-    pub rpc: url::Url,
+    #[arg(long = "l1.rpc", env = "SYNOD_L1_RPC", num_args = 1)]
+    pub rpc: Option<url::Url>,
     /// Address of the StakeTable contract (the bridge is read from it).
     #[arg(
         long = "l1.stake-table",
@@ -73,6 +71,48 @@ pub struct L1Args {
         default_value_t = 0
     )]
     pub max_fee_gwei: u64,
+}
+
+impl L1Args {
+    /// The endpoint, which this command needs.
+    pub fn rpc(&self) -> anyhow::Result<&url::Url> {
+        self.rpc
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--l1.rpc (or SYNOD_L1_RPC) is needed"))
+    }
+
+    /// The sending account: `l1.key-file` with its password file, or the
+    /// `SYNOD_L1_PRIVATE_KEY` variable; `None` if neither is given.
+    pub fn signer(&self) -> anyhow::Result<Option<alloy::signers::local::PrivateKeySigner>> {
+        crate::keys::files::l1_signer(self.key_file.as_deref(), self.key_password_file.as_deref())
+    }
+
+    /// Connects to the StakeTable (and the bridge it names), sending as `signer`.
+    pub async fn open(
+        &self,
+        signer: Option<alloy::signers::local::PrivateKeySigner>,
+    ) -> anyhow::Result<synod_bridge::L1> {
+        use anyhow::Context as _;
+        let rpc = self.rpc()?;
+        let Some(table) = self.stake_table else {
+            anyhow::bail!("--l1.stake-table (or SYNOD_L1_STAKE_TABLE) is needed");
+        };
+        synod_bridge::L1::open(rpc.as_str(), table, signer, self.max_fee_gwei)
+            .await
+            .with_context(|| format!("connecting to L1 at {rpc}"))
+    }
+}
+
+impl From<&crate::config::L1Section> for L1Args {
+    fn from(l1: &crate::config::L1Section) -> L1Args {
+        L1Args {
+            rpc: l1.rpc.clone(),
+            stake_table: l1.stake_table,
+            key_file: l1.key_file.clone(),
+            key_password_file: l1.key_password_file.clone(),
+            max_fee_gwei: l1.max_fee_gwei,
+        }
+    }
 }
 
 /// `synod stake` subcommands. The sending account's key comes from `--l1.key-file` or

@@ -65,6 +65,7 @@ fn list_names_every_scenario_including_the_negative_controls() {
         "partition-oneway",
         "partition-rotating",
         "crash-restart",
+        "crash-all-certified",
         "equivocating-leader",
         "double-voter",
         "silent",
@@ -77,6 +78,7 @@ fn list_names_every_scenario_including_the_negative_controls() {
         "large",
         "nc-twins",
         "nc-quorum",
+        "nc-volatile-data",
     ] {
         assert!(
             stdout
@@ -85,6 +87,24 @@ fn list_names_every_scenario_including_the_negative_controls() {
             "{name} missing:\n{stdout}"
         );
     }
+}
+
+#[test]
+fn stake_without_an_l1_endpoint_says_which_option_is_missing() {
+    // No default endpoint: `l1.rpc` unset means no L1 for `stake` as for `start`.
+    let (code, _, stderr) = synod(&[
+        "stake",
+        "status",
+        "--l1.stake-table",
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "--account",
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--l1.rpc (or SYNOD_L1_RPC) is needed"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -40,13 +40,9 @@ pub fn genesis(args: &GenesisArgs) -> Result<bool> {
             .map_or(0, |d| d.as_millis() as u64)
     });
     let genesis = if args.from_l1 {
-        let Some(table) = &args.l1.stake_table else {
-            bail!("--from-l1 needs --l1.stake-table (or SYNOD_L1_STAKE_TABLE)");
-        };
         runtime()?.block_on(async {
-            let l1 =
-                synod_bridge::L1::open(args.l1.rpc.as_str(), *table, None, args.l1.max_fee_gwei);
-            anyhow::Ok(l1.await?.genesis(timestamp_ms).await?)
+            let l1 = args.l1.open(None).await?;
+            anyhow::Ok(l1.genesis(timestamp_ms).await?)
         })?
     } else {
         let validators = args

@@ -5,27 +5,16 @@ use alloy::primitives::utils::parse_units;
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
-use synod_bridge::{StakeParams, L1};
+use synod_bridge::StakeParams;
 
 use crate::cli::{L1Args, StakeCommand};
 use crate::cmd::runtime;
-use crate::keys::files::{l1_signer, open_validator_key, PRIVATE_KEY_ENV};
-
-fn signer(l1: &L1Args) -> Result<Option<PrivateKeySigner>> {
-    l1_signer(l1.key_file.as_deref(), l1.key_password_file.as_deref())
-}
+use crate::keys::files::{open_validator_key, PRIVATE_KEY_ENV};
 
 fn required_signer(l1: &L1Args) -> Result<PrivateKeySigner> {
-    signer(l1)?.with_context(|| {
+    l1.signer()?.with_context(|| {
         format!("an L1 account is needed: --l1.key-file with --l1.key-password-file, or {PRIVATE_KEY_ENV}")
     })
-}
-
-async fn connect(l1: &L1Args, signer: Option<PrivateKeySigner>) -> Result<L1> {
-    let Some(table) = &l1.stake_table else {
-        bail!("--l1.stake-table (or SYNOD_L1_STAKE_TABLE) is needed");
-    };
-    Ok(L1::open(l1.rpc.as_str(), *table, signer, l1.max_fee_gwei).await?)
 }
 
 /// ETH as a decimal string, in gwei.
@@ -62,7 +51,7 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
             } => {
                 let stake = eth_to_gwei(stake)?;
                 let key = open_validator_key(&dir.data_dir, password_file)?;
-                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let client = l1.open(Some(required_signer(l1)?)).await?;
                 let sent = client.register(&key, stake).await?;
                 crate::cmd::print(&format!(
                     "registered 0x{} from {} with {} ETH in L1 block {} (tx {}, {} gas); it joins the committee at the next epoch",
@@ -75,7 +64,7 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
                 ))?;
             }
             StakeCommand::Exit { l1 } => {
-                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let client = l1.open(Some(required_signer(l1)?)).await?;
                 let sent = client.request_exit().await?;
                 let account = client.account().unwrap_or_default();
                 let record = client.validator(account).await?;
@@ -85,7 +74,7 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
                 ))?;
             }
             StakeCommand::Withdraw { l1 } => {
-                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let client = l1.open(Some(required_signer(l1)?)).await?;
                 let account = client.account().unwrap_or_default();
                 let before = client.validator(account).await?;
                 let sent = client.withdraw().await?;
@@ -96,7 +85,7 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
                 ))?;
             }
             StakeCommand::Status { l1, account, json } => {
-                let client = connect(l1, signer(l1)?).await?;
+                let client = l1.open(l1.signer()?).await?;
                 let account: Address = match account {
                     Some(a) => a.parse().with_context(|| format!("{a:?} is not an address"))?,
                     None => client
@@ -136,7 +125,7 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
                 }
             }
             StakeCommand::AdvanceEpoch { l1 } => {
-                let client = connect(l1, Some(required_signer(l1)?)).await?;
+                let client = l1.open(Some(required_signer(l1)?)).await?;
                 let next = client.current_epoch().await? + 1;
                 let due = client.epoch_due(next).await?;
                 let now = client.block_number().await?;
@@ -167,7 +156,7 @@ pub fn run(command: &StakeCommand) -> Result<bool> {
                     epoch_blocks: *epoch_blocks,
                     ..StakeParams::default()
                 };
-                let d = synod_bridge::deploy(l1.rpc.as_str(), required_signer(l1)?, &params).await?;
+                let d = synod_bridge::deploy(l1.rpc()?.as_str(), required_signer(l1)?, &params).await?;
                 let json = serde_json::to_string_pretty(&serde_json::json!({
                     "chain_id": d.chain_id,
                     "stake_table": d.stake_table.to_string(),

@@ -9,7 +9,7 @@ use synod_staking::Genesis;
 use synod_types::wire::Limits;
 use synod_types::SecretKey;
 
-use crate::cli::StartArgs;
+use crate::cli::{L1Args, StartArgs};
 use crate::config::{Config, Role};
 use crate::datadir;
 use crate::keys::files;
@@ -41,10 +41,13 @@ pub fn run(args: &StartArgs) -> Result<bool> {
         .build()
         .context("cannot start the async runtime")?;
     #[cfg(feature = "testing")]
-    let equivocate = args.equivocate;
-    #[cfg(not(feature = "testing"))]
-    let equivocate = false;
-    runtime.block_on(daemon(config, equivocate))?;
+    if args.equivocate {
+        tracing::warn!(
+            "--testing.equivocate: this validator signs conflicting proposals and will be slashed"
+        );
+        crate::service::testing::equivocate_as_leader();
+    }
+    runtime.block_on(daemon(config))?;
     // Background tasks (open connections, timers) are not waited for.
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(true)
@@ -71,13 +74,11 @@ async fn publisher(
     attested: tokio::sync::watch::Sender<Option<u64>>,
 ) -> Result<Option<Publisher>> {
     let l1 = &config.l1;
-    let (Some(rpc), Some(stake_table)) = (&l1.rpc, l1.stake_table) else {
+    let args = L1Args::from(l1);
+    let Some(rpc) = &args.rpc else {
         return Ok(None);
     };
-    let signer = files::l1_signer(l1.key_file.as_deref(), l1.key_password_file.as_deref())?;
-    let client = synod_bridge::L1::open(rpc.as_str(), stake_table, signer, l1.max_fee_gwei)
-        .await
-        .with_context(|| format!("connecting to L1 at {rpc}"))?;
+    let client = args.open(args.signer()?).await?;
     tracing::info!(
         rpc = %rpc,
         bridge = %client.bridge_address(),
@@ -137,7 +138,7 @@ fn listen_addrs(config: &Config) -> Result<Vec<Multiaddr>> {
     Ok(addrs)
 }
 
-async fn daemon(config: Config, equivocate: bool) -> Result<()> {
+async fn daemon(config: Config) -> Result<()> {
     let genesis = Genesis::load(&config.node.genesis)?;
     let committee = Arc::new(genesis.committee()?);
     let domain = genesis.domain()?;
@@ -179,11 +180,6 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         None => None,
     };
     let (evidence_tx, evidence) = tokio::sync::mpsc::channel(64);
-    if equivocate {
-        tracing::warn!(
-            "--testing.equivocate: this validator signs conflicting proposals and will be slashed"
-        );
-    }
     let (node, shared, inputs) = Node::new(Setup {
         config: config.clone(),
         committee: committee.clone(),
@@ -198,8 +194,6 @@ async fn daemon(config: Config, equivocate: bool) -> Result<()> {
         attested,
         evidence: publisher.is_some().then_some(evidence_tx),
         l1_epochs,
-        #[cfg(feature = "testing")]
-        equivocate,
     })?;
     if let Some(publisher) = publisher {
         tokio::spawn(publisher.run(shared.committee.clone(), shared.certified.clone(), evidence));

@@ -61,7 +61,7 @@ impl Node {
                     self.progress.highest_height =
                         self.progress.highest_height.max(p.block.header.height);
                     #[cfg(feature = "testing")]
-                    if self.equivocate {
+                    if super::testing::equivocating() {
                         self.equivocate(p).await;
                     }
                 }
@@ -78,13 +78,13 @@ impl Node {
                 self.net.publish(Gossip::Consensus(message)).await;
             }
             Action::PersistBlock(block) => {
-                self.chain
-                    .store()
-                    .put_block(&block)
-                    .context("storing a block")?;
                 self.progress.highest_height =
                     self.progress.highest_height.max(block.header.height);
                 self.availability.ordered(&block);
+                self.persist
+                    .send(super::persist::Job::Block(block))
+                    .await
+                    .context("the persistence thread stopped")?;
             }
             Action::ScheduleTimer { view, after_ms } => {
                 let (internal, epoch) = (self.internal.clone(), self.committee.epoch());

@@ -38,7 +38,7 @@ mod requests;
 mod status;
 mod sync;
 #[cfg(feature = "testing")]
-mod testing;
+pub mod testing;
 
 pub use status::{ChainInfo, Command, FinalTx, Finalized, NodeStatus, Shared};
 
@@ -117,10 +117,6 @@ pub struct Setup {
     pub evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
     /// The StakeTable's epoch snapshots, as the staking reader reads them from L1.
     pub l1_epochs: Option<watch::Receiver<synod_staking::Epochs>>,
-    /// Test only: as leader, also sign a conflicting proposal, so that the network must
-    /// detect, report and slash it.
-    #[cfg(feature = "testing")]
-    pub equivocate: bool,
 }
 
 impl std::fmt::Debug for Setup {
@@ -166,9 +162,6 @@ pub struct Node {
     evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
     /// The StakeTable's epoch snapshots read from L1.
     l1_epochs: Option<watch::Receiver<synod_staking::Epochs>>,
-    /// Test only: sign conflicting proposals (see [`Setup::equivocate`]).
-    #[cfg(feature = "testing")]
-    equivocate: bool,
 }
 
 impl std::fmt::Debug for Node {
@@ -200,8 +193,6 @@ impl Node {
             attested,
             evidence,
             l1_epochs,
-            #[cfg(feature = "testing")]
-            equivocate,
         } = setup;
         store
             .put_genesis(&genesis)
@@ -288,8 +279,6 @@ impl Node {
             progress: status::Progress::default(),
             evidence,
             l1_epochs,
-            #[cfg(feature = "testing")]
-            equivocate,
         };
         let mut node = node;
         node.restore_pending()?;

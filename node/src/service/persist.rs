@@ -1,9 +1,10 @@
-//! The persistence thread: the synced writes (batches about to be proposed or voted for,
-//! safety state, acknowledged transactions) off the node task, so an fsync never stalls
-//! message handling.
+//! The persistence thread: the engine's writes (blocks, batches about to be proposed or
+//! voted for, safety state) and acknowledged transactions off the node task, so neither
+//! a RocksDB write nor an fsync stalls message handling.
 //!
-//! Jobs are taken in order and everything queued is written together: one synced write
-//! for all batches, before the safety state (the vote that state records attests them:
+//! Jobs are taken in order and everything queued is written together: the blocks, then
+//! one synced write for all batches (which also syncs the blocks' log), before the
+//! safety state (the vote that state records attests them:
 //! protocol §3, S5), only the newest safety state (it supersedes the older ones, and
 //! acknowledging its sequence number acknowledges theirs), and one synced write for all
 //! pending transactions. The node
@@ -27,6 +28,9 @@ pub const QUEUE: usize = 1_024;
 /// A write for the thread.
 #[derive(Debug)]
 pub enum Job {
+    /// Store a block the engine holds (not final yet), before any safety state queued
+    /// after it.
+    Block(synod_types::Block),
     /// Make these batches durable before any safety state queued after them.
     Batches(Vec<Arc<SealedBatch>>),
     /// Make this safety state durable, then report `seq`.
@@ -95,11 +99,13 @@ fn write(
     done: &watch::Sender<Persisted>,
 ) -> Result<(), String> {
     let mut safety: Option<(u64, SafetyState)> = None;
+    let mut blocks = Vec::new();
     let mut batches = Vec::new();
     let mut txs = Vec::new();
     let mut replies = Vec::new();
     for job in batch {
         match job {
+            Job::Block(block) => blocks.push(block),
             Job::Batches(more) => batches.extend(more),
             Job::Safety { seq, state } => safety = Some((seq, state)),
             Job::Accepted {
@@ -111,6 +117,11 @@ fn write(
                 replies.push((results, reply));
             }
         }
+    }
+    for block in &blocks {
+        store
+            .put_block(block)
+            .map_err(|e| format!("storing a block: {e}"))?;
     }
     if !batches.is_empty() {
         store

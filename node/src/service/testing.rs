@@ -1,10 +1,26 @@
 //! Test-only behaviour, compiled with the `testing` feature only: never in a shipped
 //! binary.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use synod_p2p::Gossip;
 use synod_types::Message;
 
 use super::Node;
+
+/// Set by `synod start --testing.equivocate`: as leader, this process also signs a
+/// conflicting proposal, so that the network must detect, report and slash it.
+static EQUIVOCATE: AtomicBool = AtomicBool::new(false);
+
+/// Makes this process's validator equivocate as leader.
+pub fn equivocate_as_leader() {
+    EQUIVOCATE.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`equivocate_as_leader`] was called.
+pub(super) fn equivocating() -> bool {
+    EQUIVOCATE.load(Ordering::Relaxed)
+}
 
 impl Node {
     /// Test only: signs a second proposal for the view with another payload, bypassing

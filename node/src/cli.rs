@@ -27,6 +27,10 @@ pub enum Command {
     Start(Box<StartArgs>),
     /// Show a running node's status, read over its RPC.
     Status(StatusArgs),
+    /// Block data: fetch a finalized block's batches, or rebuild them from the
+    /// validators' shards.
+    #[command(subcommand)]
+    Da(DaCommand),
     /// Stake on L1: register a validator, exit, withdraw, show its status; deploy the contracts.
     #[command(subcommand)]
     Stake(StakeCommand),
@@ -252,6 +256,25 @@ pub struct StatusArgs {
     /// Print the raw JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `synod da` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DaCommand {
+    /// Print a finalized block's data as JSON (`synod_getBlockData`): from the node's
+    /// store, or rebuilt from the validators' shards when the node lacks a batch.
+    Get {
+        /// The block's height.
+        #[arg(long)]
+        height: u64,
+        /// Rebuild from the validators' shards even if the node holds the batches (checks
+        /// that the data is available without any full copy).
+        #[arg(long)]
+        from_shards: bool,
+        /// The node's RPC URL.
+        #[arg(long, default_value = "http://127.0.0.1:8545")]
+        rpc: String,
+    },
 }
 
 /// Options of `synod sim`.

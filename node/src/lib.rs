@@ -28,6 +28,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Genesis(args) => cmd::init::genesis(args),
         cli::Command::Start(args) => cmd::start::run(args),
         cli::Command::Status(args) => cmd::status::run(args),
+        cli::Command::Da(command) => cmd::da::run(command),
         cli::Command::Stake(command) => cmd::stake::run(command),
         cli::Command::Testnet(command) => synod_testnet::run(command),
     };

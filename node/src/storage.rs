@@ -8,6 +8,7 @@
 //! | `batches` | batch digest | batch |
 //! | `txs` | transaction hash | height, batch index, position |
 //! | `pending` | transaction hash | a transaction acknowledged to a client, not final yet |
+//! | `shards` | DA commitment ‖ shard index | a shard of block data this validator keeps, with its proof |
 //! | `meta` | `schema`, `committed`, `epoch_root` | schema version, last committed block hash, last committed block that ended an epoch |
 //!
 //! Pending-transaction writes are synced before they return: the RPC answers with a
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use thiserror::Error;
 
+use synod_da::{Kept, Shard};
 use synod_types::wire::{self, Limits, WireError};
 use synod_types::{Batch, Block, FinalityCert, Hash, SealedBatch, Tx};
 
@@ -35,8 +37,10 @@ const CF_TXS: &str = "txs";
 const CF_META: &str = "meta";
 /// Transactions acknowledged to clients and not final yet (survive a crash).
 const CF_PENDING: &str = "pending";
-const FAMILIES: [&str; 7] = [
-    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_BATCHES, CF_TXS, CF_META, CF_PENDING,
+/// This validator's shards of block data: commitment ‖ index (big-endian) → shard.
+const CF_SHARDS: &str = "shards";
+const FAMILIES: [&str; 8] = [
+    CF_BLOCKS, CF_HEIGHTS, CF_CERTS, CF_BATCHES, CF_TXS, CF_META, CF_PENDING, CF_SHARDS,
 ];
 
 const SCHEMA_VERSION: u32 = 1;
@@ -91,6 +95,14 @@ pub struct TxLocation {
 pub struct Store {
     db: DB,
     limits: Limits,
+}
+
+/// The key of a shard: the commitment of its data, then its index.
+fn shard_key(commitment: &Hash, index: u32) -> [u8; 36] {
+    let mut key = [0u8; 36];
+    key[..32].copy_from_slice(&commitment.0);
+    key[32..].copy_from_slice(&index.to_be_bytes());
+    key
 }
 
 /// A 32-byte hash read back from the database.
@@ -244,10 +256,14 @@ impl Store {
         }
     }
 
-    /// Stores batches a block not final yet orders, synced: a validator writes them
-    /// before it signs a proposal or vote for that block, and serves them after a
-    /// restart.
-    pub fn put_batches(&self, batches: &[Arc<SealedBatch>]) -> Result<(), StorageError> {
+    /// Stores the batches a block not final yet orders and the shards this validator
+    /// keeps of its data, synced: a validator writes them before it signs a proposal or
+    /// vote for that block, and serves them after a restart.
+    pub fn put_data(
+        &self,
+        batches: &[Arc<SealedBatch>],
+        kept: &[Kept],
+    ) -> Result<(), StorageError> {
         let mut write = WriteBatch::default();
         for sealed in batches {
             write.put_cf(
@@ -256,10 +272,31 @@ impl Store {
                 wire::encode_batch(sealed.batch()),
             );
         }
+        for k in kept {
+            for shard in &k.shards {
+                write.put_cf(
+                    self.cf(CF_SHARDS),
+                    shard_key(&k.commitment, shard.index),
+                    shard.encode(),
+                );
+            }
+        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(write, &options)?;
         Ok(())
+    }
+
+    /// A shard of the data `commitment` names, kept by this validator.
+    pub fn shard(&self, commitment: &Hash, index: u32) -> Result<Option<Shard>, StorageError> {
+        self.get(CF_SHARDS, &shard_key(commitment, index))?
+            .map(|b| {
+                Shard::decode(&b).map_err(|e| StorageError::Corrupt {
+                    what: "shard",
+                    source: WireError::Decode(e.to_string()),
+                })
+            })
+            .transpose()
     }
 
     /// A stored batch.
@@ -527,7 +564,7 @@ pub(crate) mod tests {
             let store = Store::open(&dir, Limits::new(4)).unwrap();
             assert_eq!(store.committed().unwrap(), None);
             let sealed = std::sync::Arc::new(SealedBatch::new(batch.clone()));
-            store.put_batches(std::slice::from_ref(&sealed)).unwrap();
+            store.put_data(std::slice::from_ref(&sealed), &[]).unwrap();
             assert_eq!(store.batch(&sealed.digest()).unwrap(), Some(batch.clone()));
             store
                 .commit(

@@ -74,6 +74,31 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "batches waiting to be ordered",
     ),
+    (
+        "synod_da_shards_stored_total",
+        Kind::Counter,
+        "shards of block data this validator stored (its share, before voting)",
+    ),
+    (
+        "synod_da_shard_bytes_stored_total",
+        Kind::Counter,
+        "bytes of those shards",
+    ),
+    (
+        "synod_da_rebuilds_total",
+        Kind::Counter,
+        "block data rebuilt from validators' shards",
+    ),
+    (
+        "synod_da_rebuild_seconds",
+        Kind::Gauge,
+        "time the last rebuild from shards took",
+    ),
+    (
+        "synod_da_rejected_commitments_total",
+        Kind::Counter,
+        "proposals not voted for: their DA commitment is not their data's",
+    ),
     ("synod_rpc_requests_total", Kind::Counter, "RPC requests"),
     (
         "synod_rpc_transactions_accepted_total",

@@ -67,6 +67,7 @@ fn list_names_every_scenario_including_the_negative_controls() {
         "crash-restart",
         "crash-all-certified",
         "equivocating-leader",
+        "corrupt-commitment",
         "double-voter",
         "silent",
         "replay",
@@ -79,6 +80,7 @@ fn list_names_every_scenario_including_the_negative_controls() {
         "nc-twins",
         "nc-quorum",
         "nc-volatile-data",
+        "nc-unchecked-commitment",
     ] {
         assert!(
             stdout

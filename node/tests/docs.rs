@@ -8,10 +8,10 @@ use std::path::PathBuf;
 const CRATES: [&str; 9] = [
     "types",
     "sequencer",
+    "da",
     "consensus",
     "p2p",
     "staking",
-    "da",
     "bridge",
     "testnet",
     "node",

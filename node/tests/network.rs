@@ -171,6 +171,142 @@ fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
     assert_no_evidence(&urls);
 }
 
+/// Every validator killed at once, twenty times, at random points under load (no full
+/// node holds a copy of anything): certified blocks whose batches were only in memory
+/// used to stall finality for good. Each time finality resumes, and every acknowledged
+/// transaction is finalized exactly once.
+#[test]
+fn every_validator_killed_at_once_twenty_times_under_load_loses_nothing() {
+    const ROUNDS: u32 = 20;
+    let net = Net::up("power", 4, 0);
+    let dir = net.dir.to_str().unwrap().to_string();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let loader = {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            let report = dir.clone() + "/load.json";
+            synod(&[
+                "testnet",
+                "load",
+                "--dir",
+                &dir,
+                "--rate",
+                "300",
+                "--duration",
+                "150",
+                "--size",
+                "64",
+                "--json",
+                &report,
+            ]);
+            serde_json::from_str::<Value>(&std::fs::read_to_string(report).unwrap()).unwrap()
+        })
+    };
+    let urls = net.urls();
+    let names: Vec<String> = (0..4).map(|i| format!("validator-{i}")).collect();
+    std::thread::sleep(Duration::from_secs(3));
+    for round in 0..ROUNDS {
+        std::thread::sleep(Duration::from_millis(rand::Rng::gen_range(
+            &mut rng,
+            200..2_500,
+        )));
+        let before = urls.iter().map(|u| height(u)).max().unwrap();
+        // Frozen together, then killed: none of them gets to write anything more.
+        let pids: Vec<String> = names
+            .iter()
+            .map(|n| net.node(n)["pid"].as_u64().unwrap().to_string())
+            .collect();
+        for signal in ["-STOP", "-KILL"] {
+            assert!(Command::new("kill")
+                .arg(signal)
+                .args(&pids)
+                .status()
+                .unwrap()
+                .success());
+        }
+        for name in &names {
+            net.restart(name, false);
+        }
+        wait_until(
+            &format!("finality to resume after round {round} (height {before}, seed {seed})"),
+            Duration::from_secs(60),
+            || urls.iter().all(|u| height(u) >= before + 2),
+        );
+    }
+    let report = loader.join().unwrap();
+    assert!(report["acknowledged"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        report["lost"], 0,
+        "acknowledged transactions lost: {report}"
+    );
+    assert_eq!(report["duplicates"], 0, "{report}");
+    assert_identical_chains(&urls);
+    assert_no_evidence(&urls);
+}
+
+/// Block data rebuilt from the validators' shards alone, on a full node: byte for byte
+/// the batches the store holds, while any third of the stake answers; with a quarter of
+/// the stake left, a clear error that says how much answered.
+#[test]
+fn a_full_node_rebuilds_block_data_from_a_third_of_the_stake_and_no_less() {
+    let net = Net::up("da", 4, 1);
+    let report = net.load(200, 5);
+    assert_eq!(report["lost"], 0, "{report}");
+    let urls = net.urls();
+    let full = &urls[4];
+    let top = height(full);
+    let with_batches: Vec<u64> = (1..=top)
+        .filter(|h| {
+            rpc(full, "synod_getBlock", json!([h]))["result"]["batches"]
+                .as_array()
+                .is_some_and(|b| !b.is_empty())
+        })
+        .collect();
+    assert!(
+        with_batches.len() >= 3,
+        "blocks with batches: {with_batches:?}"
+    );
+    let rebuilt_matches = |h: u64| {
+        let stored = rpc(full, "synod_getBlockData", json!([h]))["result"].clone();
+        let rebuilt = rpc(
+            full,
+            "synod_getBlockData",
+            json!([h, {"from_shards": true}]),
+        )["result"]
+            .clone();
+        assert_eq!(stored["source"], "store");
+        assert_eq!(rebuilt["source"], "shards", "{rebuilt}");
+        assert_eq!(rebuilt["batches"], stored["batches"], "height {h}");
+        assert_eq!(rebuilt["da_commitment"], stored["da_commitment"]);
+    };
+    for h in &with_batches {
+        rebuilt_matches(*h);
+    }
+    // Three of four equal validators left, then two (half the stake): still rebuilt.
+    net.kill("validator-3");
+    rebuilt_matches(with_batches[0]);
+    net.kill("validator-2");
+    rebuilt_matches(with_batches[1]);
+    // One of four: a quarter of the stake is not enough.
+    net.kill("validator-1");
+    let answer = rpc(
+        full,
+        "synod_getBlockData",
+        json!([with_batches[2], {"from_shards": true}]),
+    );
+    assert_eq!(answer["error"]["code"], -32004, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("25.0% of the stake") && message.contains("a third"),
+        "{message}"
+    );
+}
+
 #[test]
 fn bad_rpc_input_gets_clear_errors_and_the_node_keeps_running() {
     // Without an L1: nothing is attested.

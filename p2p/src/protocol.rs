@@ -25,6 +25,11 @@ pub const MAX_FINALIZED_PER_REQUEST: u32 = 64;
 /// Finalized blocks in one response, at most: a response runs on past the number asked
 /// for to the next block with a stored finality certificate.
 pub const MAX_FINALIZED_PER_RESPONSE: usize = 1_024;
+/// Shard indices one request may name (a committee's layout has at most 32,768).
+pub const MAX_SHARDS_PER_REQUEST: usize = 32_768;
+/// Bytes of shards one answer carries at most (the frame limit is 4 MiB); the asker
+/// asks again for what did not fit.
+pub const MAX_SHARD_REPLY_BYTES: usize = 3 << 20;
 
 /// What one peer asks another directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +49,14 @@ pub enum Request {
     },
     /// Transactions a full node hands to a validator for ordering.
     Txs(Vec<Tx>),
+    /// The shards with these indices of the block data `commitment` names, as far as
+    /// this peer keeps them.
+    Shards {
+        /// The block's DA commitment.
+        commitment: Hash,
+        /// The shard indices wanted.
+        indices: Vec<u32>,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -65,17 +78,22 @@ pub enum Response {
     },
     /// The request was refused (rate limit, unknown data), with the reason.
     Refused(String),
+    /// Shards found, each encoded as `synod_da::Shard::encode` (checked by the asker
+    /// against the commitment), at most [`MAX_SHARD_REPLY_BYTES`] of them.
+    Shards(Vec<Vec<u8>>),
 }
 
 const REQ_CONSENSUS: u8 = 1;
 const REQ_BATCHES: u8 = 2;
 const REQ_FINALIZED: u8 = 3;
 const REQ_TXS: u8 = 4;
+const REQ_SHARDS: u8 = 5;
 const RES_ACK: u8 = 0;
 const RES_CONSENSUS: u8 = 1;
 const RES_BATCHES: u8 = 2;
 const RES_FINALIZED: u8 = 3;
 const RES_REFUSED: u8 = 4;
+const RES_SHARDS: u8 = 5;
 const MAX_REASON_BYTES: usize = 256;
 
 /// Why a frame could not be decoded.
@@ -127,6 +145,18 @@ impl Request {
                 let items: Vec<Vec<u8>> = txs.iter().map(wire::encode_tx).collect();
                 tagged(REQ_TXS, encode_list(&items))
             }
+            Request::Shards {
+                commitment,
+                indices,
+            } => {
+                let mut out = Vec::with_capacity(33 + 4 * indices.len());
+                out.push(REQ_SHARDS);
+                out.extend_from_slice(commitment.as_bytes());
+                for i in indices {
+                    out.extend_from_slice(&i.to_be_bytes());
+                }
+                out
+            }
         }
     }
 
@@ -175,6 +205,27 @@ impl Request {
                     max,
                 })
             }
+            REQ_SHARDS => {
+                if body.len() < 32 || (body.len() - 32) % 4 != 0 {
+                    return Err(FrameError::Truncated);
+                }
+                let (commitment, indices) = body.split_at(32);
+                let count = indices.len() / 4;
+                if count > MAX_SHARDS_PER_REQUEST {
+                    return Err(FrameError::TooMany {
+                        what: "shard indices",
+                        count,
+                        max: MAX_SHARDS_PER_REQUEST,
+                    });
+                }
+                Ok(Request::Shards {
+                    commitment: Hash(commitment.try_into().expect("32 bytes")),
+                    indices: indices
+                        .chunks_exact(4)
+                        .map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes")))
+                        .collect(),
+                })
+            }
             REQ_TXS => {
                 let items = decode_list(body, MAX_TXS_PER_REQUEST, "transactions")?;
                 let txs = items
@@ -213,6 +264,7 @@ impl Response {
                 reason.truncate(MAX_REASON_BYTES);
                 tagged(RES_REFUSED, reason)
             }
+            Response::Shards(shards) => tagged(RES_SHARDS, encode_list(shards)),
         }
     }
 
@@ -253,6 +305,12 @@ impl Response {
                     blocks,
                     certificate,
                 })
+            }
+            RES_SHARDS => {
+                let items = decode_list(body, MAX_SHARDS_PER_REQUEST, "shards")?;
+                Ok(Response::Shards(
+                    items.into_iter().map(<[u8]>::to_vec).collect(),
+                ))
             }
             RES_REFUSED => Ok(Response::Refused(
                 String::from_utf8_lossy(&body[..body.len().min(MAX_REASON_BYTES)]).into_owned(),
@@ -420,6 +478,10 @@ mod tests {
                 block_hash: Hash::from_u64(9),
                 max_blocks: 3,
             })),
+            Request::Shards {
+                commitment: Hash::from_u64(4),
+                indices: vec![0, 7, 63],
+            },
             Request::Txs(vec![
                 Tx {
                     namespace: 1,
@@ -455,6 +517,7 @@ mod tests {
                 certificate: None,
             },
             Response::Refused("slow down".into()),
+            Response::Shards(vec![vec![1, 2, 3], vec![]]),
         ];
         for r in responses {
             assert_eq!(Response::decode(&r.encode(), &limits()).unwrap(), r);

@@ -1,6 +1,12 @@
 //! `synod testnet load`: submits transactions to every node over JSON-RPC and follows
 //! the finalized stream over WebSocket, to measure what was acknowledged, finalized and
 //! lost, and the latency from submission to finality.
+//!
+//! Nodes may die and come back during a run (chaos and crash tests): the stream is
+//! followed on whichever node answers, reconnecting when it drops, and at the end every
+//! acknowledged transaction the stream did not show is looked up with
+//! `synod_getTransaction`, so one missed during a reconnection counts as finalized
+//! (without a latency), not lost.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,9 +62,12 @@ pub struct Report {
     pub rejected: u64,
     /// Acknowledged and seen finalized.
     pub finalized: u64,
+    /// Of `finalized`, those found with `synod_getTransaction` rather than on the stream
+    /// (finalized while the stream was reconnecting; no latency for them).
+    pub finalized_unstreamed: u64,
     /// Acknowledged and never seen finalized.
     pub lost: u64,
-    /// Seen finalized more than once on the stream.
+    /// Seen finalized in more than one block.
     pub duplicates: u64,
     /// Latency percentiles, submission to finality, ms.
     pub p50_ms: f64,
@@ -77,6 +86,11 @@ pub struct Report {
 struct Shared {
     submitted: Mutex<HashMap<[u8; 32], Instant>>,
     finalized: Mutex<Vec<([u8; 32], Instant)>>,
+    /// Acknowledged, missed by the stream, found finalized by lookup.
+    looked_up: Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Heights whose block was read from a stream: after a reconnection to another
+    /// node, a block already read from the last one is not counted again.
+    heights: Mutex<std::collections::HashSet<u64>>,
     rejected: Mutex<Vec<String>>,
     ack_times: Mutex<Vec<Instant>>,
     stop: AtomicBool,
@@ -102,17 +116,43 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Follows `synod_subscribeFinalized` on one node until told to stop.
-fn follow(ws_url: String, shared: Arc<Shared>, ready: mpsc::Sender<Result<()>>) {
-    let result = (|| -> Result<()> {
-        let (mut socket, _) = tungstenite::connect(&ws_url)
+/// Follows `synod_subscribeFinalized` until told to stop, on the first of `ws_urls`
+/// that answers, moving to the next whenever the connection drops. `ready` hears once:
+/// the first subscription, or why none started within 10 s.
+fn follow(ws_urls: Vec<String>, shared: Arc<Shared>, ready: mpsc::Sender<Result<()>>) {
+    let began = Instant::now();
+    let mut subscribed = false;
+    let mut attempt = 0usize;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let url = &ws_urls[attempt % ws_urls.len()];
+        attempt += 1;
+        match follow_one(url, &shared, &mut || {
+            if !subscribed {
+                subscribed = true;
+                let _ = ready.send(Ok(()));
+            }
+        }) {
+            Ok(()) => return,
+            Err(e) if !subscribed && began.elapsed() > Duration::from_secs(10) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// Follows the stream on one node until stopped (`Ok`) or the connection fails.
+fn follow_one(ws_url: &str, shared: &Shared, subscribed: &mut dyn FnMut()) -> Result<()> {
+    {
+        let (mut socket, _) = tungstenite::connect(ws_url)
             .with_context(|| format!("cannot open a WebSocket to {ws_url}"))?;
         let request = json!({"jsonrpc": "2.0", "id": 1, "method": "synod_subscribeFinalized", "params": [{"hashes_only": true}]});
         socket.send(tungstenite::Message::text(request.to_string()))?;
         if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
             s.set_read_timeout(Some(Duration::from_millis(200)))?;
         }
-        let _ = ready.send(Ok(()));
+        subscribed();
         while !shared.stop.load(Ordering::Relaxed) {
             let message = match socket.read() {
                 Ok(m) => m,
@@ -137,6 +177,19 @@ fn follow(ws_url: String, shared: Arc<Shared>, ready: mpsc::Sender<Result<()>>) 
             else {
                 continue;
             };
+            if let Some(height) = value
+                .pointer("/params/result/height")
+                .and_then(Value::as_u64)
+            {
+                if !shared
+                    .heights
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(height)
+                {
+                    continue;
+                }
+            }
             let mut finalized = shared.finalized.lock().unwrap_or_else(|p| p.into_inner());
             for tx in txs {
                 if let Some(h) = tx.get("hash").and_then(Value::as_str).and_then(parse_hash) {
@@ -145,9 +198,72 @@ fn follow(ws_url: String, shared: Arc<Shared>, ready: mpsc::Sender<Result<()>>) 
             }
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = ready.send(Err(e));
+    }
+}
+
+/// Looks up, on the nodes of `rpc_urls` in turn, the acknowledged transactions the
+/// stream has not shown; those finalized are recorded as such.
+fn look_up_unseen(rpc_urls: &[String], shared: &Shared) {
+    let seen: std::collections::HashSet<[u8; 32]> = shared
+        .finalized
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(h, _)| *h)
+        .collect();
+    let unseen: Vec<[u8; 32]> = {
+        let looked_up = shared.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+        shared
+            .submitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|h| !seen.contains(*h) && !looked_up.contains(*h))
+            .copied()
+            .collect()
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    for (i, chunk) in unseen.chunks(CHUNK).enumerate() {
+        let calls: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(id, h)| {
+                let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+                json!({"jsonrpc": "2.0", "id": id, "method": "synod_getTransaction", "params": [format!("0x{hex}")]})
+            })
+            .collect();
+        let answers = rpc_urls
+            .iter()
+            .cycle()
+            .skip(i)
+            .take(rpc_urls.len())
+            .find_map(|url| {
+                agent
+                    .post(url)
+                    .send_json(Value::Array(calls.clone()))
+                    .and_then(|mut r| {
+                        r.body_mut()
+                            .with_config()
+                            .limit(64 << 20)
+                            .read_json::<Value>()
+                    })
+                    .ok()
+            });
+        let Some(Value::Array(answers)) = answers else {
+            continue;
+        };
+        let mut looked_up = shared.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+        for a in answers {
+            let finalized =
+                a.pointer("/result/status").and_then(Value::as_str) == Some("finalized");
+            let id = a.get("id").and_then(Value::as_u64).map(|i| i as usize);
+            if let (true, Some(h)) = (finalized, id.and_then(|i| chunk.get(i))) {
+                looked_up.insert(*h);
+            }
+        }
     }
 }
 
@@ -248,18 +364,24 @@ pub fn run(manifest: &Manifest, plan: &Plan) -> Result<Report> {
     let shared = Arc::new(Shared {
         submitted: Mutex::new(HashMap::new()),
         finalized: Mutex::new(Vec::new()),
+        looked_up: Mutex::new(std::collections::HashSet::new()),
+        heights: Mutex::new(std::collections::HashSet::new()),
         rejected: Mutex::new(Vec::new()),
         ack_times: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
     });
-    let ws_url = manifest.nodes[0].rpc_url.replacen("http://", "ws://", 1);
+    let rpc_urls: Vec<String> = manifest.nodes.iter().map(|n| n.rpc_url.clone()).collect();
+    let ws_urls = rpc_urls
+        .iter()
+        .map(|u| u.replacen("http://", "ws://", 1))
+        .collect();
     let (ready_tx, ready) = mpsc::channel();
     let follower = {
         let shared = shared.clone();
-        std::thread::spawn(move || follow(ws_url, shared, ready_tx))
+        std::thread::spawn(move || follow(ws_urls, shared, ready_tx))
     };
     ready
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(Duration::from_secs(15))
         .context("the finalized subscription did not start")??;
     let start = Instant::now();
     let targets = manifest.nodes.len();
@@ -281,12 +403,18 @@ pub fn run(manifest: &Manifest, plan: &Plan) -> Result<Report> {
     // Wait for the acknowledged transactions to finalize, or for progress to stop.
     let mut last_count = 0;
     let mut last_progress = Instant::now();
+    let mut last_lookup = Instant::now();
     loop {
         let finalized = shared
             .finalized
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .len();
+            .len()
+            + shared
+                .looked_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
         let acked = shared
             .submitted
             .lock()
@@ -302,10 +430,18 @@ pub fn run(manifest: &Manifest, plan: &Plan) -> Result<Report> {
         if last_progress.elapsed() > DRAIN {
             break;
         }
+        // What the stream missed while it reconnected never shows on it.
+        if last_progress.elapsed() > Duration::from_secs(3)
+            && last_lookup.elapsed() > Duration::from_secs(3)
+        {
+            look_up_unseen(&rpc_urls, &shared);
+            last_lookup = Instant::now();
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     shared.stop.store(true, Ordering::Relaxed);
     let _ = follower.join();
+    look_up_unseen(&rpc_urls, &shared);
     Ok(report(&shared, plan, start, sent_until))
 }
 
@@ -344,7 +480,13 @@ fn report(shared: &Shared, plan: &Plan, start: Instant, sent_until: Instant) -> 
         let s = (at.duration_since(start).as_secs() as usize).min(secs);
         per_second[s].0 += 1;
     }
-    let finalized_count = submitted.keys().filter(|h| seen.contains_key(*h)).count() as u64;
+    let looked_up = shared.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+    let unstreamed = submitted
+        .keys()
+        .filter(|h| !seen.contains_key(*h) && looked_up.contains(*h))
+        .count() as u64;
+    let finalized_count =
+        submitted.keys().filter(|h| seen.contains_key(*h)).count() as u64 + unstreamed;
     let duplicates = seen.values().filter(|c| **c > 1).count() as u64;
     latencies.sort_by(f64::total_cmp);
     let last_final = finalized
@@ -384,6 +526,7 @@ fn report(shared: &Shared, plan: &Plan, start: Instant, sent_until: Instant) -> 
         acknowledged: submitted.len() as u64,
         rejected,
         finalized: finalized_count,
+        finalized_unstreamed: unstreamed,
         lost: submitted.len() as u64 - finalized_count,
         duplicates,
         p50_ms: percentile(&latencies, 0.5),

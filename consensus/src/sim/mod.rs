@@ -12,6 +12,7 @@ mod checker;
 mod network;
 mod runner;
 mod scenario;
+mod setup;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use synod_da::CommitteeDa;
 use synod_sequencer::{Availability, BatchPool, PoolConfig};
 use synod_types::hash::AbiWriter;
 use synod_types::{
@@ -120,6 +121,10 @@ pub struct Sim {
     engine_committed: u64,
     /// The batches of every block an honest engine committed: block → (height, digests).
     finalized_payloads: HashMap<Hash, (u64, Vec<Hash>)>,
+    /// The committee DA backend (its shard layout) the commitments are computed with.
+    da: CommitteeDa,
+    /// DA commitments computed so far: payload digest → commitment.
+    commitments: HashMap<Hash, Hash>,
 }
 
 impl Sim {
@@ -186,6 +191,7 @@ impl Sim {
         let checker = Checker::new(honest_committee, domain, genesis.hash());
         let network = setup.network.clone();
         let window_crashes_left = setup.window_crashes;
+        let da = CommitteeDa::new(&setup.stakes, None);
         Sim {
             setup,
             seed,
@@ -208,6 +214,8 @@ impl Sim {
             restarts_until: 0,
             engine_committed: 0,
             finalized_payloads: HashMap::new(),
+            da,
+            commitments: HashMap::new(),
         }
     }
 
@@ -468,14 +476,18 @@ impl Sim {
                 );
             }
             Action::RequestPayload { view, empty, .. } => {
+                let (payload, mut da_commitment) = if empty {
+                    (Vec::new(), Hash::ZERO)
+                } else {
+                    self.build_payload(slot)
+                };
+                if self.slots[slot].behavior == Behavior::CorruptCommitment {
+                    da_commitment = keccak256(&[&da_commitment.0[..], b"corrupt"].concat());
+                }
                 return Step::Feed(Input::PayloadReady {
                     view,
-                    payload: if empty {
-                        Vec::new()
-                    } else {
-                        self.build_payload(slot)
-                    },
-                    da_commitment: Hash::ZERO,
+                    payload,
+                    da_commitment,
                     timestamp_ms: now,
                     next_epoch: None,
                 });

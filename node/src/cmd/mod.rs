@@ -1,3 +1,4 @@
+pub mod da;
 pub mod init;
 pub mod keys;
 pub mod protection;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use synod_types::{Batch, Block, Hash, Tx};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::service::{Command, Finalized, Shared};
+use crate::service::{Command, DataSource, Finalized, Shared};
 
 /// Transactions accepted in one `synod_sendTransactions` call, at most.
 pub const MAX_TXS_PER_CALL: usize = 4_096;
@@ -20,6 +20,8 @@ pub mod code {
     pub const TX_REJECTED: i32 = -32001;
     /// The node is shutting down or overloaded.
     pub const UNAVAILABLE: i32 = -32002;
+    /// A block's data cannot be had (no such block, or too few shards reachable).
+    pub const DATA_UNAVAILABLE: i32 = -32004;
     /// The store failed.
     pub const INTERNAL: i32 = -32603;
     /// Invalid parameters.
@@ -255,6 +257,52 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
                 .map_or(Value::Null, |b| batch_json(&digest, &b)),
         )
     })
+    .expect(register);
+
+    m.register_async_method(
+        "synod_getBlockData",
+        |params: Params<'static>, ctx, _| async move {
+            let mut seq = params.sequence();
+            let height: u64 = seq.next()?;
+            let options: Option<Value> = seq.optional_next()?;
+            let from_shards = options
+                .as_ref()
+                .and_then(|o| o.get("from_shards"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let (reply, answer) = oneshot::channel();
+            ctx.commands
+                .send(Command::BlockData {
+                    height,
+                    from_shards,
+                    reply,
+                })
+                .await
+                .map_err(|_| error(code::UNAVAILABLE, "the node is shutting down"))?;
+            let data = answer
+                .await
+                .map_err(|_| error(code::UNAVAILABLE, "the node is shutting down"))?
+                .map_err(|e| error(code::DATA_UNAVAILABLE, e))?;
+            Ok::<_, ErrorObjectOwned>(json!({
+                "height": data.block.header.height,
+                "block_hash": data.block.hash().to_hex(),
+                "da_commitment": data.block.header.da_commitment.to_hex(),
+                "source": match data.source {
+                    DataSource::Store => "store",
+                    DataSource::Shards => "shards",
+                },
+                "batches": data.payload.batches.iter().map(|b| batch_json(&b.digest(), b)).collect::<Vec<_>>(),
+                "record": data.payload.record.as_ref().map(|r| json!({
+                    "epoch": r.epoch,
+                    "l1_block": r.l1_block,
+                    "members": r.members.iter().map(|m| json!({
+                        "public_key": format!("0x{}", hex::encode(m.public_key.0)),
+                        "stake": m.stake,
+                    })).collect::<Vec<_>>(),
+                })),
+            }))
+        },
+    )
     .expect(register);
 
     m.register_method("synod_getTips", |_, ctx, _| {

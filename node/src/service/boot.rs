@@ -151,6 +151,12 @@ fn certified_chain(store: &Store, tip: Hash, base: &Block) -> Result<Vec<Block>>
     Ok(chain)
 }
 
+/// The committee DA backend of `committee`, for member `me`.
+pub fn da_backend(committee: &Committee, me: Option<u32>) -> synod_da::CommitteeDa {
+    let stakes: Vec<u64> = committee.members().iter().map(|m| m.stake).collect();
+    synod_da::CommitteeDa::new(&stakes, me.map(|m| m as usize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,15 +104,13 @@ impl Node {
                 let (payload, next_epoch) = if empty {
                     (Vec::new(), None)
                 } else {
-                    (self.pick_payload().await?, self.next_epoch_record())
+                    (self.pick_payload(), self.next_epoch_record())
                 };
-                let digest = synod_types::tx::payload_digest(&payload);
+                let da_commitment = self.disperse(&payload, next_epoch.as_ref()).await?;
                 return Ok(engine(self).handle(Input::PayloadReady {
                     view,
                     payload,
-                    // The batches travel on the validators' own network; the commitment
-                    // of that inline availability is the payload digest itself.
-                    da_commitment: digest,
+                    da_commitment,
                     timestamp_ms: now_ms(),
                     next_epoch,
                 }));

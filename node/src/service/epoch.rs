@@ -68,6 +68,7 @@ impl Node {
         );
         metrics::gauge!("synod_consensus_epoch").set(committee.epoch() as f64);
         self.committee = committee.clone();
+        self.da = boot::da_backend(&committee, self.me);
         self.committee_tx.send_replace(committee.clone());
         self.peers.reindex(&committee);
         self.availability.handed_over();

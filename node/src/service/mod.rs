@@ -30,17 +30,21 @@
 mod boot;
 mod chain;
 mod consensus;
+mod data;
 mod epoch;
 mod follow;
 mod payload;
 mod persist;
 mod requests;
+mod retrieve;
 mod status;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use status::{ChainInfo, Command, FinalTx, Finalized, NodeStatus, Shared};
+pub use status::{
+    BlockData, ChainInfo, Command, DataSource, FinalTx, Finalized, NodeStatus, Shared,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,6 +166,8 @@ pub struct Node {
     evidence: Option<mpsc::Sender<synod_types::Equivocation>>,
     /// The StakeTable's epoch snapshots read from L1.
     l1_epochs: Option<watch::Receiver<synod_staking::Epochs>>,
+    /// The committee DA backend of the current committee (`data.rs`).
+    da: synod_da::CommitteeDa,
 }
 
 impl std::fmt::Debug for Node {
@@ -253,6 +259,7 @@ impl Node {
                     Role::Validator => cfg.consensus.catch_up_blocks,
                 },
             ),
+            da: boot::da_backend(&committee, me),
             cfg,
             domain,
             committee,
@@ -378,6 +385,11 @@ impl Node {
             Command::IsPending { hash, reply } => {
                 let _ = reply.send(self.intake.is_pending(&hash));
             }
+            Command::BlockData {
+                height,
+                from_shards,
+                reply,
+            } => self.block_data_for(height, from_shards, reply)?,
         }
         Ok(())
     }

@@ -166,44 +166,24 @@ impl Node {
         Ok(())
     }
 
-    /// Blocks whose batches are all here now: once they are queued for disk, the
-    /// engine votes.
+    /// Blocks whose batches are all here now: once their data is checked against
+    /// their DA commitment and queued for disk, the engine votes (or not).
     async fn payloads_ready(&mut self, blocks: Vec<Block>) -> Result<()> {
         for block in blocks {
-            self.make_durable(&block.payload).await?;
+            let valid = self.check_data(&block).await?;
             self.drive(Input::PayloadChecked {
                 block_hash: block.hash(),
-                valid: true,
+                valid,
             })
             .await?;
         }
         Ok(())
     }
 
-    /// Queues the batches of `payload` held in the pool for a synced write ahead of the
-    /// safety state of the vote or proposal this node is about to sign: the persistence
-    /// thread writes them first, so nothing signed leaves before the data it attests is
-    /// durable, and a restarted node still holds (and serves) every batch it voted for
-    /// (`docs/protocol.md` §3, S5). Batches not in the pool came from the store.
-    async fn make_durable(&mut self, payload: &[Hash]) -> Result<()> {
-        let batches: Vec<Arc<SealedBatch>> =
-            payload.iter().filter_map(|d| self.pool.sealed(d)).collect();
-        if batches.is_empty() {
-            return Ok(());
-        }
-        self.persist
-            .send(super::persist::Job::Batches(batches))
-            .await
-            .context("the persistence thread stopped")
-    }
-
-    /// Up to `block.max_batches` digests not ordered by a block that is not final yet,
-    /// queued for disk before the proposal is signed.
-    pub(super) async fn pick_payload(&mut self) -> Result<Vec<Hash>> {
+    /// Up to `block.max_batches` digests not ordered by a block that is not final yet.
+    pub(super) fn pick_payload(&mut self) -> Vec<Hash> {
         let exclude = self.availability.ordered_digests();
-        let payload = self.pool.pick(self.cfg.block.max_batches, &exclude);
-        self.make_durable(&payload).await?;
-        Ok(payload)
+        self.pool.pick(self.cfg.block.max_batches, &exclude)
     }
 
     /// Checks that every batch of a proposed block is here (and queues them for disk);
@@ -241,21 +221,19 @@ impl Node {
         }
         let (block_hash, height, view) = (block.hash(), block.header.height, block.header.view);
         let proposer = self.peers.validator(block.header.proposer);
-        let payload = block.payload.clone();
         match self
             .availability
-            .check(block, at_hand(&self.pool, self.chain.store()))
+            .check(block.clone(), at_hand(&self.pool, self.chain.store()))
         {
             Check::Ready => {
-                self.make_durable(&payload).await?;
+                let valid = self.check_data(&block).await?;
                 let engine = self
                     .engine
                     .as_mut()
                     .expect("only validators check payloads");
-                Ok(Some(engine.handle(Input::PayloadChecked {
-                    block_hash,
-                    valid: true,
-                })))
+                Ok(Some(
+                    engine.handle(Input::PayloadChecked { block_hash, valid }),
+                ))
             }
             Check::Waiting(missing) => {
                 tracing::debug!(

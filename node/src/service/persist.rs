@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use synod_consensus::SafetyState;
+use synod_da::Kept;
 use synod_sequencer::Rejected;
 use synod_types::{Hash, SealedBatch, Tx};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -31,8 +32,14 @@ pub enum Job {
     /// Store a block the engine holds (not final yet), before any safety state queued
     /// after it.
     Block(synod_types::Block),
-    /// Make these batches durable before any safety state queued after them.
-    Batches(Vec<Arc<SealedBatch>>),
+    /// Make these batches, and the shards this validator keeps of a block it is about
+    /// to vote for, durable before any safety state queued after them.
+    Data {
+        /// Batches of the block (or of the payload about to be proposed).
+        batches: Vec<Arc<SealedBatch>>,
+        /// This validator's shards of the block's data.
+        kept: Option<Kept>,
+    },
     /// Make this safety state durable, then report `seq`.
     Safety {
         /// The engine's sequence number.
@@ -101,12 +108,19 @@ fn write(
     let mut safety: Option<(u64, SafetyState)> = None;
     let mut blocks = Vec::new();
     let mut batches = Vec::new();
+    let mut kept = Vec::new();
     let mut txs = Vec::new();
     let mut replies = Vec::new();
     for job in batch {
         match job {
             Job::Block(block) => blocks.push(block),
-            Job::Batches(more) => batches.extend(more),
+            Job::Data {
+                batches: more,
+                kept: k,
+            } => {
+                batches.extend(more);
+                kept.extend(k);
+            }
             Job::Safety { seq, state } => safety = Some((seq, state)),
             Job::Accepted {
                 txs: accepted,
@@ -123,10 +137,10 @@ fn write(
             .put_block(block)
             .map_err(|e| format!("storing a block: {e}"))?;
     }
-    if !batches.is_empty() {
+    if !batches.is_empty() || !kept.is_empty() {
         store
-            .put_batches(&batches)
-            .map_err(|e| format!("storing batches before a vote: {e}"))?;
+            .put_data(&batches, &kept)
+            .map_err(|e| format!("storing block data before a vote: {e}"))?;
     }
     if let Some((seq, state)) = safety {
         // S5: synced before the engine releases the messages it records.
@@ -176,7 +190,12 @@ mod tests {
                 }))
             })
             .collect();
-        jobs.send(Job::Batches(batches.clone())).await.unwrap();
+        jobs.send(Job::Data {
+            batches: batches.clone(),
+            kept: None,
+        })
+        .await
+        .unwrap();
         let state = SafetyState::initial(0, QuorumCert::genesis(0, Hash::ZERO, 4));
         jobs.send(Job::Safety { seq: 7, state }).await.unwrap();
         while *persisted.borrow_and_update() != (Persisted::Safety { epoch: 0, seq: 7 }) {

@@ -112,6 +112,10 @@ impl Node {
             Request::Batches(digests) => Response::Batches(self.batches_for(&digests)?),
             Request::Finalized { from_height, max } => self.finalized_range(from_height, max)?,
             Request::Txs(txs) => self.on_forwarded_txs(peer, txs).await,
+            Request::Shards {
+                commitment,
+                indices,
+            } => Response::Shards(self.shards_for(&commitment, &indices)?),
         })
     }
 }

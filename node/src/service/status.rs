@@ -32,6 +32,36 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<bool>,
     },
+    /// A finalized block's data (`synod_getBlockData`): its batches from the store, or
+    /// rebuilt from the validators' shards (always with `from_shards`).
+    BlockData {
+        /// The height.
+        height: u64,
+        /// Rebuild from shards even if the batches are here.
+        from_shards: bool,
+        /// The data, or why it cannot be had.
+        reply: oneshot::Sender<Result<BlockData, String>>,
+    },
+}
+
+/// A finalized block's data, as `synod_getBlockData` returns it.
+#[derive(Debug)]
+pub struct BlockData {
+    /// The block.
+    pub block: Block,
+    /// Where the data came from.
+    pub source: DataSource,
+    /// The batches and the hand-over record.
+    pub payload: synod_da::payload::Payload,
+}
+
+/// Where [`BlockData`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataSource {
+    /// This node's store holds every batch.
+    Store,
+    /// Rebuilt from shards validators sent, each checked against the commitment.
+    Shards,
 }
 
 /// Handles the RPC server shares with the node.

@@ -447,6 +447,73 @@ fn a_vote_leaves_only_after_its_safety_state_is_acknowledged() {
 }
 
 #[test]
+fn a_block_whose_payload_check_fails_gets_no_vote() {
+    // The driver answers `valid: false` when the header's DA commitment is not its
+    // data's (or a batch is invalid): the engine neither signs nor persists a vote, and
+    // still votes for a valid block of a later view.
+    let mut net = Net::new(4, false);
+    let leader = net.committee.leader(1) as usize;
+    net.pump(0);
+    let proposal = net
+        .sent
+        .iter()
+        .find_map(|(from, m)| match m {
+            Message::Proposal(p) if *from == leader => Some(p.clone()),
+            _ => None,
+        })
+        .expect("the leader of view 1 proposed on start");
+    let committee = net.committee.clone();
+    let voter = (0..4u32)
+        .find(|i| *i != proposal.block.header.proposer)
+        .unwrap();
+    let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
+    let mut engine = Engine::new(
+        Config::new(DOMAIN),
+        committee,
+        Some(SecretKey::sim(voter as u64)),
+        genesis,
+        None,
+    );
+    engine.start();
+    let actions = engine.handle(Input::Message {
+        from: PeerId(9),
+        message: Message::Proposal(proposal.clone()),
+    });
+    let block_hash = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::CheckPayload { block } => Some(block.hash()),
+            _ => None,
+        })
+        .expect("payload check requested");
+    let actions = engine.handle(Input::PayloadChecked {
+        block_hash,
+        valid: false,
+    });
+    assert!(
+        actions.iter().all(|a| !matches!(
+            a,
+            Action::PersistSafety { .. }
+                | Action::Send {
+                    message: Message::Vote(_),
+                    ..
+                }
+        )),
+        "no vote for an invalid payload: {actions:?}"
+    );
+    assert_eq!(engine.safety().highest_vote_view, 0);
+    assert!(engine.safety().last_vote.is_none());
+    // A late `valid: true` for the same block changes nothing: the check was answered.
+    let actions = engine.handle(Input::PayloadChecked {
+        block_hash,
+        valid: true,
+    });
+    assert!(actions
+        .iter()
+        .all(|a| !matches!(a, Action::PersistSafety { .. })));
+}
+
+#[test]
 fn after_a_restart_the_same_vote_is_resent_and_no_conflicting_one_is_signed() {
     let mut net = Net::new(4, false);
     // Deliver only the first proposal and the votes it causes, then crash a voter.

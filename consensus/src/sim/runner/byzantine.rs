@@ -66,7 +66,11 @@ impl Sim {
                     self.send_raw(from, t, corrupted.clone());
                 }
             }
-            Behavior::Honest | Behavior::Twin | Behavior::Amnesiac | Behavior::Observer => {
+            Behavior::Honest
+            | Behavior::Twin
+            | Behavior::Amnesiac
+            | Behavior::Observer
+            | Behavior::CorruptCommitment => {
                 for t in targets {
                     self.send_raw(from, t, message.clone());
                 }
@@ -167,6 +171,7 @@ impl Sim {
         payload.push(extra.digest());
         self.gossip_batch(from, extra);
         header.payload_digest = synod_types::tx::payload_digest(&payload);
+        header.da_commitment = self.commitment_of(from, &payload);
         let block = Block::with_payload(header, proposal.block.justify.clone(), payload);
         let mut other = proposal.clone();
         other.signature = self.sign(from, block.header.view, Phase::Proposal, &block.hash());

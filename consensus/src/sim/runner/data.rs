@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use rand::Rng;
+use synod_da::DaBackend;
 use synod_sequencer::{BatchPool, Check, NextCommit};
 use synod_types::hash::AbiWriter;
 use synod_types::{Batch, Block, FinalityCert, Hash, Message, SyncResponse, Tx};
@@ -37,16 +38,60 @@ fn at_hand<'a>(pool: &'a BatchPool, disk: &'a HashMap<Hash, Batch>) -> impl Fn(&
 }
 
 impl Sim {
-    /// The payload of a leader's block: a new batch of its own, gossiped now, and up to
-    /// [`MAX_PAYLOAD`] batches of its pool that no block in flight orders.
-    pub(super) fn build_payload(&mut self, slot: usize) -> Vec<Hash> {
+    /// The payload of a leader's block and its DA commitment: a new batch of its own,
+    /// gossiped now, and up to [`MAX_PAYLOAD`] batches of its pool that no block in
+    /// flight orders.
+    pub(super) fn build_payload(&mut self, slot: usize) -> (Vec<Hash>, Hash) {
         let batch = self.new_batch(slot);
         self.gossip_batch(slot, batch);
         let s = &mut self.slots[slot];
         let exclude = s.availability.ordered_digests();
         let payload = s.pool.pick(MAX_PAYLOAD, &exclude);
         self.persist_batches(slot, &payload);
-        payload
+        let commitment = self.commitment_of(slot, &payload);
+        (payload, commitment)
+    }
+
+    /// The committee DA commitment to the batches `payload` names, all at hand at `slot`
+    /// ([`Hash::ZERO`] for none). Every honest node computes the same one, so the run
+    /// computes it once per payload.
+    pub(super) fn commitment_of(&mut self, slot: usize, payload: &[Hash]) -> Hash {
+        if payload.is_empty() {
+            return Hash::ZERO;
+        }
+        let key = synod_types::tx::payload_digest(payload);
+        if let Some(c) = self.commitments.get(&key) {
+            return *c;
+        }
+        let s = &self.slots[slot];
+        let batches: Vec<&Batch> = payload
+            .iter()
+            .filter_map(|d| s.pool.get(d).or_else(|| s.disk.batches.get(d)))
+            .collect();
+        assert_eq!(
+            batches.len(),
+            payload.len(),
+            "a payload's batches are at hand"
+        );
+        let data = synod_da::payload::encode(&batches, None);
+        let commitment = self.da.commit(&data).expect("small payloads encode");
+        self.commitments.insert(key, commitment);
+        commitment
+    }
+
+    /// The answer to a payload check whose batches are all here: valid if the header's
+    /// DA commitment is its data's (a corrupt one gets no vote), and then its batches
+    /// are written before the vote.
+    fn checked(&mut self, slot: usize, block: &Block) -> Input {
+        let valid = self.setup.unchecked_commitments
+            || self.commitment_of(slot, &block.payload) == block.header.da_commitment;
+        if valid {
+            self.persist_batches(slot, &block.payload);
+        }
+        Input::PayloadChecked {
+            block_hash: block.hash(),
+            valid,
+        }
     }
 
     /// Writes batches at hand to the disk: what a node proposes or votes for is durable
@@ -112,23 +157,15 @@ impl Sim {
     /// missing ones are fetched (from the proposer first) and the answer comes when the
     /// last one arrives.
     pub(super) fn check_payload(&mut self, slot: usize, block: Block) -> Option<Input> {
-        let block_hash = block.hash();
         let proposer = block.header.proposer;
-        let payload = block.payload.clone();
         let Slot {
             pool,
             disk,
             availability,
             ..
         } = &mut self.slots[slot];
-        match availability.check(block, at_hand(pool, &disk.batches)) {
-            Check::Ready => {
-                self.persist_batches(slot, &payload);
-                Some(Input::PayloadChecked {
-                    block_hash,
-                    valid: true,
-                })
-            }
+        match availability.check(block.clone(), at_hand(pool, &disk.batches)) {
+            Check::Ready => Some(self.checked(slot, &block)),
             Check::Waiting(missing) => {
                 let peer =
                     (0..self.slots.len()).find(|t| *t != slot && self.slots[*t].member == proposer);
@@ -171,6 +208,17 @@ impl Sim {
                 }
                 s.disk.blocks.insert(block.hash(), block.clone());
             }
+            if self.honest(slot) {
+                for b in &blocks {
+                    if self.commitment_of(slot, &b.payload) != b.header.da_commitment {
+                        self.checker.fail(format!(
+                            "data commitment: slot {slot} finalized height {} with a DA commitment that is not its data's",
+                            b.header.height
+                        ));
+                    }
+                }
+            }
+            let s = &mut self.slots[slot];
             let digests: Vec<Hash> = blocks.iter().flat_map(|b| b.payload.clone()).collect();
             s.pool.finalize(&digests);
             s.availability.finalized(last.header.height);
@@ -276,14 +324,8 @@ impl Sim {
             );
         }
         for block in ready {
-            self.persist_batches(slot, &block.payload);
-            self.feed(
-                slot,
-                Input::PayloadChecked {
-                    block_hash: block.hash(),
-                    valid: true,
-                },
-            );
+            let answer = self.checked(slot, &block);
+            self.feed(slot, answer);
         }
         if asked.is_some() {
             self.refetch_missing(slot);

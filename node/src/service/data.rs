@@ -1,0 +1,236 @@
+//! The node's side of data availability (`docs/protocol.md` §12): the commitment a
+//! leader puts in its header, and the check a validator makes before it votes, after
+//! which the block's batches and this validator's shards are queued for a synced write
+//! ahead of the vote's safety state. What is committed to and how (encoding, shard
+//! layout, proofs) is `synod_da`'s; this module only gathers the batches and hands the
+//! results to the persistence thread.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use synod_da::{DaBackend, Kept};
+use synod_p2p::protocol::MAX_SHARD_REPLY_BYTES;
+use synod_types::{Batch, Block, Hash, NextEpoch, SealedBatch};
+use tokio::sync::oneshot;
+
+use super::persist::Job;
+use super::retrieve::Rebuild;
+use super::status::{BlockData, DataSource};
+use super::Node;
+
+/// A batch of a block being encoded: shared with the pool, or read from the store.
+enum Held {
+    Pool(Arc<SealedBatch>),
+    Store(Batch),
+}
+
+impl Held {
+    fn batch(&self) -> &Batch {
+        match self {
+            Held::Pool(s) => s.batch(),
+            Held::Store(b) => b,
+        }
+    }
+}
+
+impl Node {
+    /// The block data of `payload` and `record`, from the pool or the store; `None` if
+    /// a batch is not at hand, or if there is nothing to commit to (no batches, no
+    /// record: the commitment is [`Hash::ZERO`]).
+    fn block_data(&self, payload: &[Hash], record: Option<&NextEpoch>) -> Result<Option<Vec<u8>>> {
+        if payload.is_empty() && record.is_none() {
+            return Ok(None);
+        }
+        let mut held = Vec::with_capacity(payload.len());
+        for d in payload {
+            match self.pool.sealed(d) {
+                Some(s) => held.push(Held::Pool(s)),
+                None => match self.chain.store().batch(d)? {
+                    Some(b) => held.push(Held::Store(b)),
+                    None => return Ok(None),
+                },
+            }
+        }
+        let batches: Vec<&Batch> = held.iter().map(Held::batch).collect();
+        Ok(Some(synod_da::payload::encode(&batches, record)))
+    }
+
+    /// A leader's block data: its batches and its own shards are queued for disk
+    /// before the proposal is signed; returns the DA commitment for the header.
+    pub(super) async fn disperse(
+        &mut self,
+        payload: &[Hash],
+        record: Option<&NextEpoch>,
+    ) -> Result<Hash> {
+        let (commitment, kept) = match self.block_data(payload, record)? {
+            None => (Hash::ZERO, None),
+            Some(data) => {
+                let kept = self.da.disperse(&data)?;
+                (kept.commitment, Some(kept))
+            }
+        };
+        self.make_durable(payload, kept).await?;
+        Ok(commitment)
+    }
+
+    /// Before a vote on `block`, whose batches are all at hand: whether its DA
+    /// commitment is its data's. If so, its batches and this validator's shards are
+    /// queued for disk ahead of the vote (`docs/protocol.md` §3, S5); if not, the
+    /// block gets no vote.
+    pub(super) async fn check_data(&mut self, block: &Block) -> Result<bool> {
+        let kept = match self.block_data(&block.payload, block.next_epoch.as_ref())? {
+            None => {
+                let empty = block.payload.is_empty() && block.next_epoch.is_none();
+                if !(empty && block.header.da_commitment == Hash::ZERO) {
+                    return Ok(false);
+                }
+                None
+            }
+            Some(data) => match self.da.verify(&data, &block.header.da_commitment)? {
+                Some(kept) => Some(kept),
+                None => {
+                    tracing::warn!(
+                        height = block.header.height,
+                        view = block.header.view,
+                        proposer = block.header.proposer,
+                        "the header's DA commitment is not its data's; not voting"
+                    );
+                    metrics::counter!("synod_da_rejected_commitments_total").increment(1);
+                    return Ok(false);
+                }
+            },
+        };
+        self.make_durable(&block.payload, kept).await?;
+        Ok(true)
+    }
+
+    /// Queues the batches of `payload` held in the pool, and `kept` shards, for a
+    /// synced write ahead of the safety state of the vote or proposal this node is
+    /// about to sign: the persistence thread writes them first, so nothing signed leaves
+    /// before the data it attests is durable, and a restarted node still holds (and
+    /// serves) every batch it voted for (`docs/protocol.md` §3, S5). Batches not in the
+    /// pool came from the store.
+    pub(super) async fn make_durable(
+        &mut self,
+        payload: &[Hash],
+        kept: Option<Kept>,
+    ) -> Result<()> {
+        let batches: Vec<Arc<SealedBatch>> =
+            payload.iter().filter_map(|d| self.pool.sealed(d)).collect();
+        if batches.is_empty() && kept.as_ref().is_none_or(|k| k.shards.is_empty()) {
+            return Ok(());
+        }
+        if let Some(k) = &kept {
+            metrics::counter!("synod_da_shards_stored_total").increment(k.shards.len() as u64);
+            let bytes: usize = k.shards.iter().map(|s| s.bytes.len()).sum();
+            metrics::counter!("synod_da_shard_bytes_stored_total").increment(bytes as u64);
+        }
+        self.persist
+            .send(Job::Data { batches, kept })
+            .await
+            .context("the persistence thread stopped")
+    }
+
+    /// This validator's shards of the data `commitment` names, as many of `indices` as
+    /// it keeps and fit in one answer.
+    pub(super) fn shards_for(&self, commitment: &Hash, indices: &[u32]) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for i in indices {
+            let Some(shard) = self.chain.store().shard(commitment, *i)? else {
+                continue;
+            };
+            let encoded = shard.encode();
+            bytes += encoded.len();
+            if bytes > MAX_SHARD_REPLY_BYTES {
+                break;
+            }
+            out.push(encoded);
+        }
+        Ok(out)
+    }
+
+    /// Answers `synod_getBlockData`: the finalized block at `height` with its data from
+    /// the store, or (if a batch is missing, or `from_shards`) rebuilt from the
+    /// validators' shards in a task of its own.
+    pub(super) fn block_data_for(
+        &mut self,
+        height: u64,
+        from_shards: bool,
+        reply: oneshot::Sender<Result<BlockData, String>>,
+    ) -> Result<()> {
+        let Some(block) = self.chain.store().block_at(height)? else {
+            let _ = reply.send(Err(format!("no finalized block at height {height}")));
+            return Ok(());
+        };
+        if !from_shards || block.header.da_commitment == Hash::ZERO {
+            let mut batches = Vec::with_capacity(block.payload.len());
+            for d in &block.payload {
+                match self.chain.store().batch(d)? {
+                    Some(b) => batches.push(b),
+                    None => break,
+                }
+            }
+            if batches.len() == block.payload.len() {
+                let payload = synod_da::payload::Payload {
+                    batches,
+                    record: block.next_epoch.clone(),
+                };
+                let _ = reply.send(Ok(BlockData {
+                    block,
+                    source: DataSource::Store,
+                    payload,
+                }));
+                return Ok(());
+            }
+        }
+        if block.header.epoch != self.committee.epoch() {
+            let _ = reply.send(Err(format!(
+                "the block at height {height} is of epoch {}: rebuilding from shards needs that epoch's committee, and only the current one ({}) is known here",
+                block.header.epoch,
+                self.committee.epoch()
+            )));
+            return Ok(());
+        }
+        let da = super::boot::da_backend(&self.committee, None);
+        let own = match self.me {
+            Some(me) => {
+                let mut own = Vec::new();
+                for i in da.assignment().shards_of(me as usize) {
+                    own.extend(self.chain.store().shard(&block.header.da_commitment, i)?);
+                }
+                own
+            }
+            None => Vec::new(),
+        };
+        let rebuild = Rebuild {
+            da,
+            own,
+            stakes: self.committee.members().iter().map(|m| m.stake).collect(),
+            peers: (0..self.committee.size() as u32)
+                .map(|m| self.peers.validator(m))
+                .collect(),
+            net: self.net.clone(),
+            limits: self.limits,
+            block,
+        };
+        let limits = self.limits;
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let block = rebuild.block.clone();
+            let result = rebuild.run().await.and_then(|data| {
+                metrics::counter!("synod_da_rebuilds_total").increment(1);
+                metrics::gauge!("synod_da_rebuild_seconds").set(started.elapsed().as_secs_f64());
+                let payload =
+                    synod_da::payload::decode(&data, &limits).map_err(|e| e.to_string())?;
+                Ok(BlockData {
+                    block,
+                    source: DataSource::Shards,
+                    payload,
+                })
+            });
+            let _ = reply.send(result);
+        });
+        Ok(())
+    }
+}

@@ -244,6 +244,23 @@ options! {
         /// Highest fee per gas to pay, in gwei (0: no bound).
         max_fee_gwei: u64 = 0, "l1.max-fee-gwei", "SYNOD_L1_MAX_FEE_GWEI";
     }
+    /// Block data (`docs/protocol.md` §12).
+    da: DaSection, DaArgs {
+        /// Newest finalized blocks whose full batches are kept (unset: all). An older
+        /// block's data is rebuilt from the validators' shards (`synod da get`); peers
+        /// syncing from this node cannot fetch its pruned batches, so keep the default on
+        /// nodes that others sync from.
+        #[arg(num_args = 1)]
+        retention_blocks: Option<u64> = None, "da.retention-blocks", "SYNOD_DA_RETENTION_BLOCKS";
+        /// Newest finalized blocks whose shards this validator keeps (unset: all).
+        #[arg(num_args = 1)]
+        shard_retention_blocks: Option<u64> = None, "da.shard-retention-blocks", "SYNOD_DA_SHARD_RETENTION_BLOCKS";
+        /// Committee DA: commit to each block's data and check the commitment before
+        /// voting. Off only to measure what it costs (`synod testnet bench
+        /// --node-arg=--da.committee=false`): every node of a network must use the same
+        /// setting, or no block gets a vote.
+        committee: bool = true, "da.committee", "SYNOD_DA_COMMITTEE";
+    }
     /// Logging.
     log: LogSection, LogArgs {
         /// Output format.

@@ -90,11 +90,23 @@ pub struct TxLocation {
     pub position: u32,
 }
 
+/// How many finalized blocks keep their data (`da.retention-blocks`,
+/// `da.shard-retention-blocks`): `None` keeps all. Older blocks' batches are rebuilt
+/// from shards (`docs/protocol.md` §12).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Newest finalized blocks whose full batches are kept.
+    pub batches: Option<u64>,
+    /// Newest finalized blocks whose shards are kept.
+    pub shards: Option<u64>,
+}
+
 /// The node's database.
 #[derive(Debug)]
 pub struct Store {
     db: DB,
     limits: Limits,
+    retention: Retention,
 }
 
 /// The key of a shard: the commitment of its data, then its index.
@@ -177,7 +189,11 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()))
             .collect();
         let db = DB::open_cf_descriptors(&options, path, families.chain(unused))?;
-        let store = Store { db, limits };
+        let store = Store {
+            db,
+            limits,
+            retention: Retention::default(),
+        };
         match store.get(CF_META, b"schema")? {
             None => store.put_synced(CF_META, b"schema", &SCHEMA_VERSION.to_be_bytes())?,
             Some(v) => {
@@ -376,6 +392,7 @@ impl Store {
         if let Some(end) = blocks.iter().rev().find(|b| b.next_epoch.is_some()) {
             batch.put_cf(self.cf(CF_META), b"epoch_root", end.hash().0);
         }
+        self.prune(&mut batch, blocks)?;
         for hash in pending_done {
             batch.delete_cf(self.cf(CF_PENDING), hash.0);
         }
@@ -384,6 +401,50 @@ impl Store {
         // pending transactions it would restore are deduplicated at commit).
         self.db.write(batch)?;
         Ok(indexed)
+    }
+
+    /// The store, keeping only `retention`'s blocks' data from now on.
+    pub fn with_retention(mut self, retention: Retention) -> Store {
+        self.retention = retention;
+        self
+    }
+
+    /// Keeps only the retained blocks' data: as `blocks` become final, the full batches
+    /// and shards of the blocks that fall out of the retention windows are deleted in the
+    /// same write. A block that falls out in this very commit is one of `blocks`.
+    fn prune(&self, write: &mut WriteBatch, blocks: &[Block]) -> Result<(), StorageError> {
+        let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (first.header.height, last.header.height);
+        // The heights that leave a window of `keep` blocks as `first..=last` are final.
+        let falling = |keep: u64| first.saturating_sub(keep).max(1)..=last.saturating_sub(keep);
+        let block_at = |height: u64| -> Result<Option<Block>, StorageError> {
+            match blocks.iter().find(|b| b.header.height == height) {
+                Some(b) => Ok(Some(b.clone())),
+                None => self.block_at(height),
+            }
+        };
+        if let Some(keep) = self.retention.batches {
+            for height in falling(keep) {
+                for d in block_at(height)?.map(|b| b.payload).unwrap_or_default() {
+                    write.delete_cf(self.cf(CF_BATCHES), d.0);
+                }
+            }
+        }
+        if let Some(keep) = self.retention.shards {
+            for height in falling(keep) {
+                if let Some(b) = block_at(height)? {
+                    let c = b.header.da_commitment;
+                    write.delete_range_cf(
+                        self.cf(CF_SHARDS),
+                        shard_key(&c, 0),
+                        shard_key(&c, u32::MAX),
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The finality certificate stored for a committed block (the last block of each
@@ -538,6 +599,81 @@ pub(crate) mod tests {
             parent = block;
         }
         out
+    }
+
+    #[test]
+    fn blocks_past_the_retention_windows_lose_their_batches_and_shards_and_nothing_else() {
+        use synod_da::DaBackend;
+        let dir = temp_dir("retention");
+        let store = Store::open(&dir, Limits::new(4))
+            .unwrap()
+            .with_retention(Retention {
+                batches: Some(2),
+                shards: Some(1),
+            });
+        let da = synod_da::CommitteeDa::new(&[1; 4], Some(0));
+        let mut parent = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
+        let mut kept_of = Vec::new();
+        for h in 1..=5u64 {
+            let sealed = std::sync::Arc::new(SealedBatch::new(Batch {
+                author: 0,
+                epoch: 0,
+                seq: h,
+                txs: vec![Tx {
+                    namespace: 1,
+                    payload: vec![h as u8; 10],
+                }],
+            }));
+            let data = synod_da::payload::encode(&[sealed.batch()], None);
+            let kept = da.disperse(&data).unwrap();
+            let payload = vec![sealed.digest()];
+            let header = Header {
+                parent: parent.hash(),
+                height: h,
+                view: h,
+                epoch: 0,
+                payload_digest: synod_types::tx::payload_digest(&payload),
+                da_commitment: kept.commitment,
+                timestamp_ms: h,
+                proposer: 0,
+            };
+            let block =
+                Block::with_payload(header, QuorumCert(cert(h - 1, parent.hash())), payload);
+            store
+                .put_data(std::slice::from_ref(&sealed), std::slice::from_ref(&kept))
+                .unwrap();
+            let fc = FinalityCert(cert(h, block.hash()));
+            store
+                .commit(
+                    std::slice::from_ref(&block),
+                    &fc,
+                    &[vec![sealed.clone()]],
+                    &[],
+                )
+                .unwrap();
+            kept_of.push((sealed, kept));
+            parent = block;
+        }
+        for (i, (sealed, kept)) in kept_of.iter().enumerate() {
+            let h = i as u64 + 1;
+            // Batches of the last two blocks, shards of the last one.
+            assert_eq!(
+                store.batch(&sealed.digest()).unwrap().is_some(),
+                h >= 4,
+                "batches at {h}"
+            );
+            let first = kept.shards[0].index;
+            assert_eq!(
+                store.shard(&kept.commitment, first).unwrap().is_some(),
+                h >= 5,
+                "shards at {h}"
+            );
+            // Blocks and the transaction index stay.
+            assert!(store.block_at(h).unwrap().is_some());
+            let tx = sealed.batch().txs[0].hash();
+            assert_eq!(store.tx_location(&tx).unwrap().unwrap().height, h);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -86,28 +86,7 @@ fn a_full_node_hands_over_what_it_acknowledged_until_it_is_final() {
 #[test]
 fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
     let net = Net::up("crash", 4, 0);
-    let dir = net.dir.to_str().unwrap().to_string();
-    let loader = {
-        let dir = dir.clone();
-        std::thread::spawn(move || {
-            let report = dir.clone() + "/load.json";
-            synod(&[
-                "testnet",
-                "load",
-                "--dir",
-                &dir,
-                "--rate",
-                "300",
-                "--duration",
-                "25",
-                "--size",
-                "64",
-                "--json",
-                &report,
-            ]);
-            serde_json::from_str::<Value>(&std::fs::read_to_string(report).unwrap()).unwrap()
-        })
-    };
+    let loader = net.load_in_background(300, 25);
     std::thread::sleep(Duration::from_secs(4));
 
     // kill -9 under load, then restart: it catches up.
@@ -179,34 +158,13 @@ fn crashed_stopped_and_wiped_validators_recover_without_conflicts() {
 fn every_validator_killed_at_once_twenty_times_under_load_loses_nothing() {
     const ROUNDS: u32 = 20;
     let net = Net::up("power", 4, 0);
-    let dir = net.dir.to_str().unwrap().to_string();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
     eprintln!("kill schedule seed {seed}");
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
-    let loader = {
-        let dir = dir.clone();
-        std::thread::spawn(move || {
-            let report = dir.clone() + "/load.json";
-            synod(&[
-                "testnet",
-                "load",
-                "--dir",
-                &dir,
-                "--rate",
-                "300",
-                "--duration",
-                "150",
-                "--size",
-                "64",
-                "--json",
-                &report,
-            ]);
-            serde_json::from_str::<Value>(&std::fs::read_to_string(report).unwrap()).unwrap()
-        })
-    };
+    let loader = net.load_in_background(300, 150);
     let urls = net.urls();
     let names: Vec<String> = (0..4).map(|i| format!("validator-{i}")).collect();
     std::thread::sleep(Duration::from_secs(3));

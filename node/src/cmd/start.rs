@@ -16,7 +16,7 @@ use crate::keys::files;
 use crate::protection::Protection;
 use crate::rpc::{self, Listener};
 use crate::service::{Node, Setup};
-use crate::storage::Store;
+use crate::storage::{Retention, Store};
 use synod_bridge::publisher::Publisher;
 
 /// Resolves the configuration of `synod start` (file, flags, variables).
@@ -157,7 +157,11 @@ async fn daemon(config: Config) -> Result<()> {
     let data_dir = &config.node.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let store = Arc::new(Store::open(&datadir::db(data_dir), limits)?);
+    let retention = Retention {
+        batches: config.da.retention_blocks,
+        shards: config.da.shard_retention_blocks,
+    };
+    let store = Arc::new(Store::open(&datadir::db(data_dir), limits)?.with_retention(retention));
     let protection = Arc::new(Protection::open(&datadir::protection(data_dir))?);
     let identity = synod_p2p::identity::load_or_create(&datadir::identity(data_dir))?;
     let (net, events) = synod_p2p::start(

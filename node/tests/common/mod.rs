@@ -165,6 +165,29 @@ impl Net {
             .collect()
     }
 
+    /// `synod testnet load` in a thread of its own; its report when joined.
+    pub fn load_in_background(&self, rate: u64, seconds: u64) -> std::thread::JoinHandle<Value> {
+        let dir = self.dir.to_str().unwrap().to_string();
+        std::thread::spawn(move || {
+            let report = format!("{dir}/load-background.json");
+            synod(&[
+                "testnet",
+                "load",
+                "--dir",
+                &dir,
+                "--rate",
+                &rate.to_string(),
+                "--duration",
+                &seconds.to_string(),
+                "--size",
+                "64",
+                "--json",
+                &report,
+            ]);
+            serde_json::from_str::<Value>(&std::fs::read_to_string(report).unwrap()).unwrap()
+        })
+    }
+
     pub fn load(&self, rate: u64, seconds: u64) -> Value {
         let report = self.dir.join(format!("load-{rate}-{seconds}.json"));
         let out = synod(&[

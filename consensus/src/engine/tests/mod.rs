@@ -377,28 +377,28 @@ fn four_bls_validators_finalize_with_one_aggregate_signature_per_block() {
     }
 }
 
-#[test]
-fn a_vote_leaves_only_after_its_safety_state_is_acknowledged() {
-    let committee;
-    let proposal;
-    {
-        let mut net = Net::new(4, false);
-        let leader = net.committee.leader(1) as usize;
-        net.pump(0);
-        proposal = net.sent.iter().find_map(|(from, m)| match m {
+/// The proposal of view 1 in a network of four, and a fresh engine of another member
+/// that received it: returns the engine, the proposal and the block its payload check
+/// asks about.
+fn a_voter_checking_the_first_proposal() -> (Engine, synod_types::Proposal, Hash) {
+    let mut net = Net::new(4, false);
+    let leader = net.committee.leader(1) as usize;
+    net.pump(0);
+    let proposal = net
+        .sent
+        .iter()
+        .find_map(|(from, m)| match m {
             Message::Proposal(p) if *from == leader => Some(p.clone()),
             _ => None,
-        });
-        committee = net.committee.clone();
-    }
-    let proposal = proposal.expect("the leader of view 1 proposed on start");
+        })
+        .expect("the leader of view 1 proposed on start");
     let voter = (0..4u32)
         .find(|i| *i != proposal.block.header.proposer)
         .unwrap();
     let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
     let mut engine = Engine::new(
         Config::new(DOMAIN),
-        committee,
+        net.committee.clone(),
         Some(SecretKey::sim(voter as u64)),
         genesis,
         None,
@@ -408,12 +408,21 @@ fn a_vote_leaves_only_after_its_safety_state_is_acknowledged() {
         from: PeerId(9),
         message: Message::Proposal(proposal.clone()),
     });
-    let check = actions.iter().find_map(|a| match a {
-        Action::CheckPayload { block } => Some(block.hash()),
-        _ => None,
-    });
+    let check = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::CheckPayload { block } => Some(block.hash()),
+            _ => None,
+        })
+        .expect("payload check requested");
+    (engine, proposal, check)
+}
+
+#[test]
+fn a_vote_leaves_only_after_its_safety_state_is_acknowledged() {
+    let (mut engine, proposal, check) = a_voter_checking_the_first_proposal();
     let actions = engine.handle(Input::PayloadChecked {
-        block_hash: check.expect("payload check requested"),
+        block_hash: check,
         valid: true,
     });
     let seq = actions
@@ -449,43 +458,8 @@ fn a_vote_leaves_only_after_its_safety_state_is_acknowledged() {
 #[test]
 fn a_block_whose_payload_check_fails_gets_no_vote() {
     // The driver answers `valid: false` when the header's DA commitment is not its
-    // data's (or a batch is invalid): the engine neither signs nor persists a vote, and
-    // still votes for a valid block of a later view.
-    let mut net = Net::new(4, false);
-    let leader = net.committee.leader(1) as usize;
-    net.pump(0);
-    let proposal = net
-        .sent
-        .iter()
-        .find_map(|(from, m)| match m {
-            Message::Proposal(p) if *from == leader => Some(p.clone()),
-            _ => None,
-        })
-        .expect("the leader of view 1 proposed on start");
-    let committee = net.committee.clone();
-    let voter = (0..4u32)
-        .find(|i| *i != proposal.block.header.proposer)
-        .unwrap();
-    let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
-    let mut engine = Engine::new(
-        Config::new(DOMAIN),
-        committee,
-        Some(SecretKey::sim(voter as u64)),
-        genesis,
-        None,
-    );
-    engine.start();
-    let actions = engine.handle(Input::Message {
-        from: PeerId(9),
-        message: Message::Proposal(proposal.clone()),
-    });
-    let block_hash = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::CheckPayload { block } => Some(block.hash()),
-            _ => None,
-        })
-        .expect("payload check requested");
+    // data's (or a batch is invalid): the engine neither signs nor persists a vote.
+    let (mut engine, _, block_hash) = a_voter_checking_the_first_proposal();
     let actions = engine.handle(Input::PayloadChecked {
         block_hash,
         valid: false,

@@ -19,6 +19,10 @@ use crate::merkle::{self, Digest, Tree};
 
 const COMMITMENT: u8 = 2;
 
+/// Largest shard a validator accepts to keep: block data of more than `k` times this
+/// gets no vote, so every shard fits one answer to a peer (`docs/protocol.md` §12).
+pub const MAX_SHARD_BYTES: usize = 3 << 20;
+
 /// What a commitment fixes besides the shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Params {
@@ -74,9 +78,9 @@ pub struct Shard {
 impl Shard {
     /// Whether this shard is the one at its index of the payload `commitment` names.
     pub fn verify(&self, commitment: &Hash) -> bool {
-        if self.bytes.len() != self.params.shard_bytes()
-            || self.params.original == 0
+        if self.params.original == 0
             || self.params.original > self.params.total
+            || self.bytes.len() != self.params.shard_bytes()
         {
             return false;
         }
@@ -312,7 +316,9 @@ mod tests {
         longer.params.len += 1;
         let mut fewer = good.clone();
         fewer.params.original -= 1;
-        for bad in [flipped, moved, longer, fewer] {
+        let mut none = good.clone();
+        none.params.original = 0;
+        for bad in [flipped, moved, longer, fewer, none] {
             assert!(!bad.verify(&c));
         }
         assert!(good.verify(&c));

@@ -348,6 +348,11 @@ impl Config {
         if self.l1.attest_every == 0 {
             return bad("l1.attest-every must be at least 1");
         }
+        if !self.da.committee && self.da.retention_blocks.is_some() {
+            return bad(
+                "da.retention-blocks needs da.committee: without shards, pruned batches could not be rebuilt",
+            );
+        }
         if self.l1.rpc.is_some() && self.l1.stake_table.is_none() {
             return bad("l1.rpc needs l1.stake-table");
         }
@@ -487,6 +492,13 @@ mod tests {
         let mut l1_only = Config::default();
         l1_only.l1.rpc = Some("http://127.0.0.1:8545".parse().unwrap());
         assert!(l1_only.validate().is_err());
+        // Pruning batches with nothing to rebuild them from is refused.
+        let mut prune_without_shards = Config::default();
+        prune_without_shards.da.committee = false;
+        prune_without_shards.da.retention_blocks = Some(10);
+        assert!(prune_without_shards.validate().is_err());
+        prune_without_shards.da.committee = true;
+        assert!(prune_without_shards.validate().is_ok());
     }
 
     #[test]

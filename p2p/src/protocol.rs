@@ -27,9 +27,9 @@ pub const MAX_FINALIZED_PER_REQUEST: u32 = 64;
 pub const MAX_FINALIZED_PER_RESPONSE: usize = 1_024;
 /// Shard indices one request may name (a committee's layout has at most 32,768).
 pub const MAX_SHARDS_PER_REQUEST: usize = 32_768;
-/// Bytes of shards one answer carries at most (the frame limit is 4 MiB); the asker
-/// asks again for what did not fit.
-pub const MAX_SHARD_REPLY_BYTES: usize = 3 << 20;
+/// Bytes of shards one answer carries at most (within the 4 MiB frame); the asker asks
+/// again for what did not fit.
+pub const MAX_SHARD_REPLY_BYTES: usize = (4 << 20) - (64 << 10);
 
 /// What one peer asks another directly.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use synod_da::{DaBackend, Kept};
+use synod_da::committee::MAX_SHARD_BYTES;
+use synod_da::{DaBackend, Kept, Params};
 use synod_p2p::protocol::MAX_SHARD_REPLY_BYTES;
 use synod_types::{Batch, Block, Hash, NextEpoch, SealedBatch};
 use tokio::sync::oneshot;
@@ -94,6 +95,17 @@ impl Node {
                 }
                 None
             }
+            Some(data)
+                if Params::new(self.da.assignment(), data.len() as u64).shard_bytes()
+                    > MAX_SHARD_BYTES =>
+            {
+                tracing::warn!(
+                    height = block.header.height,
+                    bytes = data.len(),
+                    "block data too large for shards of at most 3 MiB; not voting"
+                );
+                return Ok(false);
+            }
             Some(data) => match self.da.verify(&data, &block.header.da_commitment)? {
                 Some(kept) => Some(kept),
                 None => {
@@ -142,6 +154,8 @@ impl Node {
     /// This validator's shards of the data `commitment` names, as many of `indices` as
     /// it keeps and fit in one answer.
     pub(super) fn shards_for(&self, commitment: &Hash, indices: &[u32]) -> Result<Vec<Vec<u8>>> {
+        // The answer fits one frame; every shard kept fits an answer alone.
+        let cap = MAX_SHARD_REPLY_BYTES.min(self.limits.max_message_bytes.saturating_sub(64 << 10));
         let mut out = Vec::new();
         let mut bytes = 0;
         for i in indices {
@@ -149,8 +163,8 @@ impl Node {
                 continue;
             };
             let encoded = shard.encode();
-            bytes += encoded.len();
-            if bytes > MAX_SHARD_REPLY_BYTES {
+            bytes += encoded.len() + 4;
+            if bytes > cap && !out.is_empty() {
                 break;
             }
             out.push(encoded);

@@ -2,11 +2,14 @@
 //! in a task of its own: the node task only hands it the block, the committee's layout
 //! and the peer of each member.
 //!
-//! Each member is asked for the shards it holds that are still missing, all members at
-//! once, for up to three rounds (an answer is capped in bytes: what did not fit is asked
-//! again). Every shard is checked against the header's commitment before it counts, and
-//! a peer that sends one that does not prove its place is penalized. The rebuilt data
-//! must decode to the header's batches and hand-over record.
+//! Members are asked for the shards they hold that are still missing, [`WAVE`] at a
+//! time, until `k` shards are here or a whole round brings nothing new (an answer is
+//! capped in bytes: what did not fit is asked again in the next round). Every shard is
+//! checked against the header's commitment before it counts, and a peer that sends one
+//! that does not prove its place is penalized. The rebuilt data must decode to the
+//! header's batches and hand-over record. At most [`REBUILDS`] rebuilds run at once, so
+//! memory stays bounded whatever RPC clients ask: a rebuild holds at most the `N` shards
+//! of one block (each at most 3 MiB) and one wave of answers.
 
 use std::time::Duration;
 
@@ -16,9 +19,16 @@ use synod_p2p::directory::PENALTY_INVALID;
 use synod_p2p::{NetworkHandle, PeerId, Request, Response};
 use synod_types::wire::Limits;
 use synod_types::Block;
+use tokio::sync::Semaphore;
 
-/// Rounds of requests before giving up.
-const ROUNDS: usize = 3;
+/// Rounds of requests at most (each must bring new shards, or the rebuild stops).
+const ROUNDS: usize = 64;
+/// Members asked at once.
+const WAVE: usize = 8;
+/// Rebuilds running at once, at most; more are refused as busy.
+const REBUILDS: usize = 2;
+
+static RUNNING: Semaphore = Semaphore::const_new(REBUILDS);
 /// How long one member's answer is waited for.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,13 +54,18 @@ impl Rebuild {
     /// The block's data, rebuilt from peers' shards and checked against its header, or
     /// why not (naming how much of the stake answered).
     pub(super) async fn run(self) -> Result<Vec<u8>, String> {
+        let Ok(_permit) = RUNNING.try_acquire() else {
+            return Err(format!(
+                "busy: {REBUILDS} rebuilds from shards are running; try again"
+            ));
+        };
         let header = &self.block.header;
         let mut retrieval = self.da.retrieval(header.da_commitment);
         let commitment = header.da_commitment;
         for shard in self.own.iter().cloned() {
             retrieval.add(shard);
         }
-        for _ in 0..ROUNDS {
+        'rounds: for _ in 0..ROUNDS {
             let asks: Vec<(PeerId, Vec<u32>)> = retrieval
                 .missing_holders()
                 .into_iter()
@@ -62,40 +77,47 @@ impl Rebuild {
                 })
                 .filter(|(_, indices)| !indices.is_empty())
                 .collect();
-            if asks.is_empty() {
-                break;
-            }
-            let answers = join_all(asks.into_iter().map(|(peer, indices)| {
-                let net = self.net.clone();
-                async move {
+            let mut progress = false;
+            for wave in asks.chunks(WAVE) {
+                let answers = join_all(wave.iter().map(|(peer, indices)| {
+                    let net = self.net.clone();
                     let request = Request::Shards {
                         commitment,
                         indices: indices.clone(),
                     };
-                    let answer =
-                        tokio::time::timeout(ANSWER_TIMEOUT, net.request(peer, request)).await;
-                    (peer, indices, answer)
-                }
-            }))
-            .await;
-            for (peer, indices, answer) in answers {
-                let Ok(Ok(Response::Shards(items))) = answer else {
-                    continue;
-                };
-                let mut bad = false;
-                for item in items {
-                    match Shard::decode(&item) {
-                        Ok(shard) if indices.contains(&shard.index) => {
-                            bad |= retrieval.add(shard) == Added::Invalid;
+                    async move {
+                        let answer =
+                            tokio::time::timeout(ANSWER_TIMEOUT, net.request(*peer, request)).await;
+                        (*peer, indices, answer)
+                    }
+                }))
+                .await;
+                for (peer, indices, answer) in answers {
+                    let Ok(Ok(Response::Shards(items))) = answer else {
+                        continue;
+                    };
+                    let mut bad = false;
+                    for item in items {
+                        match Shard::decode(&item) {
+                            Ok(shard) if indices.contains(&shard.index) => {
+                                match retrieval.add(shard) {
+                                    Added::Counted => progress = true,
+                                    Added::Duplicate => {}
+                                    Added::Invalid => bad = true,
+                                }
+                            }
+                            _ => bad = true,
                         }
-                        _ => bad = true,
+                    }
+                    if bad {
+                        self.net.penalize(peer, PENALTY_INVALID).await;
                     }
                 }
-                if bad {
-                    self.net.penalize(peer, PENALTY_INVALID).await;
+                if retrieval.ready() {
+                    break 'rounds;
                 }
             }
-            if retrieval.ready() {
+            if !progress {
                 break;
             }
         }

@@ -106,9 +106,14 @@ impl Node {
                 );
                 return Ok(false);
             }
-            Some(data) => match self.da.verify(&data, &block.header.da_commitment)? {
-                Some(kept) => Some(kept),
-                None => {
+            Some(data) => match self.da.verify(&data, &block.header.da_commitment) {
+                Ok(Some(kept)) => Some(kept),
+                Err(e) => {
+                    // Not reachable for data the layout bounds; never fatal to the node.
+                    tracing::error!(height = block.header.height, error = %e, "cannot encode block data; not voting");
+                    return Ok(false);
+                }
+                Ok(None) => {
                     tracing::warn!(
                         height = block.header.height,
                         view = block.header.view,

@@ -577,24 +577,27 @@ pub(crate) mod tests {
         }
     }
 
+    /// The child of `parent` at the next height and view, ordering `payload`.
+    fn child(parent: &Block, payload: Vec<Hash>, da_commitment: Hash) -> Block {
+        let h = parent.header.height + 1;
+        let header = Header {
+            parent: parent.hash(),
+            height: h,
+            view: h,
+            epoch: 0,
+            payload_digest: synod_types::tx::payload_digest(&payload),
+            da_commitment,
+            timestamp_ms: h,
+            proposer: 0,
+        };
+        Block::with_payload(header, QuorumCert(cert(h - 1, parent.hash())), payload)
+    }
+
     pub(crate) fn chain(n: u64) -> Vec<Block> {
-        let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
         let mut out = Vec::new();
-        let mut parent = genesis;
+        let mut parent = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
         for h in 1..=n {
-            let payload = vec![Hash::from_u64(h)];
-            let header = Header {
-                parent: parent.hash(),
-                height: h,
-                view: h,
-                epoch: 0,
-                payload_digest: synod_types::tx::payload_digest(&payload),
-                da_commitment: Hash::ZERO,
-                timestamp_ms: h,
-                proposer: 0,
-            };
-            let block =
-                Block::with_payload(header, QuorumCert(cert(h - 1, parent.hash())), payload);
+            let block = child(&parent, vec![Hash::from_u64(h)], Hash::ZERO);
             out.push(block.clone());
             parent = block;
         }
@@ -626,19 +629,7 @@ pub(crate) mod tests {
             }));
             let data = synod_da::payload::encode(&[sealed.batch()], None);
             let kept = da.disperse(&data).unwrap();
-            let payload = vec![sealed.digest()];
-            let header = Header {
-                parent: parent.hash(),
-                height: h,
-                view: h,
-                epoch: 0,
-                payload_digest: synod_types::tx::payload_digest(&payload),
-                da_commitment: kept.commitment,
-                timestamp_ms: h,
-                proposer: 0,
-            };
-            let block =
-                Block::with_payload(header, QuorumCert(cert(h - 1, parent.hash())), payload);
+            let block = child(&parent, vec![sealed.digest()], kept.commitment);
             store
                 .put_data(std::slice::from_ref(&sealed), std::slice::from_ref(&kept))
                 .unwrap();

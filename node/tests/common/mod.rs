@@ -167,51 +167,39 @@ impl Net {
 
     /// `synod testnet load` in a thread of its own; its report when joined.
     pub fn load_in_background(&self, rate: u64, seconds: u64) -> std::thread::JoinHandle<Value> {
-        let dir = self.dir.to_str().unwrap().to_string();
-        std::thread::spawn(move || {
-            let report = format!("{dir}/load-background.json");
-            synod(&[
-                "testnet",
-                "load",
-                "--dir",
-                &dir,
-                "--rate",
-                &rate.to_string(),
-                "--duration",
-                &seconds.to_string(),
-                "--size",
-                "64",
-                "--json",
-                &report,
-            ]);
-            serde_json::from_str::<Value>(&std::fs::read_to_string(report).unwrap()).unwrap()
-        })
+        let dir = self.dir.clone();
+        std::thread::spawn(move || run_load(&dir, rate, seconds))
     }
 
     pub fn load(&self, rate: u64, seconds: u64) -> Value {
-        let report = self.dir.join(format!("load-{rate}-{seconds}.json"));
-        let out = synod(&[
-            "testnet",
-            "load",
-            "--dir",
-            self.dir.to_str().unwrap(),
-            "--rate",
-            &rate.to_string(),
-            "--duration",
-            &seconds.to_string(),
-            "--size",
-            "64",
-            "--json",
-            report.to_str().unwrap(),
-        ]);
-        let text = std::fs::read_to_string(&report).unwrap_or_else(|_| {
-            panic!(
-                "no load report; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        serde_json::from_str(&text).unwrap()
+        run_load(&self.dir, rate, seconds)
     }
+}
+
+/// `synod testnet load` against the testnet in `dir`; its report.
+fn run_load(dir: &std::path::Path, rate: u64, seconds: u64) -> Value {
+    let report = dir.join(format!("load-{rate}-{seconds}.json"));
+    let out = synod(&[
+        "testnet",
+        "load",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--rate",
+        &rate.to_string(),
+        "--duration",
+        &seconds.to_string(),
+        "--size",
+        "64",
+        "--json",
+        report.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&report).unwrap_or_else(|_| {
+        panic!(
+            "no load report; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    serde_json::from_str(&text).unwrap()
 }
 
 impl Drop for Net {

@@ -12,6 +12,8 @@
 //! - [`engine`]: the state machine. It does no I/O and owns no clock, socket, thread or
 //!   disk; it takes [`engine::Input`]s and returns [`engine::Action`]s. The exact rules
 //!   are in `docs/protocol.md`, and each safety-relevant line cites its rule there.
+//! - [`follow`]: sync by height: when a node fetches finalized ranges instead of chains,
+//!   and which ranges a finality certificate proves.
 //! - [`sim`]: N engines on a seeded virtual clock and network with latency, loss,
 //!   partitions, crashes and Byzantine members, checking agreement, ancestry,
 //!   certificate validity, no honest double-sign and progress on every run.
@@ -20,6 +22,7 @@
 //! epoch changes; the node supplies those through the actions it executes.
 
 pub mod engine;
+pub mod follow;
 pub mod sim;
 
 pub use engine::{

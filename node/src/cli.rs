@@ -88,7 +88,7 @@ impl L1Args {
     /// The sending account: `l1.key-file` with its password file, or the
     /// `SYNOD_L1_PRIVATE_KEY` variable; `None` if neither is given.
     pub fn signer(&self) -> anyhow::Result<Option<alloy::signers::local::PrivateKeySigner>> {
-        crate::keys::files::l1_signer(self.key_file.as_deref(), self.key_password_file.as_deref())
+        crate::keys::l1_signer(self.key_file.as_deref(), self.key_password_file.as_deref())
     }
 
     /// Connects to the StakeTable (and the bridge it names), sending as `signer`.

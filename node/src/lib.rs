@@ -2,7 +2,8 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls [`run`]. Each
 //! subcommand lives in `cmd/`: `sim` drives the consensus engine in the deterministic
-//! simulator (`synod_consensus::sim`); `keys` manages EIP-2335 keystores ([`keys`]).
+//! simulator (`synod_consensus::sim`); `keys` manages EIP-2335 keystores (`synod_keys`) in the
+//! data directory ([`keys`]).
 //! The daemon itself (`start`, `init`, `status`, `stake`, `testnet`) builds on these.
 
 pub mod cli;
@@ -10,10 +11,8 @@ mod cmd;
 pub mod config;
 pub mod datadir;
 pub mod keys;
-pub mod protection;
 pub mod rpc;
 pub mod service;
-pub mod storage;
 pub mod telemetry;
 
 use std::process::ExitCode;

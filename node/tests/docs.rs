@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// The crates, in the table's order.
-const CRATES: [&str; 9] = [
+const CRATES: [&str; 11] = [
     "types",
     "sequencer",
     "da",
@@ -13,6 +13,8 @@ const CRATES: [&str; 9] = [
     "p2p",
     "staking",
     "bridge",
+    "keys",
+    "store",
     "testnet",
     "node",
 ];

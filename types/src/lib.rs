@@ -22,6 +22,8 @@ pub mod crypto;
 pub mod eip2537;
 pub mod hash;
 pub mod messages;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tx;
 pub mod wire;
 

@@ -8,8 +8,8 @@ use synod_types::SecretKey;
 
 use crate::cli::{KdfArg, KeysCommand};
 use crate::datadir;
-use crate::keys::files::{list, read_bounded, read_password, save};
-use crate::keys::keystore::{Kdf, Keystore, PBKDF2_C, SCRYPT_N};
+use crate::keys::{list, read_bounded, read_password, save};
+use synod_keys::keystore::{Kdf, Keystore, PBKDF2_C, SCRYPT_N};
 
 /// Runs a `keys` subcommand; returns whether it succeeded.
 pub fn run(command: &KeysCommand) -> Result<bool> {

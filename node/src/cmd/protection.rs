@@ -1,5 +1,5 @@
 //! `synod keys protection export|import`: the slashing-protection record of a
-//! validator key as interchange JSON (`crate::protection::interchange`).
+//! validator key as interchange JSON (`synod_keys::protection::interchange`).
 
 use std::path::Path;
 
@@ -7,9 +7,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::ProtectionCommand;
 use crate::datadir;
-use crate::keys::files;
-use crate::protection::interchange::{Interchange, MAX_FILE_BYTES};
-use crate::protection::Protection;
+use crate::keys as files;
+use synod_keys::protection::interchange::{Interchange, MAX_FILE_BYTES};
+use synod_keys::protection::Protection;
 
 /// The 0x-hex public key of the data directory's one keystore.
 fn the_key(data_dir: &Path) -> Result<String> {

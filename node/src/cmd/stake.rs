@@ -9,7 +9,7 @@ use synod_bridge::StakeParams;
 
 use crate::cli::{L1Args, StakeCommand};
 use crate::cmd::runtime;
-use crate::keys::files::{open_validator_key, PRIVATE_KEY_ENV};
+use crate::keys::{open_validator_key, PRIVATE_KEY_ENV};
 
 fn required_signer(l1: &L1Args) -> Result<PrivateKeySigner> {
     l1.signer()?.with_context(|| {

@@ -12,12 +12,12 @@ use synod_types::SecretKey;
 use crate::cli::{L1Args, StartArgs};
 use crate::config::{Config, Role};
 use crate::datadir;
-use crate::keys::files;
-use crate::protection::Protection;
+use crate::keys as files;
 use crate::rpc::{self, Listener};
 use crate::service::{Node, Setup};
-use crate::storage::{Retention, Store};
 use synod_bridge::publisher::Publisher;
+use synod_keys::protection::Protection;
+use synod_store::{Retention, Store};
 
 /// Resolves the configuration of `synod start` (file, flags, variables).
 pub fn resolve(args: &StartArgs) -> Result<Config> {

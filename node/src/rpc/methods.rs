@@ -412,8 +412,8 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
 mod tests {
     use super::*;
     use crate::service::{ChainInfo, NodeStatus};
-    use crate::storage::tests::temp_dir;
-    use crate::storage::Store;
+    use synod_store::testing::temp_dir;
+    use synod_store::Store;
     use synod_types::committee::Member;
     use synod_types::wire::Limits;
     use synod_types::{Committee, Header, PublicKey, QuorumCert, Scheme};

@@ -14,8 +14,8 @@ use synod_staking::handover;
 use synod_types::{Block, Committee, Domain, Hash, SecretKey};
 
 use crate::config::Config;
-use crate::protection::Protection;
-use crate::storage::Store;
+use synod_keys::protection::Protection;
+use synod_store::Store;
 
 /// The mempool bounds of the configuration.
 pub fn mempool_config(cfg: &Config) -> MempoolConfig {
@@ -48,7 +48,7 @@ pub fn committee_after(end: &Block, scheme: synod_types::Scheme) -> Result<Optio
 /// committed block that ended an epoch, or the genesis committee; with the block it
 /// starts from.
 pub fn current_committee(
-    store: &crate::storage::Store,
+    store: &synod_store::Store,
     genesis_committee: &Arc<Committee>,
     genesis: &Block,
 ) -> Result<(Arc<Committee>, Block)> {
@@ -160,7 +160,8 @@ pub fn da_backend(committee: &Committee, me: Option<u32>) -> synod_da::Committee
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::{chain, temp_dir};
+    use synod_store::testing::temp_dir;
+    use synod_types::testing::chain;
     use synod_types::wire::Limits;
 
     #[test]

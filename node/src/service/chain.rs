@@ -16,7 +16,7 @@ use synod_types::{Block, FinalityCert, Hash, SealedBatch};
 use tokio::sync::{broadcast, watch};
 
 use super::status::{FinalTx, Finalized, NodeStatus};
-use crate::storage::Store;
+use synod_store::Store;
 
 /// Finalized blocks kept for subscribers that lag.
 pub const FINALIZED_STREAM_DEPTH: usize = 1_024;
@@ -213,7 +213,8 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::{chain, temp_dir};
+    use synod_store::testing::temp_dir;
+    use synod_types::testing::chain;
     use synod_types::wire::Limits;
     use synod_types::{Batch, Header, QuorumCert, Tx};
 

@@ -1,6 +1,6 @@
 //! Following finality on the node's side: certificates from the certificates topic,
 //! range requests and their answers, and finalized ranges served to peers. The decisions
-//! are `sync.rs`'s ([`Follow`], [`check_range`]); this file routes them.
+//! are `synod_consensus::follow`'s ([`Follow`], [`check_range`]); this file routes them.
 
 use std::time::Instant;
 
@@ -10,9 +10,9 @@ use synod_p2p::protocol::{MAX_FINALIZED_PER_REQUEST, MAX_FINALIZED_PER_RESPONSE}
 use synod_p2p::{PeerId, Request, Response, Verdict};
 use synod_types::{Block, FinalityCert};
 
-use super::sync::{check_range, proves_final, RangeCheck};
 use super::{Node, Purpose};
 use crate::config::Role;
+use synod_consensus::follow::{check_range, proves_final, RangeCheck};
 
 impl Node {
     fn verify_finality(&self, block: &Block, certificate: &FinalityCert) -> bool {

@@ -20,7 +20,7 @@
 //! - `consensus.rs`: driving the engine, executing its actions in order;
 //! - `payload.rs`: transactions, batches, payload checks and batch fetches, commits;
 //! - `follow.rs`: certificates from the certificates topic, range requests and their
-//!   answers, ranges served to peers (the decisions are `sync.rs`'s [`Follow`]);
+//!   answers, ranges served to peers (the decisions are `synod_consensus::follow`'s `Follow`);
 //! - `epoch.rs`: the committee hand-over;
 //! - `requests.rs`: direct requests out and in;
 //! - `persist.rs`: the thread that syncs the safety state and acknowledged transactions;
@@ -38,7 +38,6 @@ mod persist;
 mod requests;
 mod retrieve;
 mod status;
-mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -51,8 +50,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chain::Chain;
-use sync::Follow;
 use synod_consensus::engine::PeerId as EnginePeer;
+use synod_consensus::follow::Follow;
 use synod_consensus::Engine;
 use synod_p2p::{Directory, Event, Gossip, MessageId, NetworkHandle, PeerId, Response, Verdict};
 use synod_sequencer::{Availability, BatchBuilder, BatchPool, Intake, Mempool};
@@ -61,8 +60,8 @@ use synod_types::{Block, Committee, Domain, Hash, SecretKey};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Role};
-use crate::protection::Protection;
-use crate::storage::Store;
+use synod_keys::protection::Protection;
+use synod_store::Store;
 
 /// Timer and request outcomes that come back to the node task.
 #[derive(Debug)]
@@ -139,6 +138,8 @@ pub struct Node {
     /// The finalized chain: the store, the finalized stream, the status.
     chain: Chain,
     persist: mpsc::Sender<persist::Job>,
+    /// The persistence thread, joined when the node stops.
+    persist_thread: Option<std::thread::JoinHandle<()>>,
     net: NetworkHandle,
     engine: Option<Engine>,
     key: Option<SecretKey>,
@@ -157,7 +158,7 @@ pub struct Node {
     intake: Intake,
     /// The gossip message being handled, to report its verdict.
     judging: Option<(MessageId, PeerId, Verdict)>,
-    follow: Follow,
+    follow: Follow<PeerId>,
     internal: mpsc::Sender<Internal>,
     last_announce: Option<Instant>,
     announce_due: Option<Instant>,
@@ -229,7 +230,8 @@ impl Node {
             BatchBuilder::new(boot::batch_config(&cfg), index, committee.epoch(), now_ms())
         });
         let (internal, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
-        let (persist, persisted) = persist::spawn(store.clone(), protection.clone());
+        let (persist, persisted, persist_thread) =
+            persist::spawn(store.clone(), protection.clone());
         let (committee_tx, committee_rx) = watch::channel(committee.clone());
         let (command_tx, command_rx) = mpsc::channel(4_096);
         let (chain, outputs) = Chain::open(store.clone(), &genesis)?;
@@ -267,6 +269,7 @@ impl Node {
             protection,
             chain,
             persist,
+            persist_thread: Some(persist_thread),
             net,
             engine,
             key,
@@ -350,6 +353,17 @@ impl Node {
             batches = sent,
             "shutting down"
         );
+        // Closing the queue lets the persistence thread write what is queued and close the
+        // databases; the process must not exit before it has.
+        let thread = self.persist_thread.take();
+        drop(self);
+        if let Some(thread) = thread {
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            anyhow::ensure!(
+                matches!(joined, Ok(Ok(()))),
+                "the persistence thread failed"
+            );
+        }
         Ok(())
     }
 

@@ -13,8 +13,8 @@ use synod_sequencer::{forward, BatchPool, Check, NextCommit, Rejected};
 use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
 
 use super::{now_ms, Node, Purpose};
-use crate::storage::Store;
 use synod_staking::RecordCheck;
+use synod_store::Store;
 
 /// Whether a batch is at hand: in the pool or on disk (a read error counts as not at
 /// hand: it is fetched again).

@@ -20,8 +20,8 @@ use synod_sequencer::Rejected;
 use synod_types::{Hash, SealedBatch, Tx};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::protection::Protection;
-use crate::storage::Store;
+use synod_keys::protection::Protection;
+use synod_store::Store;
 
 /// Jobs queued at most; the node waits when the thread is this far behind.
 pub const QUEUE: usize = 1_024;
@@ -74,14 +74,20 @@ pub enum Persisted {
     Failed(String),
 }
 
-/// Starts the thread.
+/// Starts the thread. It ends, and the databases it holds close, once every job sender
+/// is dropped and the queue is written; join it before the process exits (RocksDB aborts
+/// if a database closes while the process tears down its statics).
 pub fn spawn(
     store: Arc<Store>,
     protection: Arc<Protection>,
-) -> (mpsc::Sender<Job>, watch::Receiver<Persisted>) {
+) -> (
+    mpsc::Sender<Job>,
+    watch::Receiver<Persisted>,
+    std::thread::JoinHandle<()>,
+) {
     let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
     let (done, results) = watch::channel(Persisted::Nothing);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("synod-persist".into())
         .spawn(move || {
             while let Some(first) = rx.blocking_recv() {
@@ -96,7 +102,7 @@ pub fn spawn(
             }
         })
         .expect("the persistence thread starts");
-    (jobs, results)
+    (jobs, results, thread)
 }
 
 fn write(
@@ -167,7 +173,7 @@ fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::temp_dir;
+    use synod_store::testing::temp_dir;
     use synod_types::wire::Limits;
     use synod_types::{Batch, QuorumCert};
 
@@ -176,7 +182,7 @@ mod tests {
         let dir = temp_dir("persist-order");
         let store = Arc::new(Store::open(&dir.join("chain"), Limits::new(4)).unwrap());
         let protection = Arc::new(Protection::open(&dir.join("protection")).unwrap());
-        let (jobs, mut persisted) = spawn(store.clone(), protection);
+        let (jobs, mut persisted, thread) = spawn(store.clone(), protection);
         let batches: Vec<Arc<SealedBatch>> = (0..64)
             .map(|seq| {
                 Arc::new(SealedBatch::new(Batch {
@@ -208,6 +214,8 @@ mod tests {
                 Some(sealed.batch())
             );
         }
+        drop((jobs, store));
+        thread.join().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

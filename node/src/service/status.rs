@@ -13,7 +13,7 @@ use synod_types::wire::Limits;
 use synod_types::{Block, Committee, FinalityCert, Hash, Tx};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::storage::{Store, TxLocation};
+use synod_store::{Store, TxLocation};
 
 /// What the RPC server asks of the node.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use synod_types::SecretKey;
 
 use crate::datadir;
-use crate::keys::keystore::Keystore;
+use synod_keys::keystore::Keystore;
 
 /// Environment variable with the sending account's private key (hex), when no keystore
 /// file is given.

@@ -1,4 +1,4 @@
-//! The node's database (RocksDB), one column family per kind of record:
+//! The chain store: the node's database (RocksDB), one column family per kind of record:
 //!
 //! | family | key | value |
 //! |---|---|---|
@@ -15,7 +15,7 @@
 //! transaction hash only after that. So are the batches a validator writes before it
 //! proposes or votes for a block that orders them (`put_batches`). Commits are one
 //! atomic write batch, logged but not synced. The slashing-protection record lives in a database of its own
-//! (`crate::protection`).
+//! (`synod_keys::protection`).
 //! Records read back are decoded with the same bounds as network input: a corrupt
 //! database yields an error, never a panic.
 
@@ -28,6 +28,9 @@ use thiserror::Error;
 use synod_da::{Kept, Shard};
 use synod_types::wire::{self, Limits, WireError};
 use synod_types::{Batch, Block, FinalityCert, Hash, SealedBatch, Tx};
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 const CF_BLOCKS: &str = "blocks";
 const CF_HEIGHTS: &str = "heights";
@@ -555,54 +558,11 @@ impl Store {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use synod_types::{Certificate, Header, QuorumCert, Signature, SignerBitmap, Tx};
-
-    pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("synod-store-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
-
-    fn cert(view: u64, hash: Hash) -> Certificate {
-        let mut signers = SignerBitmap::new(4);
-        signers.set(1);
-        Certificate {
-            epoch: 0,
-            view,
-            block_hash: hash,
-            signers,
-            signature: Signature([view as u8; 96]),
-        }
-    }
-
-    /// The child of `parent` at the next height and view, ordering `payload`.
-    fn child(parent: &Block, payload: Vec<Hash>, da_commitment: Hash) -> Block {
-        let h = parent.header.height + 1;
-        let header = Header {
-            parent: parent.hash(),
-            height: h,
-            view: h,
-            epoch: 0,
-            payload_digest: synod_types::tx::payload_digest(&payload),
-            da_commitment,
-            timestamp_ms: h,
-            proposer: 0,
-        };
-        Block::with_payload(header, QuorumCert(cert(h - 1, parent.hash())), payload)
-    }
-
-    pub(crate) fn chain(n: u64) -> Vec<Block> {
-        let mut out = Vec::new();
-        let mut parent = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
-        for h in 1..=n {
-            let block = child(&parent, vec![Hash::from_u64(h)], Hash::ZERO);
-            out.push(block.clone());
-            parent = block;
-        }
-        out
-    }
+    use crate::testing::temp_dir;
+    use synod_types::testing::{cert, chain, child};
+    use synod_types::{Header, QuorumCert, Tx};
 
     #[test]
     fn blocks_past_the_retention_windows_lose_their_batches_and_shards_and_nothing_else() {

@@ -176,7 +176,6 @@ impl Protection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::temp_dir;
     use synod_types::{Certificate, CommitVote, Hash, Signature, SignerBitmap, TimeoutCert, Vote};
 
     pub(crate) fn state(epoch: u64, view: u64) -> SafetyState {
@@ -218,7 +217,8 @@ mod tests {
 
     #[test]
     fn the_record_survives_a_reopen() {
-        let dir = temp_dir("protection");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("protection");
         {
             let p = Protection::open(&dir).unwrap();
             assert_eq!(p.load().unwrap(), None);
@@ -227,15 +227,14 @@ mod tests {
         }
         let p = Protection::open(&dir).unwrap();
         assert_eq!(p.load().unwrap(), Some(state(2, 11)));
-        drop(p);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_database_of_the_earlier_layout_opens_with_its_record() {
         // Earlier versions kept the record in a database with the chain store's families
         // too: it opens with its record, and is never started afresh.
-        let dir = temp_dir("protection-legacy");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("protection-legacy");
         Protection::open(&dir).unwrap().save(&state(1, 7)).unwrap();
         {
             let mut options = Options::default();
@@ -245,17 +244,14 @@ mod tests {
         }
         let p = Protection::open(&dir).unwrap();
         assert_eq!(p.load().unwrap(), Some(state(1, 7)));
-        drop(p);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_corrupt_record_is_an_error_not_a_fresh_start() {
-        let dir = temp_dir("protection-corrupt");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("protection-corrupt");
         let p = Protection::open(&dir).unwrap();
         p.db.put_cf(p.cf(), KEY, b"\x0a\x05abc").unwrap();
         assert!(matches!(p.load(), Err(ProtectionError::Corrupt(_))));
-        drop(p);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,11 +8,10 @@
 //! finalized block to the certified block, so each block in it is proven final by that
 //! one certificate (`check_range`).
 //!
-//! Pure: the caller passes the time and sends the requests.
+//! Pure: the caller passes the time and sends the requests; `P` is its name for a peer.
 
 use std::time::{Duration, Instant};
 
-use synod_p2p::PeerId;
 use synod_types::{Block, Committee, Domain, FinalityCert, Hash, Phase};
 
 /// How long a range request may stay unanswered before another is sent.
@@ -22,13 +21,13 @@ const LATER_EPOCH_PROBE: Duration = Duration::from_secs(2);
 
 /// The follower's progress.
 #[derive(Debug)]
-pub struct Follow {
+pub struct Follow<P> {
     /// Highest finalized height proven by a certificate seen on the network.
     network_height: u64,
     /// Height of the last block queued for commit.
     queued_height: u64,
     /// The peer that last showed a certificate above us.
-    source: Option<PeerId>,
+    source: Option<P>,
     inflight: Option<Instant>,
     /// Whether the first connected peer was asked for the blocks above ours.
     probed: bool,
@@ -46,9 +45,9 @@ pub struct Follow {
     slack: u64,
 }
 
-impl Follow {
+impl<P: Copy> Follow<P> {
     /// A follower at `height` that syncs by height once more than `slack` blocks behind.
-    pub fn new(height: u64, slack: u64) -> Follow {
+    pub fn new(height: u64, slack: u64) -> Follow<P> {
         Follow {
             slack,
             network_height: height,
@@ -94,7 +93,7 @@ impl Follow {
     }
 
     /// The peer that last showed a certificate above this node.
-    pub fn source(&self) -> Option<PeerId> {
+    pub fn source(&self) -> Option<P> {
         self.source
     }
 
@@ -110,7 +109,7 @@ impl Follow {
 
     /// `block` was shown final by `source`, its certificate verified. With `epoch_end`,
     /// an epoch's last block marks a hand-over to reach by height.
-    pub fn certified(&mut self, source: PeerId, block: &Block, epoch_end: bool) {
+    pub fn certified(&mut self, source: P, block: &Block, epoch_end: bool) {
         let height = block.header.height;
         self.heard = Some(block.hash());
         self.network_height = height;
@@ -249,8 +248,8 @@ pub fn check_range(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::chain;
     use synod_types::crypto::aggregate_signatures;
+    use synod_types::testing::chain;
     use synod_types::{Certificate, Member, NextEpoch, Scheme, SecretKey, SignerBitmap};
 
     /// Four members of equal stake, and the domain they sign in.
@@ -358,14 +357,14 @@ mod tests {
         );
     }
 
-    fn peer() -> PeerId {
-        synod_p2p::Keypair::generate_ed25519().public().to_peer_id()
+    fn peer() -> u64 {
+        7
     }
 
     #[test]
     fn a_full_node_syncs_by_height_at_once_a_validator_only_past_its_slack_or_a_hand_over() {
         let blocks = chain(3);
-        let mut full = Follow::new(0, 0);
+        let mut full = Follow::<u64>::new(0, 0);
         let mut validator = Follow::new(0, 16);
         assert!(!full.far_behind() && !validator.far_behind());
         full.certified(peer(), &blocks[0], false);
@@ -395,7 +394,7 @@ mod tests {
 
     #[test]
     fn one_range_request_at_a_time_from_the_next_height_and_none_past_an_epoch_end() {
-        let mut f = Follow::new(5, 0);
+        let mut f = Follow::<u64>::new(5, 0);
         let now = Instant::now();
         assert_eq!(f.start_range(false, now), Some(6));
         // In flight: no second request until it is answered or times out.
@@ -411,7 +410,7 @@ mod tests {
 
     #[test]
     fn the_first_peer_is_probed_once_and_later_epoch_claims_at_most_every_two_seconds() {
-        let mut f = Follow::new(0, 16);
+        let mut f = Follow::<u64>::new(0, 16);
         assert!(f.syncing_by_height(Some(0)), "before the first probe");
         assert!(f.first_probe());
         assert!(!f.first_probe());

@@ -43,6 +43,10 @@ pub struct Follow<P> {
     /// Blocks behind the network at which ranges are fetched by height (0 for a full
     /// node; `consensus.catch-up-blocks` for a validator, whose engine fetches chains).
     slack: u64,
+    /// The last range was as long as asked: the peer stopped at its cap, maybe not at
+    /// its tip, so the next range is asked for whether or not a certificate above it was
+    /// seen (on a halted chain, none is).
+    more: bool,
 }
 
 impl<P: Copy> Follow<P> {
@@ -58,6 +62,7 @@ impl<P: Copy> Follow<P> {
             epoch_end: None,
             later_epoch_probe: None,
             heard: None,
+            more: false,
         }
     }
 
@@ -125,10 +130,24 @@ impl<P: Copy> Follow<P> {
         self.network_height = self.network_height.max(height);
     }
 
+    /// A range of finalized blocks up to `height` was queued for commit; `full` if it
+    /// held as many blocks as asked (the peer may hold more).
+    pub fn range_queued(&mut self, height: u64, full: bool) {
+        self.queued(height);
+        self.more = full;
+    }
+
+    /// A peer answered a range request with nothing above the queued height.
+    pub fn range_empty(&mut self) {
+        self.more = false;
+    }
+
     /// Whether finalized ranges should be fetched by height: more than the slack behind,
-    /// or before a known hand-over.
+    /// right after a full range, or before a known hand-over.
     pub fn far_behind(&self) -> bool {
-        self.network_height > self.queued_height + self.slack || self.before_epoch_end()
+        self.network_height > self.queued_height + self.slack
+            || self.more
+            || self.before_epoch_end()
     }
 
     /// Whether ranges are being fetched by height (or about to be): the engine's chain
@@ -406,6 +425,24 @@ mod tests {
         f.request_failed();
         // The queued blocks end an epoch: nothing past it before the hand-over.
         assert_eq!(f.start_range(true, now + RANGE_TIMEOUT), None);
+    }
+
+    #[test]
+    fn after_a_full_range_the_next_is_fetched_until_a_peer_has_nothing_more() {
+        // A validator far behind a halted chain: no certificate above its height is ever
+        // gossiped, yet it fetches range after range while they come full.
+        let mut f = Follow::<u64>::new(0, 64);
+        assert!(!f.far_behind());
+        f.range_queued(64, true);
+        assert!(f.far_behind());
+        f.range_queued(128, true);
+        assert!(f.far_behind());
+        f.range_queued(150, false);
+        assert!(!f.far_behind());
+        f.range_queued(214, true);
+        f.range_empty();
+        assert!(!f.far_behind());
+        assert_eq!(f.queued_height(), 214);
     }
 
     #[test]

@@ -263,6 +263,126 @@ fn a_full_node_rebuilds_block_data_from_a_third_of_the_stake_and_no_less() {
     );
 }
 
+/// The data-availability property on real processes (`docs/protocol.md` §12). Seven
+/// validators of unequal stake keep no full batches past their commit
+/// (`da.retention-blocks 0`, on every node of this network), only their shards, and run
+/// a load while a subscriber records every finalized block. The three largest, 65% of
+/// the stake, are stopped: the chain halts. A fresh full node then syncs the whole chain
+/// from the four left, rebuilding each block's batches from their shards (35% of the
+/// stake holds enough), and serves every block and every transaction as the subscriber
+/// received them. With a quarter of the stake left, rebuilding fails with the share that
+/// answered.
+#[test]
+fn a_fresh_full_node_rebuilds_the_chain_from_the_shards_of_a_third_of_the_stake() {
+    let net = Net::up_with(
+        "rebuild",
+        7,
+        0,
+        &[
+            "--stakes",
+            "300,200,150,100,100,80,70",
+            "--node-arg=--da.retention-blocks=0",
+        ],
+    );
+    let urls = net.urls();
+    let subscriber = Subscriber::start(&urls[6]);
+    let report = net.load(200, 6);
+    assert_eq!(report["lost"], 0, "{report}");
+    for name in ["validator-0", "validator-1", "validator-2"] {
+        net.kill(name);
+    }
+    // 35% of the stake finalizes nothing: the chain stops where the survivors see it.
+    let mut top = height(&urls[6]);
+    wait_until("the chain to halt", Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = urls[3..].iter().map(|u| height(u)).max().unwrap();
+        std::mem::replace(&mut top, now) == now
+    });
+    let streamed = subscriber.stop_at(top);
+    // Every block from before the load on: the blocks of `up` came before the subscription.
+    let first = *streamed.keys().next().unwrap();
+    let with_txs: Vec<u64> = (first..=top)
+        .filter(|h| streamed[h]["txs"].as_array().is_some_and(|t| !t.is_empty()))
+        .collect();
+    assert!(
+        with_txs.len() >= 3,
+        "blocks with transactions: {with_txs:?}"
+    );
+    // The survivors hold no batch of any block: only shards.
+    let kept = rpc(&urls[3], "synod_getBlockData", json!([with_txs[0]]));
+    assert_eq!(kept["result"]["source"], "shards", "{kept}");
+
+    ok(&[
+        "testnet",
+        "join",
+        "--dir",
+        net.dir.to_str().unwrap(),
+        "--full",
+    ]);
+    let full = net.node("full-0")["rpc_url"].as_str().unwrap().to_string();
+    wait_until(
+        &format!("the full node to sync to height {top}"),
+        Duration::from_secs(180),
+        || height(&full) >= top,
+    );
+    // No node holds a full copy of any batch: the full node's commits rebuilt them all.
+    let rebuilt = metric(&full, "synod_da_rebuilds_total");
+    assert!(
+        rebuilt >= with_txs.len() as f64,
+        "{rebuilt} rebuilds for {} blocks with transactions",
+        with_txs.len()
+    );
+    for h in first..=top {
+        let mut block = streamed[&h].clone();
+        let txs = block.as_object_mut().unwrap().remove("txs").unwrap();
+        let mut synced = rpc(&full, "synod_getBlock", json!([h]))["result"].clone();
+        // Each node puts a certificate on the last block of each of its own commits.
+        for b in [&mut block, &mut synced] {
+            b.as_object_mut().unwrap().remove("finality_certificate");
+        }
+        assert_eq!(synced, block, "height {h}");
+        let data = rpc(&full, "synod_getBlockData", json!([h]))["result"].clone();
+        if block["batches"].as_array().unwrap().is_empty() {
+            assert!(data["batches"].as_array().unwrap().is_empty(), "height {h}");
+            continue;
+        }
+        assert_eq!(data["source"], "shards", "height {h}: {data}");
+        let batches = data["batches"].as_array().unwrap();
+        let held: usize = batches
+            .iter()
+            .map(|b| b["txs"].as_array().unwrap().len())
+            .sum();
+        let txs = txs.as_array().unwrap();
+        assert_eq!(held, txs.len(), "height {h}");
+        for tx in txs {
+            let (b, p) = (
+                tx["batch"].as_u64().unwrap(),
+                tx["position"].as_u64().unwrap(),
+            );
+            let stored = &batches[b as usize]["txs"][p as usize];
+            for field in ["hash", "namespace", "data"] {
+                assert_eq!(
+                    stored[field], tx[field],
+                    "height {h}, batch {b}, position {p}"
+                );
+            }
+        }
+    }
+    // One more stopped: 25% of the stake is not enough.
+    net.kill("validator-3");
+    let answer = rpc(
+        &full,
+        "synod_getBlockData",
+        json!([with_txs[0], {"from_shards": true}]),
+    );
+    assert_eq!(answer["error"]["code"], -32004, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("25.0% of the stake") && message.contains("a third"),
+        "{message}"
+    );
+}
+
 #[test]
 fn bad_rpc_input_gets_clear_errors_and_the_node_keeps_running() {
     // Without an L1: nothing is attested.

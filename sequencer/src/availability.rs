@@ -7,6 +7,7 @@
 //!                 └─missing──▶ fetch ─▶ arrived(digest) ─▶ checks completed (vote)
 //!  block stored ─▶ ordered  ── excluded from the next payload until final
 //!  Commit ─▶ queue_commit ─▶ next_commit: Ready (write it) │ Missing (fetch)
+//!                 a peer lacks them ─▶ unserved ─▶ start_rebuilds (from shards) ─▶ arrived
 //!  finalized(height) ─▶ ordered and checks at or below it forgotten
 //! ```
 //!
@@ -59,6 +60,10 @@ pub struct Availability {
     fetching: HashSet<Hash>,
     /// Hand-over blocks whose check waits for the StakeTable reader, oldest first.
     record_waits: VecDeque<Block>,
+    /// Digests of queued commits that a peer was asked for and did not hold.
+    unserved: HashSet<Hash>,
+    /// Queued commit blocks whose data is being rebuilt from shards.
+    rebuilding: HashSet<Hash>,
 }
 
 impl Availability {
@@ -112,6 +117,7 @@ impl Availability {
     /// A batch arrived: returns the blocks whose check it completes (each once).
     pub fn arrived(&mut self, digest: &Hash) -> Vec<Block> {
         self.fetching.remove(digest);
+        self.unserved.remove(digest);
         let complete: Vec<Hash> = self
             .checks
             .iter_mut()
@@ -201,7 +207,53 @@ impl Availability {
 
     /// Takes the next queued commit.
     pub fn pop_commit(&mut self) -> Option<(Vec<Block>, FinalityCert)> {
-        self.commits.pop_front()
+        let commit = self.commits.pop_front()?;
+        for block in &commit.0 {
+            for d in &block.payload {
+                self.unserved.remove(d);
+            }
+        }
+        Some(commit)
+    }
+
+    /// A peer answered a request without these batches. Those a queued commit needs may
+    /// be held by no peer any more (pruned past `da.retention-blocks`, or their holders
+    /// gone): their blocks' data is rebuilt from the validators' shards instead
+    /// ([`Availability::start_rebuilds`]).
+    pub fn unserved(&mut self, digests: impl IntoIterator<Item = Hash>) {
+        let queued: HashSet<Hash> = self
+            .commits
+            .iter()
+            .flat_map(|(blocks, _)| blocks.iter().flat_map(|b| b.payload.iter().copied()))
+            .collect();
+        self.unserved
+            .extend(digests.into_iter().filter(|d| queued.contains(d)));
+    }
+
+    /// Queued commit blocks, oldest first, that order a batch no peer served (and not at
+    /// hand) and whose data is not being rebuilt yet, so that at most `max` rebuilds run.
+    /// Each counts as being rebuilt until [`Availability::rebuild_ended`].
+    pub fn start_rebuilds(&mut self, have: impl Fn(&Hash) -> bool, max: usize) -> Vec<Block> {
+        let mut started = Vec::new();
+        for block in self.commits.iter().flat_map(|(blocks, _)| blocks) {
+            if self.rebuilding.len() >= max {
+                break;
+            }
+            let needs = block
+                .payload
+                .iter()
+                .any(|d| self.unserved.contains(d) && !have(d));
+            if needs && self.rebuilding.insert(block.hash()) {
+                started.push(block.clone());
+            }
+        }
+        started
+    }
+
+    /// The rebuild of `block`'s data ended (its batches arrived through
+    /// [`Availability::arrived`], or it failed and may start again).
+    pub fn rebuild_ended(&mut self, block: &Hash) {
+        self.rebuilding.remove(block);
     }
 
     /// Blocks up to `height` are final: what they ordered is no longer excluded, and
@@ -359,6 +411,51 @@ mod tests {
         assert_eq!(t.next_commit(have(&[1, 2])), NextCommit::Ready);
         assert_eq!(t.pop_commit().unwrap().0, vec![second]);
         assert!(!t.has_commits());
+    }
+
+    #[test]
+    fn blocks_whose_batches_no_peer_served_are_rebuilt_two_at_a_time_until_they_arrive() {
+        let mut t = Availability::default();
+        let (one, two, three) = (block(1, &[1]), block(2, &[2, 3]), block(3, &[4]));
+        t.queue_commit(vec![one.clone(), two.clone()], certificate());
+        t.queue_commit(vec![three.clone()], certificate());
+        // Nothing unserved yet: batches are fetched, not rebuilt.
+        assert!(t.start_rebuilds(have(&[]), 2).is_empty());
+        // A digest no queued commit orders is not kept.
+        t.unserved([digest(1), digest(3), digest(4), digest(9)]);
+        let started: Vec<Hash> = t
+            .start_rebuilds(have(&[]), 2)
+            .iter()
+            .map(Block::hash)
+            .collect();
+        assert_eq!(started, vec![one.hash(), two.hash()]);
+        // Two running: no third until one ends.
+        assert!(t.start_rebuilds(have(&[]), 2).is_empty());
+        // The first block's batch arrived and its rebuild ended: the third block starts.
+        t.arrived(&digest(1));
+        t.rebuild_ended(&one.hash());
+        let started: Vec<Hash> = t
+            .start_rebuilds(have(&[1]), 2)
+            .iter()
+            .map(Block::hash)
+            .collect();
+        assert_eq!(started, vec![three.hash()]);
+        // A failed rebuild starts again; one whose batches are all here does not.
+        t.rebuild_ended(&two.hash());
+        t.rebuild_ended(&three.hash());
+        let started: Vec<Hash> = t
+            .start_rebuilds(have(&[1, 4]), 2)
+            .iter()
+            .map(Block::hash)
+            .collect();
+        assert_eq!(started, vec![two.hash()]);
+        // Written commits forget what they needed.
+        t.rebuild_ended(&two.hash());
+        t.pop_commit();
+        t.pop_commit();
+        t.unserved([digest(4)]);
+        assert!(t.start_rebuilds(have(&[]), 2).is_empty());
+        assert!(t.unserved.is_empty());
     }
 
     #[test]

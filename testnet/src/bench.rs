@@ -110,6 +110,7 @@ pub fn bench(args: &BenchArgs) -> Result<bool> {
     let up_args = UpArgs {
         nodes: args.nodes,
         full_nodes: 0,
+        stakes: Vec::new(),
         dir: DirArg { dir: dir.clone() },
         base_port: args.base_port,
         detach: true,

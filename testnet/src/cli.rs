@@ -188,6 +188,10 @@ pub struct UpArgs {
     /// Full nodes.
     #[arg(long, default_value_t = 0)]
     pub full_nodes: usize,
+    /// Each validator's stake, in order (ETH staked on the L1, or the genesis stake
+    /// without one); unset: 32 ETH each (100 without an L1).
+    #[arg(long, value_delimiter = ',')]
+    pub stakes: Vec<u64>,
     /// Where to put the network.
     #[command(flatten)]
     pub dir: DirArg,

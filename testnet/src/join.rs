@@ -57,7 +57,8 @@ pub fn join(dir: &Path, full: bool) -> Result<bool> {
     if manifest.nodes.iter().any(|n| n.name == name) {
         bail!("testnet.json already has a node named {name}");
     }
-    let (planned, _) = plan_node(dir, name, !full, base, i)?;
+    let stake = if full { 0 } else { l1::STAKE_ETH };
+    let (planned, _) = plan_node(dir, name, stake, base, i)?;
     let l1_key = match (&manifest.l1, full) {
         (Some(l1), false) => {
             let key = l1::free_account(dir, &manifest)?;

@@ -23,7 +23,8 @@ pub const PORT_OFFSET: u16 = 99;
 /// Seconds between L1 blocks.
 const BLOCK_TIME: u64 = 1;
 /// Stake of each validator, in ETH (also the minimum).
-const STAKE_ETH: &str = "32";
+/// A validator's stake unless told otherwise, and the StakeTable's minimum (ETH).
+pub(crate) const STAKE_ETH: u64 = 32;
 /// Funded accounts beyond the deployer's and the validators', for `synod testnet join`.
 const SPARE_ACCOUNTS: usize = 8;
 /// A validator slashed below this stake (ETH) is ejected: one slash (half) is enough.
@@ -212,7 +213,7 @@ pub fn stake_network(
                 "--l1.rpc",
                 &l1.rpc_url,
                 "--min-stake",
-                STAKE_ETH,
+                &STAKE_ETH.to_string(),
                 "--ejection-stake",
                 EJECTION_ETH,
                 "--exit-delay",
@@ -266,9 +267,11 @@ pub fn stake_network(
                 );
             }
         }
+        let stakes: Vec<String> = validators.iter().map(|p| p.stake.to_string()).collect();
         crate::process::say!(
-            "staked {} validators with {STAKE_ETH} ETH each",
-            validators.len()
+            "staked {} validators (ETH: {})",
+            validators.len(),
+            stakes.join(", ")
         );
         snapshot_next_epoch(&l1)?;
         synod_output(&[
@@ -298,7 +301,7 @@ fn register_args(p: &Planned, l1: &L1Entry) -> Vec<String> {
         "--data-dir".into(),
         p.data_dir.to_string_lossy().into(),
         "--stake".into(),
-        STAKE_ETH.into(),
+        p.stake.to_string(),
         "--l1.rpc".into(),
         l1.rpc_url.clone(),
         "--l1.stake-table".into(),

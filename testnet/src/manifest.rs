@@ -110,4 +110,6 @@ pub(crate) struct Planned {
     pub rpc_port: u16,
     pub peer_id: String,
     pub password_file: Option<PathBuf>,
+    /// A validator's stake (ETH with an L1, genesis units without); 0 for a full node.
+    pub stake: u64,
 }

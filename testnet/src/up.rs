@@ -45,6 +45,28 @@ fn prepare(args: &UpArgs, dir: &Path) -> Result<(Vec<Planned>, Vec<String>)> {
             args.base_port
         );
     }
+    if !args.stakes.is_empty() && args.stakes.len() != args.nodes {
+        bail!(
+            "--stakes lists {} stakes for {} validators",
+            args.stakes.len(),
+            args.nodes
+        );
+    }
+    let default_stake = match args.l1 {
+        L1Mode::Anvil => l1::STAKE_ETH,
+        L1Mode::None => STAKE,
+    };
+    if args.l1 == L1Mode::Anvil {
+        if let Some(low) = args.stakes.iter().find(|s| **s < l1::STAKE_ETH) {
+            bail!(
+                "--stakes: {low} ETH is below the StakeTable's minimum of {} ETH",
+                l1::STAKE_ETH
+            );
+        }
+    }
+    if args.stakes.contains(&0) {
+        bail!("--stakes: a validator's stake must be positive");
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut planned = Vec::new();
     let mut validators = Vec::new();
@@ -55,23 +77,28 @@ fn prepare(args: &UpArgs, dir: &Path) -> Result<(Vec<Planned>, Vec<String>)> {
         } else {
             format!("full-{}", i - args.nodes)
         };
-        let (p, key) = plan_node(dir, name, validator, args.base_port, i)?;
-        validators.extend(key.map(|k| format!("{k}:{STAKE}")));
+        let stake = match validator {
+            true => args.stakes.get(i).copied().unwrap_or(default_stake),
+            false => 0,
+        };
+        let (p, key) = plan_node(dir, name, stake, args.base_port, i)?;
+        validators.extend(key.map(|k| format!("{k}:{stake}")));
         planned.push(p);
     }
     Ok((planned, validators))
 }
 
 /// Creates node `i`'s data directory (cleared first), its identity and, for a
-/// validator, its keystore with a random password; returns the node and the validator's
+/// validator (a positive `stake`), its keystore with a random password; returns the node and the validator's
 /// public key.
 pub(crate) fn plan_node(
     dir: &Path,
     name: String,
-    validator: bool,
+    stake: u64,
     base_port: u16,
     i: usize,
 ) -> Result<(Planned, Option<String>)> {
+    let validator = stake > 0;
     let data_dir = dir.join(&name);
     if data_dir.exists() {
         std::fs::remove_dir_all(&data_dir)
@@ -110,6 +137,7 @@ pub(crate) fn plan_node(
         rpc_port: base_port + 100 + i as u16,
         peer_id: field(&out, "peer id ")?,
         password_file,
+        stake,
     };
     Ok((planned, public_key))
 }

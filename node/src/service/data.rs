@@ -3,21 +3,30 @@
 //! which the block's batches and this validator's shards are queued for a synced write
 //! ahead of the vote's safety state. What is committed to and how (encoding, shard
 //! layout, proofs) is `synod_da`'s; this module only gathers the batches and hands the
-//! results to the persistence thread.
+//! results to the persistence thread. It also starts the rebuilds from shards
+//! (`retrieve.rs`) that a client's `synod_getBlockData` asks for, and those of commits
+//! whose batches no peer holds any more.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use synod_da::committee::MAX_SHARD_BYTES;
+use synod_da::payload::Payload;
 use synod_da::{DaBackend, Kept, Params};
 use synod_p2p::protocol::MAX_SHARD_REPLY_BYTES;
 use synod_types::{Batch, Block, Hash, NextEpoch, SealedBatch};
 use tokio::sync::oneshot;
 
+use super::payload::at_hand;
 use super::persist::Job;
 use super::retrieve::Rebuild;
 use super::status::{BlockData, DataSource};
-use super::Node;
+use super::{Internal, Node};
+
+/// Commits whose data is rebuilt from shards at once, at most.
+const COMMIT_REBUILDS: usize = 2;
+/// Pause before a commit's failed rebuild is tried again.
+const REBUILD_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A batch of a block being encoded: shared with the pool, or read from the store.
 enum Held {
@@ -211,26 +220,44 @@ impl Node {
                 return Ok(());
             }
         }
+        let rebuild = match self.rebuild_of(block, false)? {
+            Ok(rebuild) => rebuild,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return Ok(());
+            }
+        };
+        tokio::spawn(async move {
+            let block = rebuild.block.clone();
+            let result = rebuild.run().await.map(|payload| BlockData {
+                block,
+                source: DataSource::Shards,
+                payload,
+            });
+            let _ = reply.send(result);
+        });
+        Ok(())
+    }
+
+    /// The task that rebuilds `block`'s data from the validators' shards, or why it
+    /// cannot run here.
+    fn rebuild_of(&self, block: Block, wait: bool) -> Result<Result<Rebuild, String>> {
         if block.header.epoch != self.committee.epoch() {
-            let _ = reply.send(Err(format!(
-                "the block at height {height} is of epoch {}: rebuilding from shards needs that epoch's committee, and only the current one ({}) is known here",
+            return Ok(Err(format!(
+                "the block at height {} is of epoch {}: rebuilding from shards needs that epoch's committee, and only the current one ({}) is known here",
+                block.header.height,
                 block.header.epoch,
                 self.committee.epoch()
             )));
-            return Ok(());
         }
         let da = super::boot::da_backend(&self.committee, None);
-        let own = match self.me {
-            Some(me) => {
-                let mut own = Vec::new();
-                for i in da.assignment().shards_of(me as usize) {
-                    own.extend(self.chain.store().shard(&block.header.da_commitment, i)?);
-                }
-                own
+        let mut own = Vec::new();
+        if let Some(me) = self.me {
+            for i in da.assignment().shards_of(me as usize) {
+                own.extend(self.chain.store().shard(&block.header.da_commitment, i)?);
             }
-            None => Vec::new(),
-        };
-        let rebuild = Rebuild {
+        }
+        Ok(Ok(Rebuild {
             da,
             own,
             stakes: self.committee.members().iter().map(|m| m.stake).collect(),
@@ -240,24 +267,73 @@ impl Node {
             net: self.net.clone(),
             limits: self.limits,
             block,
-        };
-        let limits = self.limits;
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let block = rebuild.block.clone();
-            let result = rebuild.run().await.and_then(|data| {
-                metrics::counter!("synod_da_rebuilds_total").increment(1);
-                metrics::gauge!("synod_da_rebuild_seconds").set(started.elapsed().as_secs_f64());
-                let payload =
-                    synod_da::payload::decode(&data, &limits).map_err(|e| e.to_string())?;
-                Ok(BlockData {
-                    block,
-                    source: DataSource::Shards,
-                    payload,
-                })
+            wait,
+        }))
+    }
+
+    /// Starts rebuilding, from the validators' shards, the data of queued commits whose
+    /// batches a peer was asked for and did not hold (pruned past `da.retention-blocks`
+    /// everywhere, or their holders gone); the commit goes on once they are here.
+    pub(super) fn rebuild_commits(&mut self) -> Result<()> {
+        let have = at_hand(&self.pool, self.chain.store());
+        let blocks = self.availability.start_rebuilds(have, COMMIT_REBUILDS);
+        for block in blocks {
+            let hash = block.hash();
+            let height = block.header.height;
+            let rebuild = match self.rebuild_of(block, true)? {
+                Ok(rebuild) => rebuild,
+                Err(e) => {
+                    tracing::warn!(height, error = %e, "a commit's batches are held by no peer");
+                    self.availability.rebuild_ended(&hash);
+                    continue;
+                }
+            };
+            tracing::debug!(height, "rebuilding a commit's batches from shards");
+            let internal = self.internal.clone();
+            tokio::spawn(async move {
+                let result = rebuild.run().await;
+                if result.is_err() {
+                    // Tried again after a pause: holders may still be connecting.
+                    tokio::time::sleep(REBUILD_RETRY).await;
+                }
+                let _ = internal
+                    .send(Internal::Rebuilt {
+                        block: hash,
+                        result,
+                    })
+                    .await;
             });
-            let _ = reply.send(result);
-        });
+        }
         Ok(())
+    }
+
+    /// A queued commit's block data, rebuilt from shards (or why not, and it is tried
+    /// again): its batches join the pool and the commits waiting for them go on.
+    pub(super) async fn on_rebuilt(
+        &mut self,
+        block: Hash,
+        result: Result<Payload, String>,
+    ) -> Result<()> {
+        self.availability.rebuild_ended(&block);
+        let payload = match result {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::warn!(error = %e, "rebuilding a commit's batches failed; trying again");
+                return Ok(());
+            }
+        };
+        let mut ready = Vec::new();
+        for batch in payload.batches {
+            let sealed = Arc::new(SealedBatch::new(batch));
+            let digest = sealed.digest();
+            if let Err(e) = self.pool.add_sealed(sealed) {
+                tracing::debug!(error = %e, "rebuilt batch dropped");
+                continue;
+            }
+            ready.extend(self.availability.arrived(&digest));
+        }
+        self.payloads_ready(ready).await?;
+        self.flush_commits().await?;
+        self.move_engine_root().await
     }
 }

@@ -154,8 +154,10 @@ impl Node {
     ) -> Result<()> {
         self.follow.request_failed();
         let Some(certificate) = certificate else {
+            self.follow.range_empty();
             return Ok(());
         };
+        let full = blocks.len() >= MAX_FINALIZED_PER_REQUEST as usize;
         let parent = self
             .availability
             .last_queued()
@@ -171,7 +173,10 @@ impl Node {
         );
         match check {
             RangeCheck::Valid => {}
-            RangeCheck::Empty => return Ok(()),
+            RangeCheck::Empty => {
+                self.follow.range_empty();
+                return Ok(());
+            }
             RangeCheck::InvalidCertificate => {
                 tracing::debug!(%peer, "finalized range with an invalid certificate");
                 self.net.penalize(peer, PENALTY_INVALID).await;
@@ -183,7 +188,7 @@ impl Node {
             }
         }
         let last = blocks.last().expect("a valid range is not empty");
-        self.follow.queued(last.header.height);
+        self.follow.range_queued(last.header.height, full);
         self.availability.queue_commit(blocks, certificate);
         self.flush_commits().await?;
         if self.follow.far_behind() {

@@ -75,6 +75,11 @@ enum Internal {
         asked: Vec<Hash>,
         result: Result<Response, synod_p2p::RequestError>,
     },
+    /// A queued commit's block data, rebuilt from shards, or why not.
+    Rebuilt {
+        block: Hash,
+        result: Result<synod_da::payload::Payload, String>,
+    },
 }
 
 /// Why a request was sent, to route its answer.
@@ -490,6 +495,7 @@ impl Node {
             self.announce().await;
         }
         self.refetch_missing();
+        self.rebuild_commits()?;
         self.follow_tick().await
     }
 

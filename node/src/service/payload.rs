@@ -18,7 +18,7 @@ use synod_store::Store;
 
 /// Whether a batch is at hand: in the pool or on disk (a read error counts as not at
 /// hand: it is fetched again).
-fn at_hand<'a>(pool: &'a BatchPool, store: &'a Store) -> impl Fn(&Hash) -> bool + 'a {
+pub(super) fn at_hand<'a>(pool: &'a BatchPool, store: &'a Store) -> impl Fn(&Hash) -> bool + 'a {
     move |d| pool.get(d).is_some() || store.has_batch(d).unwrap_or(false)
 }
 
@@ -168,7 +168,7 @@ impl Node {
 
     /// Blocks whose batches are all here now: once their data is checked against
     /// their DA commitment and queued for disk, the engine votes (or not).
-    async fn payloads_ready(&mut self, blocks: Vec<Block>) -> Result<()> {
+    pub(super) async fn payloads_ready(&mut self, blocks: Vec<Block>) -> Result<()> {
         for block in blocks {
             let valid = self.check_data(&block).await?;
             self.drive(Input::PayloadChecked {
@@ -297,8 +297,15 @@ impl Node {
             ready.extend(self.availability.arrived(&digest));
         }
         tracing::debug!(%peer, asked = asked.len(), "batches fetched");
-        // Whatever did not come is asked again, from another peer.
+        // Whatever did not come is asked again, from another peer; a commit's batches
+        // the peer did not hold are rebuilt from shards too.
         self.availability.fetch_ended(asked);
+        let unserved: Vec<Hash> = {
+            let have = at_hand(&self.pool, self.chain.store());
+            asked.iter().filter(|d| !have(d)).copied().collect()
+        };
+        self.availability.unserved(unserved);
+        self.rebuild_commits()?;
         self.payloads_ready(ready).await?;
         self.refetch_missing();
         self.flush_commits().await?;

@@ -18,6 +18,7 @@ impl Node {
                         .await?;
                 }
             }
+            Internal::Rebuilt { block, result } => self.on_rebuilt(block, result).await?,
             Internal::Response {
                 peer,
                 purpose,

@@ -7,13 +7,15 @@
 //! capped in bytes: what did not fit is asked again in the next round). Every shard is
 //! checked against the header's commitment before it counts, and a peer that sends one
 //! that does not prove its place is penalized. The rebuilt data must decode to the
-//! header's batches and hand-over record. At most [`REBUILDS`] rebuilds run at once, so
+//! header's batches and hand-over record. At most [`REBUILDS`] rebuilds run at once (a
+//! client's request is refused while they do; a commit's waits its turn), so
 //! memory stays bounded whatever RPC clients ask: a rebuild holds at most the `N` shards
 //! of one block (each at most 3 MiB) and one wave of answers.
 
 use std::time::Duration;
 
 use futures::future::join_all;
+use synod_da::payload::Payload;
 use synod_da::{Added, CommitteeDa, DaBackend, Shard};
 use synod_p2p::directory::PENALTY_INVALID;
 use synod_p2p::{NetworkHandle, PeerId, Request, Response};
@@ -48,17 +50,22 @@ pub(super) struct Rebuild {
     pub net: NetworkHandle,
     /// Decoding bounds.
     pub limits: Limits,
+    /// Wait for a free slot (a commit needs the data) instead of refusing as busy (a
+    /// client asked).
+    pub wait: bool,
 }
 
 impl Rebuild {
     /// The block's data, rebuilt from peers' shards and checked against its header, or
     /// why not (naming how much of the stake answered).
-    pub(super) async fn run(self) -> Result<Vec<u8>, String> {
-        let Ok(_permit) = RUNNING.try_acquire() else {
-            return Err(format!(
-                "busy: {REBUILDS} rebuilds from shards are running; try again"
-            ));
+    pub(super) async fn run(self) -> Result<Payload, String> {
+        let _permit = match self.wait {
+            true => RUNNING.acquire().await.map_err(|e| e.to_string())?,
+            false => RUNNING.try_acquire().map_err(|_| {
+                format!("busy: {REBUILDS} rebuilds from shards are running; try again")
+            })?,
         };
+        let started = std::time::Instant::now();
         let header = &self.block.header;
         let mut retrieval = self.da.retrieval(header.da_commitment);
         let commitment = header.da_commitment;
@@ -143,6 +150,8 @@ impl Rebuild {
                 header.height
             ));
         }
-        Ok(data)
+        metrics::counter!("synod_da_rebuilds_total").increment(1);
+        metrics::gauge!("synod_da_rebuild_seconds").set(started.elapsed().as_secs_f64());
+        Ok(payload)
     }
 }

@@ -2,8 +2,11 @@
 //! its nodes over RPC.
 #![allow(dead_code)] // each test binary uses part of it
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -360,4 +363,83 @@ pub fn metric(url: &str, name: &str) -> f64 {
         .next()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{url}/metrics: {line:?} has no number"))
+}
+
+/// Records `synod_subscribeFinalized` notifications (full blocks with their
+/// transactions) from one node, by height, until stopped.
+pub struct Subscriber {
+    blocks: Arc<Mutex<BTreeMap<u64, Value>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Subscriber {
+    pub fn start(rpc_url: &str) -> Subscriber {
+        let ws = rpc_url.replace("http://", "ws://");
+        let (mut socket, _) = tungstenite::connect(&ws).unwrap();
+        let request =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "synod_subscribeFinalized", "params": []});
+        socket
+            .send(tungstenite::Message::text(request.to_string()))
+            .unwrap();
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+        }
+        let blocks = Arc::new(Mutex::new(BTreeMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (received, stopped) = (blocks.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let text = match socket.read() {
+                    Ok(tungstenite::Message::Text(text)) => text,
+                    Ok(_) => continue,
+                    Err(tungstenite::Error::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(e) => panic!("the subscription ended: {e}"),
+                };
+                let value: Value = serde_json::from_str(&text).unwrap();
+                let Some(result) = value.pointer("/params/result") else {
+                    continue;
+                };
+                assert!(
+                    result.get("lagged").is_none(),
+                    "the subscriber lagged: {result}"
+                );
+                if let Some(height) = result["height"].as_u64() {
+                    received.lock().unwrap().insert(height, result.clone());
+                }
+            }
+        });
+        Subscriber {
+            blocks,
+            stop,
+            thread,
+        }
+    }
+
+    /// Every block received, by height, once every block from the first received to
+    /// `height` is.
+    pub fn stop_at(self, height: u64) -> BTreeMap<u64, Value> {
+        wait_until(
+            &format!("the subscriber to receive every block up to {height}"),
+            Duration::from_secs(30),
+            || {
+                let blocks = self.blocks.lock().unwrap();
+                blocks.first_key_value().is_some_and(|(first, _)| {
+                    blocks.range(first..=&height).count() as u64 == height + 1 - first
+                })
+            },
+        );
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let blocks = self.blocks.lock().unwrap().clone();
+        blocks
+    }
 }

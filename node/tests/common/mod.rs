@@ -11,9 +11,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// The nodes' log level in these tests, unless `SYNOD_LOG_LEVEL` says otherwise: the
+/// logs of a failed test are kept, and say what the node task decided.
+const TEST_LOG_LEVEL: &str = "info,synod_node=debug,synod_consensus=debug";
+
 pub fn synod(args: &[&str]) -> Output {
+    let level = std::env::var("SYNOD_LOG_LEVEL").unwrap_or_else(|_| TEST_LOG_LEVEL.into());
     Command::new(env!("CARGO_BIN_EXE_synod"))
         .args(args)
+        .env("SYNOD_LOG_LEVEL", level)
         .env_remove("SYNOD_DATA_DIR")
         .output()
         .expect("synod runs")

@@ -41,12 +41,24 @@ fn bridge_height(net: &Net) -> u64 {
 
 /// The bridge's attested block is the block the nodes finalized at that height.
 fn assert_bridge_holds_the_finalized_block(net: &Net) {
-    let height = bridge_height(net);
+    // Read together: the bridge moves on while this node catches up.
+    let (height, hash) = loop {
+        let (height, hash) = (bridge_height(net), bridge_word(net, "attestedHash()"));
+        if bridge_height(net) == height {
+            break (height, hash);
+        }
+    };
     assert!(height > 0);
     let url = &net.urls()[0];
+    // Attested from another validator's commit, the height may be ahead of this node's.
+    wait_until(
+        &format!("validator-0 to finalize the attested height {height}"),
+        Duration::from_secs(30),
+        || common::height(url) >= height,
+    );
     let block = rpc(url, "synod_getBlock", json!([height]));
     assert_eq!(
-        bridge_word(net, "attestedHash()"),
+        hash,
         block["result"]["hash"].as_str().unwrap(),
         "the bridge attests another block at height {height}"
     );

@@ -250,15 +250,21 @@ fn a_full_node_rebuilds_block_data_from_a_third_of_the_stake_and_no_less() {
     rebuilt_matches(with_batches[1]);
     // One of four: a quarter of the stake is not enough.
     net.kill("validator-1");
+    assert_rebuild_refused(full, with_batches[2], "25.0%");
+}
+
+/// Rebuilding `height`'s data from shards fails with `-32004`, naming the `share` of the
+/// stake whose shards came and the third that is needed.
+fn assert_rebuild_refused(url: &str, height: u64, share: &str) {
     let answer = rpc(
-        full,
+        url,
         "synod_getBlockData",
-        json!([with_batches[2], {"from_shards": true}]),
+        json!([height, {"from_shards": true}]),
     );
     assert_eq!(answer["error"]["code"], -32004, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("25.0% of the stake") && message.contains("a third"),
+        message.contains(&format!("{share} of the stake")) && message.contains("a third"),
         "{message}"
     );
 }
@@ -370,17 +376,7 @@ fn a_fresh_full_node_rebuilds_the_chain_from_the_shards_of_a_third_of_the_stake(
     }
     // One more stopped: 25% of the stake is not enough.
     net.kill("validator-3");
-    let answer = rpc(
-        &full,
-        "synod_getBlockData",
-        json!([with_txs[0], {"from_shards": true}]),
-    );
-    assert_eq!(answer["error"]["code"], -32004, "{answer}");
-    let message = answer["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("25.0% of the stake") && message.contains("a third"),
-        "{message}"
-    );
+    assert_rebuild_refused(&full, with_txs[0], "25.0%");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! ```text
 //!  leader:    payload::encode(batches, record) ─▶ DaBackend::commit ─▶ header.da_commitment
 //!  validator: payload::encode(...) ─▶ DaBackend::verify(data, commitment) ─▶ Kept (store, then vote)
-//!  anyone:    DaBackend::retrieval(commitment) ─▶ Retrieval::add(shard)… ─▶ data ─▶ payload::decode
+//!  anyone:    DaBackend::retrieval(commitment) ─▶ gather(ask) ─▶ Retrieval::add(shard)… ─▶ data ─▶ payload::decode
 //! ```
 //!
 //! - [`payload`]: the bytes a commitment covers (a block's batches in order and its
@@ -14,13 +14,16 @@
 //! - [`merkle`]: the BLAKE3 Merkle tree over shards.
 //! - [`committee`]: Reed–Solomon encoding, the commitment, shard proofs, rebuilding.
 //! - [`CommitteeDa`]: the default backend, on the committee's own disks.
+//! - [`gather`]: who is asked for which shards, round after round, until a
+//!   [`Retrieval`] can rebuild, over a transport the caller passes in.
 //!
 //! Like the engine, this crate does no I/O: the node stores what [`DaBackend::verify`]
-//! says to keep, and feeds a [`Retrieval`] the shards its peers send.
+//! says to keep, and carries [`gather::gather`]'s requests to its peers.
 
 pub mod assign;
 pub mod committee;
 mod error;
+pub mod gather;
 pub mod merkle;
 pub mod payload;
 

@@ -88,9 +88,9 @@ fn prepare(args: &UpArgs, dir: &Path) -> Result<(Vec<Planned>, Vec<String>)> {
     Ok((planned, validators))
 }
 
-/// Creates node `i`'s data directory (cleared first), its identity and, for a
-/// validator (a positive `stake`), its keystore with a random password; returns the node and the validator's
-/// public key.
+/// Creates node `i`'s data directory (cleared first), its identity and, for a validator
+/// (a positive `stake`), its keystore with a random password; returns the node and the
+/// validator's public key.
 pub(crate) fn plan_node(
     dir: &Path,
     name: String,

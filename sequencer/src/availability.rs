@@ -221,13 +221,16 @@ impl Availability {
     /// gone): their blocks' data is rebuilt from the validators' shards instead
     /// ([`Availability::start_rebuilds`]).
     pub fn unserved(&mut self, digests: impl IntoIterator<Item = Hash>) {
+        let mut digests = digests.into_iter().peekable();
+        if digests.peek().is_none() {
+            return;
+        }
         let queued: HashSet<Hash> = self
             .commits
             .iter()
             .flat_map(|(blocks, _)| blocks.iter().flat_map(|b| b.payload.iter().copied()))
             .collect();
-        self.unserved
-            .extend(digests.into_iter().filter(|d| queued.contains(d)));
+        self.unserved.extend(digests.filter(|d| queued.contains(d)));
     }
 
     /// Queued commit blocks, oldest first, that order a batch no peer served (and not at
@@ -235,6 +238,9 @@ impl Availability {
     /// Each counts as being rebuilt until [`Availability::rebuild_ended`].
     pub fn start_rebuilds(&mut self, have: impl Fn(&Hash) -> bool, max: usize) -> Vec<Block> {
         let mut started = Vec::new();
+        if self.unserved.is_empty() {
+            return started;
+        }
         for block in self.commits.iter().flat_map(|(blocks, _)| blocks) {
             if self.rebuilding.len() >= max {
                 break;

@@ -207,4 +207,23 @@ pub struct Status {
     pub consecutive_timeouts: u32,
     /// Blocks held above the committed one (bounded by `Config::max_tree_blocks`).
     pub blocks_held: usize,
+    /// Highest view in which this validator voted or timed out.
+    pub highest_vote_view: u64,
+    /// View of this validator's last proposal.
+    pub last_proposal_view: u64,
+    /// View of the highest timeout certificate known.
+    pub high_tc_view: Option<u64>,
+    /// Whether the block the highest quorum certificate certifies is held here (a
+    /// leader extends it).
+    pub has_high_qc_block: bool,
+    /// Signed messages waiting for their safety state to be durable (rule S5).
+    pub unsent: usize,
+    /// Blocks asked for by hash and not received yet.
+    pub syncing: usize,
+    /// Proposals waiting for their parent.
+    pub waiting_parent: usize,
+    /// Proposals waiting for their payload check.
+    pub awaiting_check: usize,
+    /// Why the last vote considered was not signed: its view (0 if not known) and why.
+    pub no_vote: Option<(u64, &'static str)>,
 }

@@ -84,6 +84,9 @@ pub struct Engine {
     verified: HashMap<CertKey, SignerBitmap>,
     leaders: Cell<[(u64, u32); LEADER_CACHE]>,
     out: Vec<Action>,
+    /// Why the last vote this validator considered was not signed: its view and the
+    /// reason (for status displays; 0 when the view is not known).
+    no_vote: Option<(u64, &'static str)>,
 }
 
 pub(super) const VERIFIED_CACHE: usize = 4_096;
@@ -167,6 +170,7 @@ impl Engine {
             verified: HashMap::new(),
             leaders: Cell::new([(u64::MAX, 0); LEADER_CACHE]),
             out: Vec::new(),
+            no_vote: None,
         }
     }
 
@@ -209,10 +213,10 @@ impl Engine {
                 next_epoch,
             } => self.on_payload_ready(view, payload, da_commitment, timestamp_ms, next_epoch),
             Input::PayloadChecked { block_hash, valid } => {
-                if let Some(tc) = self.awaiting_check.remove(&block_hash) {
-                    if valid {
-                        self.try_vote(&block_hash, tc.as_ref());
-                    }
+                match self.awaiting_check.remove(&block_hash) {
+                    Some(tc) if valid => self.try_vote(&block_hash, tc.as_ref()),
+                    Some(_) => self.no_vote = Some((0, "payload check failed")),
+                    None => self.no_vote = Some((0, "payload check not awaited")),
                 }
             }
             Input::SafetyPersisted { seq } => self.on_persisted(seq),
@@ -254,6 +258,15 @@ impl Engine {
             committed_hash: self.tree.committed().hash(),
             consecutive_timeouts: self.consecutive_timeouts,
             blocks_held: self.tree.len(),
+            highest_vote_view: self.safety.highest_vote_view,
+            last_proposal_view: self.safety.last_proposal_view(),
+            high_tc_view: self.high_tc.as_ref().map(|tc| tc.view),
+            has_high_qc_block: self.tree.contains(&self.safety.high_qc.block_hash()),
+            unsent: self.held.len(),
+            syncing: self.inflight.len(),
+            waiting_parent: self.waiting_parent.len(),
+            awaiting_check: self.awaiting_check.len(),
+            no_vote: self.no_vote,
         }
     }
 
@@ -456,17 +469,24 @@ impl Engine {
 
     fn try_vote(&mut self, block_hash: &Hash, tc: Option<&TimeoutCert>) {
         let Some(block) = self.tree.get(block_hash) else {
+            self.no_vote = Some((0, "block not held"));
             return;
         };
         let view = block.header.view;
         // S1, S2.
-        if view != self.view || !safe_to_vote(&self.safety, view, &block.justify, tc) {
+        if view != self.view {
+            self.no_vote = Some((view, "not the current view"));
+            return;
+        }
+        if !safe_to_vote(&self.safety, view, &block.justify, tc) {
+            self.no_vote = Some((view, "not safe to vote (S1, S2)"));
             return;
         }
         // H1, H2; a gap below the parent is fetched, and the vote waits for it.
         let end = match self.epoch_end(&block.header.parent) {
             Ok(end) => end.map(Block::hash),
             Err(missing) => {
+                self.no_vote = Some((view, "a block below the parent is missing"));
                 self.request_block(missing, None);
                 return;
             }
@@ -476,6 +496,7 @@ impl Engine {
             &block.payload,
             block.next_epoch.as_ref(),
         ) {
+            self.no_vote = Some((view, "block shape (H1, H2)"));
             return;
         }
         let (Some(me), Some(key)) = (self.me, self.key.as_ref()) else {

@@ -198,6 +198,8 @@ impl Engine {
             let block = block.clone();
             self.awaiting_check.insert(*hash, tc);
             self.out.push(Action::CheckPayload { block });
+        } else if self.me.is_some() {
+            self.no_vote = Some((view, "proposal not votable when it arrived"));
         }
     }
 

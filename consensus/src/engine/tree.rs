@@ -103,14 +103,13 @@ impl BlockTree {
         }
     }
 
-    /// Makes `block` the committed root and prunes everything at or below its height
-    /// except itself.
+    /// Makes `block` the committed root, held even if it was not before (a block synced
+    /// by height), and prunes everything else at or below its height.
     pub fn commit(&mut self, block: Block) {
         let height = block.header.height;
+        self.blocks.retain(|_, b| b.header.height > height);
+        self.blocks.insert(block.hash(), block.clone());
         self.committed = block;
-        let root = self.committed.hash();
-        self.blocks
-            .retain(|hash, b| b.header.height > height || *hash == root);
     }
 }
 
@@ -151,6 +150,22 @@ mod tests {
         assert!(!tree.contains(&b1.hash()) && !tree.contains(&fork.hash()));
         assert!(!tree.insert(fork), "below the committed height");
         assert_eq!(tree.chain_to(&b2.hash()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_committed_block_not_held_before_is_held_and_its_children_link_to_it() {
+        let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
+        let mut tree = BlockTree::new(genesis.clone(), 100);
+        let b1 = child(&genesis, 1);
+        let b2 = child(&b1, 2);
+        let b3 = child(&b2, 3);
+        // Moved to b2 from outside (a range synced by height): b1 and b2 never held.
+        tree.commit(b2.clone());
+        assert_eq!(tree.get(&b2.hash()), Some(&b2));
+        assert!(!tree.contains(&genesis.hash()));
+        assert!(tree.insert(b3.clone()));
+        assert_eq!(tree.chain_to(&b3.hash()).unwrap(), vec![b3.clone()]);
+        assert_eq!(tree.get(&b3.header.parent), Some(tree.committed()));
     }
 
     #[test]

@@ -196,6 +196,30 @@ impl Node {
         }
     }
 
+    /// What a validator waits for while its chain stands still (at debug level).
+    fn log_stall(&self) {
+        let Some(engine) = self.engine.as_ref() else {
+            return;
+        };
+        let s = engine.status();
+        tracing::debug!(
+            view = s.view,
+            high_qc_view = s.high_qc_view,
+            high_tc_view = ?s.high_tc_view,
+            has_high_qc_block = s.has_high_qc_block,
+            highest_vote_view = s.highest_vote_view,
+            last_proposal_view = s.last_proposal_view,
+            unsent = s.unsent,
+            syncing = s.syncing,
+            waiting_parent = s.waiting_parent,
+            awaiting_check = s.awaiting_check,
+            checks_waiting_batches = self.availability.waiting_checks(),
+            syncing_by_height = self.syncing_by_height(),
+            no_vote = ?s.no_vote,
+            "no block finalized in the last second"
+        );
+    }
+
     /// Logs one line per second: progress, not every message.
     pub(super) fn progress_line(&mut self) {
         let elapsed = self.progress.last_line.elapsed().as_secs_f64().max(1e-3);
@@ -213,6 +237,9 @@ impl Node {
             peers = self.peers.connected_peers().count(),
             "progress"
         );
+        if blocks == 0 {
+            self.log_stall();
+        }
         self.progress.last_line = Instant::now();
         self.progress.height_at_last_line = self.chain.height();
         self.progress.txs_at_last_line = self.chain.finalized_txs();

@@ -100,6 +100,11 @@ impl Node {
             None => {
                 let empty = block.payload.is_empty() && block.next_epoch.is_none();
                 if !(empty && block.header.da_commitment == Hash::ZERO) {
+                    tracing::debug!(
+                        height = block.header.height,
+                        view = block.header.view,
+                        "a proposal's batches are not all at hand after its check; not voting"
+                    );
                     return Ok(false);
                 }
                 None

@@ -782,6 +782,59 @@ fn a_sync_response_with_a_forged_justify_is_penalized_and_not_stored() {
 }
 
 #[test]
+fn two_members_moved_by_height_sync_at_once_vote_on_the_block_they_were_moved_to() {
+    // Two of four members restart with their chain lost (their safety state kept) and
+    // are moved to the network's last finalized block by height sync, a block their
+    // engines never held. Without their votes no certificate forms, so they must vote on
+    // the blocks above it at once, not after views of timeouts.
+    let mut net = Net::new(4, false);
+    net.run(2);
+    let (blocks, fc) = (0..4)
+        .filter_map(|i| net.commits[i].last().cloned())
+        .max_by_key(|(blocks, _)| blocks.last().unwrap().header.height)
+        .unwrap();
+    let root = blocks.last().unwrap().clone();
+    assert!(root.header.height >= 3);
+    net.queue.clear();
+    let view = (0..4)
+        .map(|i| net.engines[i].as_ref().unwrap().status().view)
+        .max()
+        .unwrap();
+    for i in [0, 1] {
+        let safety = net.engines[i].as_ref().unwrap().safety().clone();
+        net.boot(
+            i,
+            Some(Recovery {
+                safety,
+                committed: None,
+                blocks: Vec::new(),
+            }),
+        );
+        let actions = net.engines[i]
+            .as_mut()
+            .unwrap()
+            .advance_committed(root.clone(), fc.clone());
+        net.execute(i, actions);
+    }
+    // What they sent while starting (their last vote again) reached nobody: their peers
+    // were not known yet.
+    net.queue.clear();
+    net.run(3);
+    for i in 0..4 {
+        let status = net.engines[i].as_ref().unwrap().status();
+        let first_above = net.commits[i]
+            .iter()
+            .flat_map(|(blocks, _)| blocks)
+            .find(|b| b.header.height == root.header.height + 1)
+            .map(|b| b.header.view);
+        assert!(
+            first_above.is_some_and(|v| v <= view + 8),
+            "member {i}: the block above the root final in view {first_above:?}, moved in view {view}; {status:?}"
+        );
+    }
+}
+
+#[test]
 fn a_node_moved_to_a_finalized_block_by_height_sync_goes_on_from_there() {
     let (mut net, lagging) = Net::with_one_lagging();
     let other = (lagging + 1) % 4;

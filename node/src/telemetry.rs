@@ -85,9 +85,19 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "bytes of those shards",
     ),
     (
+        "synod_da_retrievals_total",
+        Kind::Counter,
+        "block data asked of this node (synod_getBlockData), served from the store or rebuilt",
+    ),
+    (
         "synod_da_rebuilds_total",
         Kind::Counter,
         "block data rebuilt from validators' shards",
+    ),
+    (
+        "synod_da_full_data_from_height",
+        Kind::Gauge,
+        "lowest finalized height from which every block's full batches are held",
     ),
     (
         "synod_da_rebuild_seconds",

@@ -316,9 +316,15 @@ fn a_fresh_full_node_rebuilds_the_chain_from_the_shards_of_a_third_of_the_stake(
         with_txs.len() >= 3,
         "blocks with transactions: {with_txs:?}"
     );
-    // The survivors hold no batch of any block: only shards.
+    // The survivors hold no batch of any block: only shards, and they say so.
     let kept = rpc(&urls[3], "synod_getBlockData", json!([with_txs[0]]));
     assert_eq!(kept["result"]["source"], "shards", "{kept}");
+    let survivor = status(&urls[3]).unwrap();
+    assert_eq!(
+        survivor["full_data_from"].as_u64(),
+        survivor["finalized_height"].as_u64().map(|h| h + 1),
+        "{survivor}"
+    );
 
     ok(&[
         "testnet",

@@ -42,6 +42,8 @@ pub struct Chain {
     hash: Hash,
     txs: u64,
     blocks: u64,
+    /// Lowest height from which every block's full batches are held.
+    full_data_from: u64,
     finalized: broadcast::Sender<Arc<Finalized>>,
     certified: watch::Sender<Option<Certified>>,
     status: watch::Sender<NodeStatus>,
@@ -65,6 +67,7 @@ impl Chain {
             Some((block, _)) => (block.header.height, block.hash()),
             None => (0, genesis.hash()),
         };
+        let full_data_from = store.batches_from().context("reading the retention mark")?;
         let (finalized, _) = broadcast::channel(FINALIZED_STREAM_DEPTH);
         let (certified, certified_rx) = watch::channel(None);
         let (status, status_rx) = watch::channel(NodeStatus::default());
@@ -79,6 +82,7 @@ impl Chain {
             hash,
             txs: 0,
             blocks: 0,
+            full_data_from,
             finalized,
             certified,
             status,
@@ -109,6 +113,11 @@ impl Chain {
     /// Blocks finalized since start.
     pub fn finalized_blocks(&self) -> u64 {
         self.blocks
+    }
+
+    /// Lowest finalized height from which every block's full batches are held.
+    pub fn full_data_from(&self) -> u64 {
+        self.full_data_from
     }
 
     /// Publishes a full status snapshot (the node's, once a second).
@@ -144,13 +153,17 @@ impl Chain {
             .filter(|h| intake.is_pending(h))
             .collect();
         let store = self.store.clone();
-        let (blocks, certificate, batches, indexed) = tokio::task::spawn_blocking(move || {
-            let indexed = store.commit(&blocks, &certificate, &batches, &done);
-            (blocks, certificate, batches, indexed)
+        let (blocks, certificate, batches, written) = tokio::task::spawn_blocking(move || {
+            let written = store
+                .commit(&blocks, &certificate, &batches, &done)
+                .and_then(|indexed| Ok((indexed, store.batches_from()?)));
+            (blocks, certificate, batches, written)
         })
         .await
         .context("the commit write stopped")?;
-        let indexed = indexed.context("writing a commit")?;
+        let (indexed, full_data_from) = written.context("writing a commit")?;
+        self.full_data_from = full_data_from;
+        metrics::gauge!("synod_da_full_data_from_height").set(full_data_from as f64);
         let subscribers = self.finalized.receiver_count() > 0;
         let count = blocks.len();
         let mut digests = Vec::new();

@@ -106,7 +106,7 @@ impl Node {
                 } else {
                     (self.pick_payload(), self.next_epoch_record())
                 };
-                let da_commitment = self.disperse(&payload, next_epoch.as_ref()).await?;
+                let da_commitment = self.disperse(height, &payload, next_epoch.as_ref()).await?;
                 return Ok(engine(self).handle(Input::PayloadReady {
                     view,
                     payload,

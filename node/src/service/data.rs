@@ -69,6 +69,7 @@ impl Node {
     /// before the proposal is signed; returns the DA commitment for the header.
     pub(super) async fn disperse(
         &mut self,
+        height: u64,
         payload: &[Hash],
         record: Option<&NextEpoch>,
     ) -> Result<Hash> {
@@ -80,7 +81,7 @@ impl Node {
             None => (Hash::ZERO, None),
             Some(data) => {
                 let kept = self.da.disperse(&data)?;
-                (kept.commitment, Some(kept))
+                (kept.commitment, Some((height, kept)))
             }
         };
         self.make_durable(payload, kept).await?;
@@ -121,7 +122,7 @@ impl Node {
                 return Ok(false);
             }
             Some(data) => match self.da.verify(&data, &block.header.da_commitment) {
-                Ok(Some(kept)) => Some(kept),
+                Ok(Some(kept)) => Some((block.header.height, kept)),
                 Err(e) => {
                     // Not reachable for data the layout bounds; never fatal to the node.
                     tracing::error!(height = block.header.height, error = %e, "cannot encode block data; not voting");
@@ -152,14 +153,14 @@ impl Node {
     pub(super) async fn make_durable(
         &mut self,
         payload: &[Hash],
-        kept: Option<Kept>,
+        kept: Option<(u64, Kept)>,
     ) -> Result<()> {
         let batches: Vec<Arc<SealedBatch>> =
             payload.iter().filter_map(|d| self.pool.sealed(d)).collect();
-        if batches.is_empty() && kept.as_ref().is_none_or(|k| k.shards.is_empty()) {
+        if batches.is_empty() && kept.as_ref().is_none_or(|(_, k)| k.shards.is_empty()) {
             return Ok(());
         }
-        if let Some(k) = &kept {
+        if let Some((_, k)) = &kept {
             metrics::counter!("synod_da_shards_stored_total").increment(k.shards.len() as u64);
             let bytes: usize = k.shards.iter().map(|s| s.bytes.len()).sum();
             metrics::counter!("synod_da_shard_bytes_stored_total").increment(bytes as u64);
@@ -200,6 +201,7 @@ impl Node {
         from_shards: bool,
         reply: oneshot::Sender<Result<BlockData, String>>,
     ) -> Result<()> {
+        metrics::counter!("synod_da_retrievals_total").increment(1);
         let Some(block) = self.chain.store().block_at(height)? else {
             let _ = reply.send(Err(format!("no finalized block at height {height}")));
             return Ok(());

@@ -525,6 +525,7 @@ impl Node {
             pending_batches: self.pool.len(),
             finalized_txs: self.chain.finalized_txs(),
             finalized_blocks: self.chain.finalized_blocks(),
+            full_data_from: self.chain.full_data_from(),
             epoch: self.committee.epoch(),
             l1_epoch: self
                 .l1_epochs

@@ -37,8 +37,8 @@ pub enum Job {
     Data {
         /// Batches of the block (or of the payload about to be proposed).
         batches: Vec<Arc<SealedBatch>>,
-        /// This validator's shards of the block's data.
-        kept: Option<Kept>,
+        /// This validator's shards of the block's data, with the block's height.
+        kept: Option<(u64, Kept)>,
     },
     /// Make this safety state durable, then report `seq`.
     Safety {

@@ -143,6 +143,9 @@ pub struct NodeStatus {
     pub finalized_txs: u64,
     /// Blocks finalized since start.
     pub finalized_blocks: u64,
+    /// Lowest finalized height from which this node holds every block's full batches
+    /// (`da.retention-blocks` prunes the ones below; their data is rebuilt from shards).
+    pub full_data_from: u64,
     /// The epoch of the committee this node follows.
     pub epoch: u64,
     /// The newest epoch snapshot read from the L1 StakeTable (confirmed; `None`: no L1,

@@ -382,6 +382,18 @@ fn a_validator_joins_and_another_exits_at_the_next_epoch_snapshot() {
         &["--node-arg=--consensus.max-timeout-ms=2000"],
     );
     let dir = net.dir.to_str().unwrap();
+    // Blocks with data in the first committee's epoch, rebuilt from its shards below.
+    let report = net.load(200, 3);
+    assert_eq!(report["lost"], 0, "{report}");
+    let urls = net.urls();
+    let with_batches = (1..=height(&urls[0]))
+        .rev()
+        .find(|h| {
+            rpc(&urls[0], "synod_getBlock", json!([h]))["result"]["batches"]
+                .as_array()
+                .is_some_and(|b| !b.is_empty())
+        })
+        .expect("a block with batches");
 
     // validator-4 is added to the running network and stakes through the operator's
     // own `synod stake register`; it follows the chain without voting.
@@ -436,6 +448,25 @@ fn a_validator_joins_and_another_exits_at_the_next_epoch_snapshot() {
         .as_u64()
         .unwrap_or_else(|| panic!("validator-4 has no index in epoch {epoch}"));
     wait_out_of_committee(&urls[2], epoch);
+
+    // A block of the epoch before is rebuilt from its own committee's shards (three of
+    // its four members still announce themselves; the one that left does not).
+    let rebuilt = rpc(
+        &urls[4],
+        "synod_getBlockData",
+        json!([with_batches, {"from_shards": true}]),
+    )["result"]
+        .clone();
+    let stored = rpc(&urls[0], "synod_getBlockData", json!([with_batches]))["result"].clone();
+    assert_eq!(rebuilt["source"], "shards", "{rebuilt}");
+    assert_eq!(rebuilt["batches"], stored["batches"]);
+    let block_epoch = rpc(&urls[0], "synod_getBlock", json!([with_batches]))["result"]["epoch"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        block_epoch < epoch,
+        "height {with_batches} is of epoch {block_epoch}"
+    );
 
     // validator-4 votes: its signature is in finality certificates of the new epoch (a
     // certificate holds the votes that completed its quorum, so some of 30 blocks) …

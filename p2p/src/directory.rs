@@ -155,6 +155,11 @@ impl Directory {
         self.validators.get(&index).copied()
     }
 
+    /// The announced peer of `key` (a member of the committee, or of the next one).
+    pub fn peer_of_key(&self, key: &PublicKey) -> Option<PeerId> {
+        self.keys.get(key).copied()
+    }
+
     /// Whether `peer` is the announced peer of member `index`.
     pub fn is_validator(&self, index: u32, peer: &PeerId) -> bool {
         self.validators.get(&index) == Some(peer)

@@ -636,6 +636,30 @@ impl Store {
         Ok(block)
     }
 
+    /// The finalized block that handed over to `epoch` (it carries that epoch's
+    /// committee), if this store holds one: the parent of the first finalized block of
+    /// `epoch`, found by bisecting heights (a block's epoch never decreases with height).
+    pub fn handover_to(&self, epoch: u64) -> Result<Option<Block>, StorageError> {
+        let Some((tip, _)) = self.committed()? else {
+            return Ok(None);
+        };
+        if tip.header.epoch < epoch {
+            return Ok(None);
+        }
+        // The first height whose block is of `epoch` or later lies in (low, high].
+        let (mut low, mut high) = (0u64, tip.header.height);
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            match self.block_at(mid)? {
+                Some(b) if b.header.epoch >= epoch => high = mid,
+                Some(_) => low = mid,
+                None => return Ok(None),
+            }
+        }
+        let end = self.block_at(high - 1)?;
+        Ok(end.filter(|b| b.next_epoch.as_ref().is_some_and(|n| n.epoch == epoch)))
+    }
+
     /// Where a finalized transaction is.
     pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StorageError> {
         let Some(v) = self.get(CF_TXS, &hash.0)? else {
@@ -775,6 +799,50 @@ mod tests {
             .commit(std::slice::from_ref(last), &fc, &[Vec::new()], &[])
             .unwrap();
         assert_eq!(store.batches_from().unwrap(), 1 + MAX_PRUNED_HEIGHTS);
+    }
+
+    #[test]
+    fn the_block_that_handed_over_to_an_epoch_is_found_by_height() {
+        let dir = temp_dir("handover");
+        let store = Store::open(&dir, Limits::new(4)).unwrap();
+        // Epoch 0 up to height 3, epoch 1 up to height 7, then epoch 2.
+        let mut blocks = chain(10);
+        let mut parent = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
+        for b in blocks.iter_mut() {
+            let h = b.header.height;
+            let mut header = b.header.clone();
+            header.parent = parent.hash();
+            header.epoch = match h {
+                1..=3 => 0,
+                4..=7 => 1,
+                _ => 2,
+            };
+            let next_epoch = match h {
+                3 => Some(1),
+                7 => Some(2),
+                _ => None,
+            }
+            .map(|epoch| synod_types::NextEpoch {
+                epoch,
+                l1_block: h,
+                members: vec![synod_types::Member {
+                    public_key: synod_types::PublicKey(
+                        [epoch as u8; synod_types::crypto::PUBLIC_KEY_LEN],
+                    ),
+                    stake: 1,
+                }],
+            });
+            *b = Block::ending_epoch(header, b.justify.clone(), Vec::new(), next_epoch);
+            parent = b.clone();
+        }
+        let fc = FinalityCert(cert(10, blocks[9].hash()));
+        let none = vec![Vec::new(); blocks.len()];
+        store.commit(&blocks, &fc, &none, &[]).unwrap();
+        assert_eq!(store.handover_to(1).unwrap(), Some(blocks[2].clone()));
+        assert_eq!(store.handover_to(2).unwrap(), Some(blocks[6].clone()));
+        assert_eq!(store.handover_to(0).unwrap(), None, "the genesis epoch");
+        assert_eq!(store.handover_to(3).unwrap(), None, "not reached");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A child of `parent` with one batch (`fork` tells siblings apart), its batch and

@@ -68,6 +68,13 @@ pub struct BenchResult {
     pub blocks_per_s: f64,
     /// Largest peak RSS of any node, MB.
     pub peak_rss_mb: f64,
+    /// CPU time (user and system) a validator process spent per transaction finalized
+    /// in the sustained phase, µs: the validators' total over their number, over the
+    /// transactions. Less noisy than the rates, and what a change in the work per byte
+    /// moves.
+    pub cpu_us_per_tx: f64,
+    /// The same at half load.
+    pub cpu_us_per_tx_half_load: f64,
     /// Rate the ramp found saturating.
     pub saturation_offered_tps: f64,
     /// Transactions lost (acknowledged, never finalized) over the whole bench.
@@ -92,6 +99,38 @@ fn peak_rss_mb(pid: u32) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CPU time a process has used, user and system, in seconds: `/proc/<pid>/stat` fields
+/// 14 and 15, in the USER_HZ ticks (1/100 s) the kernel reports them in.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is field 3.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    Some((ticks(14)? + ticks(15)?) / 100.0)
+}
+
+/// The validators' CPU seconds so far, summed.
+fn validators_cpu(manifest: &Manifest) -> f64 {
+    manifest
+        .nodes
+        .iter()
+        .filter(|n| n.role == "validator")
+        .filter_map(|n| cpu_seconds(n.pid))
+        .sum()
+}
+
+/// CPU µs per finalized transaction and validator between two readings.
+fn cpu_per_tx(manifest: &Manifest, before: f64, after: f64, finalized: u64) -> f64 {
+    let validators = manifest
+        .nodes
+        .iter()
+        .filter(|n| n.role == "validator")
+        .count()
+        .max(1);
+    (after - before) * 1e6 / validators as f64 / finalized.max(1) as f64
 }
 
 fn height(manifest: &Manifest) -> u64 {
@@ -148,6 +187,7 @@ struct Summary {
     p99_ms: f64,
     blocks_per_s: f64,
     peak_rss_mb: f64,
+    cpu_us_per_tx: f64,
 }
 
 impl Summary {
@@ -159,6 +199,7 @@ impl Summary {
             p99_ms: r.p99_ms,
             blocks_per_s: r.blocks_per_s,
             peak_rss_mb: r.peak_rss_mb,
+            cpu_us_per_tx: r.cpu_us_per_tx,
         }
     }
 }
@@ -224,6 +265,7 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
     }
     let best = good;
     let saturation = best.max(1.0);
+    let cpu_before = validators_cpu(&manifest);
     let sustained = load::run(
         &manifest,
         &Plan {
@@ -231,7 +273,15 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             size: args.size,
         },
     )?;
+    let cpu_us_per_tx = cpu_per_tx(
+        &manifest,
+        cpu_before,
+        validators_cpu(&manifest),
+        sustained.finalized,
+    );
     crate::process::say!("sustained: {}", sustained.summary().replace('\n', "; "));
+    crate::process::say!("CPU per finalized transaction and validator: {cpu_us_per_tx:.1} µs");
+    let cpu_before = validators_cpu(&manifest);
     let half = load::run(
         &manifest,
         &Plan {
@@ -239,6 +289,12 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
             size: args.size,
         },
     )?;
+    let cpu_us_per_tx_half_load = cpu_per_tx(
+        &manifest,
+        cpu_before,
+        validators_cpu(&manifest),
+        half.finalized,
+    );
     crate::process::say!("half load: {}", half.summary().replace('\n', "; "));
     lost += sustained.lost + half.lost;
     let peak = manifest
@@ -270,6 +326,8 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
         p99_ms: half.p99_ms,
         blocks_per_s,
         peak_rss_mb: peak,
+        cpu_us_per_tx,
+        cpu_us_per_tx_half_load,
         saturation_offered_tps: saturation,
         lost,
         ramp,
@@ -281,14 +339,15 @@ fn measure(args: &BenchArgs, dir: &Path) -> Result<BenchResult> {
 
 fn table(r: &BenchResult) -> String {
     format!(
-        "| metric | value |\n|---|---|\n| validators | {} |\n| L1 | {} |\n| tx size | {} B |\n| finalized tx/s (sustained) | {:.0} |\n| finalized MB/s | {:.2} |\n| p50 latency at half load | {:.0} ms |\n| p99 latency at half load | {:.0} ms |\n| empty blocks/s | {:.1} |\n| peak RSS per node | {:.0} MB |\n| lost transactions | {} |\n| chart | {} |",
+        "| metric | value |\n|---|---|\n| validators | {} |\n| L1 | {} |\n| tx size | {} B |\n| finalized tx/s (sustained) | {:.0} |\n| finalized MB/s | {:.2} |\n| p50 latency at half load | {:.0} ms |\n| p99 latency at half load | {:.0} ms |\n| empty blocks/s | {:.1} |\n| peak RSS per node | {:.0} MB |\n| CPU per finalized tx and validator (sustained / half load) | {:.1} µs / {:.1} µs |\n| lost transactions | {} |\n| chart | {} |",
         r.nodes,
         match r.conditions.epoch_blocks {
             Some(blocks) => format!("anvil, attesting, epochs of {blocks} L1 blocks"),
             None => "none".into(),
         },
         r.size_bytes, r.finalized_tps, r.finalized_mb_per_s, r.p50_ms, r.p99_ms,
-        r.blocks_per_s, r.peak_rss_mb, r.lost, r.chart.display()
+        r.blocks_per_s, r.peak_rss_mb, r.cpu_us_per_tx, r.cpu_us_per_tx_half_load, r.lost,
+        r.chart.display()
     )
 }
 
@@ -296,6 +355,24 @@ fn table(r: &BenchResult) -> String {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn cpu_time_of_a_process_grows_with_the_work_it_does() {
+        let me = std::process::id();
+        let before = cpu_seconds(me).unwrap();
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(300) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let used = cpu_seconds(me).unwrap() - before;
+        assert!(
+            (0.2..1.0).contains(&used),
+            "{used} s of CPU for 0.3 s of work"
+        );
+        assert_eq!(cpu_seconds(u32::MAX), None);
+    }
 
     #[derive(Debug, Parser)]
     struct Cmd {

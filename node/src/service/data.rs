@@ -14,7 +14,7 @@ use synod_da::committee::MAX_SHARD_BYTES;
 use synod_da::payload::Payload;
 use synod_da::{DaBackend, Kept, Params};
 use synod_p2p::protocol::MAX_SHARD_REPLY_BYTES;
-use synod_types::{Batch, Block, Hash, NextEpoch, SealedBatch};
+use synod_types::{Batch, Block, Committee, Hash, NextEpoch, SealedBatch};
 use tokio::sync::oneshot;
 
 use super::payload::at_hand;
@@ -247,19 +247,24 @@ impl Node {
     }
 
     /// The task that rebuilds `block`'s data from the validators' shards, or why it
-    /// cannot run here.
+    /// cannot run here. The shards are those of the block's own committee: the current
+    /// one, the genesis one, or the one a stored hand-over record names; its members are
+    /// asked through the peers they announced (a member gone since is not reachable).
     fn rebuild_of(&self, block: Block, wait: bool) -> Result<Result<Rebuild, String>> {
-        if block.header.epoch != self.committee.epoch() {
+        let epoch = block.header.epoch;
+        let Some(committee) = self.committee_of(epoch)? else {
             return Ok(Err(format!(
-                "the block at height {} is of epoch {}: rebuilding from shards needs that epoch's committee, and only the current one ({}) is known here",
+                "the block at height {} is of epoch {epoch}, and this node holds no hand-over to it: that committee's shards cannot be checked here",
                 block.header.height,
-                block.header.epoch,
-                self.committee.epoch()
             )));
-        }
-        let da = super::boot::da_backend(&self.committee, None);
+        };
+        let da = super::boot::da_backend(&committee, None);
         let mut own = Vec::new();
-        if let Some(me) = self.me {
+        let me = self
+            .key
+            .as_ref()
+            .and_then(|k| committee.index_of(&k.public_key()));
+        if let Some(me) = me {
             for i in da.assignment().shards_of(me as usize) {
                 own.extend(self.chain.store().shard(&block.header.da_commitment, i)?);
             }
@@ -267,15 +272,32 @@ impl Node {
         Ok(Ok(Rebuild {
             da,
             own,
-            stakes: self.committee.members().iter().map(|m| m.stake).collect(),
-            peers: (0..self.committee.size() as u32)
-                .map(|m| self.peers.validator(m))
+            stakes: committee.members().iter().map(|m| m.stake).collect(),
+            peers: committee
+                .members()
+                .iter()
+                .map(|m| self.peers.peer_of_key(&m.public_key))
                 .collect(),
             net: self.net.clone(),
             limits: self.limits,
             block,
             wait,
         }))
+    }
+
+    /// The committee of `epoch`, if this node knows it: the current one, the genesis
+    /// one, or the one the finalized block that handed over to it names.
+    fn committee_of(&self, epoch: u64) -> Result<Option<Arc<Committee>>> {
+        if epoch == self.committee.epoch() {
+            return Ok(Some(self.committee.clone()));
+        }
+        if epoch == self.genesis_committee.epoch() {
+            return Ok(Some(self.genesis_committee.clone()));
+        }
+        let Some(end) = self.chain.store().handover_to(epoch)? else {
+            return Ok(None);
+        };
+        Ok(super::boot::committee_after(&end, self.committee.scheme())?.map(Arc::new))
     }
 
     /// Starts rebuilding, from the validators' shards, the data of queued commits whose

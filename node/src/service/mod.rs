@@ -138,6 +138,8 @@ pub struct Node {
     cfg: Config,
     domain: Domain,
     committee: Arc<Committee>,
+    /// The genesis file's committee (blocks of its epoch are rebuilt from its shards).
+    genesis_committee: Arc<Committee>,
     limits: Limits,
     protection: Arc<Protection>,
     /// The finalized chain: the store, the finalized stream, the status.
@@ -209,7 +211,8 @@ impl Node {
         store
             .put_genesis(&genesis)
             .context("recording the genesis block")?;
-        let (committee, root) = boot::current_committee(&store, &committee, &genesis)?;
+        let genesis_committee = committee;
+        let (committee, root) = boot::current_committee(&store, &genesis_committee, &genesis)?;
         let me = key
             .as_ref()
             .and_then(|k| committee.index_of(&k.public_key()));
@@ -270,6 +273,7 @@ impl Node {
             cfg,
             domain,
             committee,
+            genesis_committee,
             limits,
             protection,
             chain,

@@ -84,8 +84,8 @@ pub struct Engine {
     verified: HashMap<CertKey, SignerBitmap>,
     leaders: Cell<[(u64, u32); LEADER_CACHE]>,
     out: Vec<Action>,
-    /// Why the last vote this validator considered was not signed: its view and the
-    /// reason (for status displays; 0 when the view is not known).
+    /// Why the last vote this validator considered was not signed, if it was not: its
+    /// view and the reason (for status displays; 0 when the view is not known).
     no_vote: Option<(u64, &'static str)>,
 }
 
@@ -216,7 +216,8 @@ impl Engine {
                 match self.awaiting_check.remove(&block_hash) {
                     Some(tc) if valid => self.try_vote(&block_hash, tc.as_ref()),
                     Some(_) => self.no_vote = Some((0, "payload check failed")),
-                    None => self.no_vote = Some((0, "payload check not awaited")),
+                    // A check answered twice, or for a view left since.
+                    None => {}
                 }
             }
             Input::SafetyPersisted { seq } => self.on_persisted(seq),
@@ -524,6 +525,7 @@ impl Engine {
             commit,
         };
         // S1; S5: the vote is held until this state is durable.
+        self.no_vote = None;
         self.safety.highest_vote_view = view;
         self.safety.last_vote = Some(vote.clone());
         let seq = self.persist();

@@ -70,7 +70,7 @@ fuzz: bootstrap ## Run each decoder fuzz target for FUZZ_SECONDS (installs cargo
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t ($(FUZZ_SECONDS) s)"; \
 		(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none $$t -- \
-			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 2>&1 \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=512 -malloc_limit_mb=16 -print_final_stats=1 2>&1 \
 			| grep -E '^Done|number_of_executed_units|peak_rss'); \
 	done
 

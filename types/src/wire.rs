@@ -1,9 +1,11 @@
 //! Protobuf encodings of everything that crosses the network or goes to disk
 //! (`docs/wire.md` has the schema).
 //!
-//! Decoding is bounded: the input length is checked against [`Limits`] before the
-//! protobuf decoder runs (its allocations are bounded by the input length), then every
-//! field is validated — fixed-length hashes, keys and signatures, signer bitmaps sized
+//! Decoding is bounded: the input length is checked against [`Limits`], then a pass over
+//! the raw bytes ([`scan`]) counts every repeated field against its bound and refuses
+//! input whose decoded form would take more than [`scan::MAX_EXPANSION`] times its
+//! length, all before the protobuf decoder allocates anything; then every field is
+//! validated — fixed-length hashes, keys and signatures, signer bitmaps sized
 //! for the committee, list lengths — before a domain type is built. Malformed input
 //! yields a [`WireError`], never a panic.
 
@@ -21,6 +23,7 @@ use crate::tx::{Batch, Tx};
 
 /// The protobuf schema, as Rust types.
 pub mod pb;
+pub mod scan;
 
 /// Bounds applied while decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,13 +102,18 @@ pub enum WireError {
     Bitmap(#[from] crate::committee::BitmapError),
 }
 
-fn decode_pb<T: prost::Message + Default>(bytes: &[u8], limits: &Limits) -> Result<T, WireError> {
+fn decode_pb<T: prost::Message + Default>(
+    bytes: &[u8],
+    shape: &scan::Desc,
+    limits: &Limits,
+) -> Result<T, WireError> {
     if bytes.len() > limits.max_message_bytes {
         return Err(WireError::TooLarge {
             got: bytes.len(),
             max: limits.max_message_bytes,
         });
     }
+    scan::check(bytes, shape, limits)?;
     T::decode(bytes).map_err(|e| WireError::Decode(e.to_string()))
 }
 
@@ -407,7 +415,7 @@ pub fn encode_message(message: &Message) -> Vec<u8> {
 
 /// Decodes and validates a consensus message.
 pub fn decode_message(bytes: &[u8], limits: &Limits) -> Result<Message, WireError> {
-    message_from(decode_pb(bytes, limits)?, limits)
+    message_from(decode_pb(bytes, &scan::ENVELOPE, limits)?, limits)
 }
 
 /// Encodes a block (for storage and sync).
@@ -417,7 +425,7 @@ pub fn encode_block(block: &Block) -> Vec<u8> {
 
 /// Decodes and validates a block.
 pub fn decode_block(bytes: &[u8], limits: &Limits) -> Result<Block, WireError> {
-    block_from(decode_pb(bytes, limits)?, limits)
+    block_from(decode_pb(bytes, &scan::BLOCK, limits)?, limits)
 }
 
 /// Encodes a certificate (for storage).
@@ -427,7 +435,7 @@ pub fn encode_certificate(cert: &Certificate) -> Vec<u8> {
 
 /// Decodes and validates a certificate.
 pub fn decode_certificate(bytes: &[u8], limits: &Limits) -> Result<Certificate, WireError> {
-    cert_from(decode_pb(bytes, limits)?, limits)
+    cert_from(decode_pb(bytes, &scan::CERTIFICATE, limits)?, limits)
 }
 
 /// Encodes a timeout certificate (for storage).
@@ -437,7 +445,7 @@ pub fn encode_timeout_cert(tc: &TimeoutCert) -> Vec<u8> {
 
 /// Decodes and validates a timeout certificate.
 pub fn decode_timeout_cert(bytes: &[u8], limits: &Limits) -> Result<TimeoutCert, WireError> {
-    tc_from(decode_pb(bytes, limits)?, limits)
+    tc_from(decode_pb(bytes, &scan::TIMEOUT_CERT, limits)?, limits)
 }
 
 fn tx_from(p: pb::Tx, limits: &Limits) -> Result<Tx, WireError> {
@@ -472,7 +480,7 @@ pub fn decode_tx(bytes: &[u8], limits: &Limits) -> Result<Tx, WireError> {
         max_message_bytes: limits.max_message_bytes.min(limits.max_tx_bytes + 32),
         ..*limits
     };
-    tx_from(decode_pb(bytes, &bounded)?, limits)
+    tx_from(decode_pb(bytes, &scan::TX, &bounded)?, limits)
 }
 
 /// Encodes a batch.
@@ -488,7 +496,7 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
 
 /// Decodes and validates a batch.
 pub fn decode_batch(bytes: &[u8], limits: &Limits) -> Result<Batch, WireError> {
-    let p: pb::Batch = decode_pb(bytes, limits)?;
+    let p: pb::Batch = decode_pb(bytes, &scan::BATCH, limits)?;
     if p.txs.len() > limits.max_batch_txs {
         return Err(WireError::Bound {
             field: "batch.txs",

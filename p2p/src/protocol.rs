@@ -1,10 +1,13 @@
-//! The direct (request-response) protocol `/synod/req/1` and its bounded framing.
+//! The direct (request-response) protocol `/synod/req/2` and its bounded framing.
 //!
 //! One request and one response per stream. Each is a frame: a 4-byte big-endian length,
 //! then a kind byte and the body. The length is checked against the configured maximum
 //! before anything is allocated; bodies are decoded with `synod_types::wire`, which
 //! checks every field. Lists are a 4-byte count (checked against its bound first) and
 //! 4-byte length-prefixed items.
+//!
+//! Every answer fits one frame: a node that serves batches, finalized ranges or shards
+//! stops at [`MAX_REPLY_BYTES`] and says what it left out, and the asker asks again.
 
 use std::io;
 
@@ -14,7 +17,7 @@ use synod_types::wire::{self, Limits, WireError};
 use synod_types::{Batch, Block, FinalityCert, Hash, Message, Tx};
 
 /// The protocol name negotiated on each stream.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/synod/req/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/synod/req/2");
 
 /// Batches asked for in one request, at most.
 pub const MAX_BATCHES_PER_REQUEST: usize = 256;
@@ -27,9 +30,9 @@ pub const MAX_FINALIZED_PER_REQUEST: u32 = 64;
 pub const MAX_FINALIZED_PER_RESPONSE: usize = 1_024;
 /// Shard indices one request may name (a committee's layout has at most 32,768).
 pub const MAX_SHARDS_PER_REQUEST: usize = 32_768;
-/// Bytes of shards one answer carries at most (within the 4 MiB frame); the asker asks
-/// again for what did not fit.
-pub const MAX_SHARD_REPLY_BYTES: usize = (4 << 20) - (64 << 10);
+/// Bytes one answer carries at most (within the 4 MiB frame): batches, blocks or shards
+/// beyond it are left for the asker to ask again.
+pub const MAX_REPLY_BYTES: usize = (4 << 20) - (64 << 10);
 
 /// What one peer asks another directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +69,14 @@ pub enum Response {
     Ack,
     /// A consensus answer (a sync response).
     Consensus(Message),
-    /// The batches found, in any order; missing ones are left out.
-    Batches(Vec<Batch>),
+    /// Batches asked for, in any order: those found, within [`MAX_REPLY_BYTES`].
+    Batches {
+        /// The batches found; missing ones are left out.
+        batches: Vec<Batch>,
+        /// Digests not looked up because the answer was full: to be asked again, from
+        /// the same peer.
+        deferred: Vec<Hash>,
+    },
     /// Finalized blocks, ascending, and the finality certificate of the last one (which
     /// proves the others through their parent links). Empty if none is known.
     Finalized {
@@ -79,7 +88,7 @@ pub enum Response {
     /// The request was refused (rate limit, unknown data), with the reason.
     Refused(String),
     /// Shards found, each encoded as `synod_da::Shard::encode` (checked by the asker
-    /// against the commitment), at most [`MAX_SHARD_REPLY_BYTES`] of them.
+    /// against the commitment), at most [`MAX_REPLY_BYTES`] of them.
     Shards(Vec<Vec<u8>>),
 }
 
@@ -171,24 +180,7 @@ impl Request {
                 Message::Proposal(_) => Err(FrameError::Unexpected("proposal")),
                 Message::SyncResponse(_) => Err(FrameError::Unexpected("sync response")),
             },
-            REQ_BATCHES => {
-                if body.len() % 32 != 0 {
-                    return Err(FrameError::Truncated);
-                }
-                let count = body.len() / 32;
-                if count > MAX_BATCHES_PER_REQUEST {
-                    return Err(FrameError::TooMany {
-                        what: "batch digests",
-                        count,
-                        max: MAX_BATCHES_PER_REQUEST,
-                    });
-                }
-                Ok(Request::Batches(
-                    body.chunks_exact(32)
-                        .map(|c| Hash(c.try_into().expect("chunks_exact yields 32 bytes")))
-                        .collect(),
-                ))
-            }
+            REQ_BATCHES => Ok(Request::Batches(digests(body)?)),
             REQ_FINALIZED => {
                 let body: &[u8; 12] = body.try_into().map_err(|_| FrameError::Truncated)?;
                 let (height, max) = body.split_at(8);
@@ -245,8 +237,10 @@ impl Response {
         match self {
             Response::Ack => vec![RES_ACK],
             Response::Consensus(message) => tagged(RES_CONSENSUS, wire::encode_message(message)),
-            Response::Batches(batches) => {
-                let items: Vec<Vec<u8>> = batches.iter().map(wire::encode_batch).collect();
+            Response::Batches { batches, deferred } => {
+                // The first item is the deferred digests, one after the other.
+                let mut items = vec![deferred.iter().flat_map(|d| d.0).collect()];
+                items.extend(batches.iter().map(wire::encode_batch));
                 tagged(RES_BATCHES, encode_list(&items))
             }
             Response::Finalized {
@@ -279,12 +273,15 @@ impl Response {
                 _ => Err(FrameError::Unexpected("non-response message")),
             },
             RES_BATCHES => {
-                let items = decode_list(body, MAX_BATCHES_PER_REQUEST, "batches")?;
-                let batches = items
-                    .into_iter()
-                    .map(|b| wire::decode_batch(b, limits))
-                    .collect::<Result<_, _>>()?;
-                Ok(Response::Batches(batches))
+                let items = decode_list(body, MAX_BATCHES_PER_REQUEST + 1, "batches")?;
+                let (deferred, batches) = items.split_first().ok_or(FrameError::Truncated)?;
+                Ok(Response::Batches {
+                    deferred: digests(deferred)?,
+                    batches: batches
+                        .iter()
+                        .map(|b| wire::decode_batch(b, limits))
+                        .collect::<Result<_, _>>()?,
+                })
             }
             RES_FINALIZED => {
                 let max = MAX_FINALIZED_PER_RESPONSE + 1;
@@ -318,6 +315,137 @@ impl Response {
             other => Err(FrameError::UnknownKind(other)),
         }
     }
+}
+
+/// Bytes an answer may carry under `limits`: [`MAX_REPLY_BYTES`], or less when the
+/// frame limit is lower (64 KiB stay for the framing and the list headers).
+pub fn reply_cap(limits: &Limits) -> usize {
+    MAX_REPLY_BYTES.min(limits.max_message_bytes.saturating_sub(64 << 10))
+}
+
+/// The answer to a request for `digests`: each is looked up in order until the answer
+/// holds `cap` bytes (always at least one batch found); the digests not looked up are
+/// returned as deferred, for the asker to ask again.
+pub fn batches_reply<E>(
+    digests: &[Hash],
+    cap: usize,
+    mut lookup: impl FnMut(&Hash) -> Result<Option<Batch>, E>,
+) -> Result<Response, E> {
+    let mut batches = Vec::new();
+    let mut bytes = 8 + 32 * digests.len();
+    for (i, digest) in digests.iter().enumerate() {
+        let Some(batch) = lookup(digest)? else {
+            continue;
+        };
+        let len = 4 + wire::encoded_batch_len(&batch);
+        if bytes + len > cap && !batches.is_empty() {
+            return Ok(Response::Batches {
+                batches,
+                deferred: digests[i..].to_vec(),
+            });
+        }
+        bytes += len;
+        batches.push(batch);
+    }
+    Ok(Response::Batches {
+        batches,
+        deferred: Vec::new(),
+    })
+}
+
+/// A finalized range being gathered for an answer, block by block from the asked height:
+/// it ends at a block with a finality certificate once it holds the blocks asked for,
+/// reaches the tip or an epoch's end, and never holds more than its byte cap past a
+/// block it can prove.
+#[derive(Debug)]
+pub struct RangeReply {
+    blocks: Vec<Block>,
+    bytes: usize,
+    /// Blocks up to the last one with a certificate, and that certificate.
+    proved: Option<(usize, FinalityCert)>,
+    max: usize,
+    cap: usize,
+}
+
+impl RangeReply {
+    /// A range of about `max` blocks (at most [`MAX_FINALIZED_PER_RESPONSE`]) within
+    /// `cap` bytes.
+    pub fn new(max: u32, cap: usize) -> RangeReply {
+        RangeReply {
+            blocks: Vec::new(),
+            bytes: 8,
+            proved: None,
+            max: max as usize,
+            cap,
+        }
+    }
+
+    /// Adds the next block, with its stored finality certificate if any; `tip` if it is
+    /// the last finalized block. Returns the answer once the range is complete.
+    pub fn push(
+        &mut self,
+        block: Block,
+        certificate: Option<FinalityCert>,
+        tip: bool,
+    ) -> Option<Response> {
+        let len = 4 + wire::encoded_block_len_bound(&block) + CERTIFICATE_BYTES;
+        if self.bytes + len > self.cap && self.proved.is_some() {
+            return Some(self.finish());
+        }
+        self.bytes += len;
+        let ends_epoch = block.next_epoch.is_some();
+        self.blocks.push(block);
+        if let Some(certificate) = certificate {
+            self.proved = Some((self.blocks.len(), certificate));
+            // A range ends at an epoch's last block: one committee proves it all.
+            if self.blocks.len() >= self.max || tip || ends_epoch {
+                return Some(self.finish());
+            }
+        }
+        (self.blocks.len() >= MAX_FINALIZED_PER_RESPONSE).then(|| self.finish())
+    }
+
+    /// The answer with the blocks gathered up to the last one with a certificate; empty
+    /// if none had one.
+    pub fn finish(&mut self) -> Response {
+        match self.proved.take() {
+            Some((len, certificate)) => {
+                let mut blocks = std::mem::take(&mut self.blocks);
+                blocks.truncate(len);
+                Response::Finalized {
+                    blocks,
+                    certificate: Some(certificate),
+                }
+            }
+            None => Response::Finalized {
+                blocks: Vec::new(),
+                certificate: None,
+            },
+        }
+    }
+}
+
+/// Bytes a finality certificate's encoding takes at most for a committee of up to
+/// 32,768 members (a 4 KiB bitmap, a signature, a hash and varints).
+const CERTIFICATE_BYTES: usize = 4096 + 96 + 32 + 64;
+
+/// At most [`MAX_BATCHES_PER_REQUEST`] digests, one after the other.
+fn digests(body: &[u8]) -> Result<Vec<Hash>, FrameError> {
+    if body.len() % 32 != 0 {
+        return Err(FrameError::Truncated);
+    }
+    let count = body.len() / 32;
+    if count > MAX_BATCHES_PER_REQUEST {
+        return Err(FrameError::TooMany {
+            what: "batch digests",
+            count,
+            max: MAX_BATCHES_PER_REQUEST,
+        });
+    }
+    Ok(body
+        .chunks_exact(32)
+        .map(|c| Hash(c.try_into().expect("chunks_exact yields 32 bytes")))
+        .collect())
 }
 
 fn tagged(kind: u8, body: Vec<u8>) -> Vec<u8> {
@@ -511,7 +639,14 @@ mod tests {
         };
         let responses = [
             Response::Ack,
-            Response::Batches(vec![batch.clone(), batch]),
+            Response::Batches {
+                batches: vec![batch.clone(), batch],
+                deferred: vec![Hash::from_u64(3)],
+            },
+            Response::Batches {
+                batches: vec![],
+                deferred: vec![],
+            },
             Response::Finalized {
                 blocks: vec![],
                 certificate: None,
@@ -521,6 +656,126 @@ mod tests {
         ];
         for r in responses {
             assert_eq!(Response::decode(&r.encode(), &limits()).unwrap(), r);
+        }
+    }
+
+    fn big_batch(seq: u64) -> Batch {
+        Batch {
+            author: 0,
+            epoch: 0,
+            seq,
+            txs: vec![
+                Tx {
+                    namespace: 1,
+                    payload: vec![seq as u8; 128 << 10],
+                };
+                8
+            ],
+        }
+    }
+
+    #[test]
+    fn a_batch_answer_over_a_frame_is_cut_and_the_rest_deferred() {
+        let l = limits();
+        let batches: Vec<Batch> = (0..8).map(big_batch).collect();
+        let digests: Vec<Hash> = batches.iter().map(Batch::digest).collect();
+        let lookup = |d: &Hash| -> Result<Option<Batch>, ()> {
+            Ok(batches.iter().find(|b| b.digest() == *d).cloned())
+        };
+        // All eight in one answer would not fit the frame the asker reads.
+        let whole = Response::Batches {
+            batches: batches.clone(),
+            deferred: vec![],
+        };
+        assert!(whole.encode().len() > l.max_message_bytes);
+
+        let answer = batches_reply(&digests, reply_cap(&l), lookup).unwrap();
+        let encoded = answer.encode();
+        assert!(encoded.len() <= l.max_message_bytes);
+        let Response::Batches {
+            batches: sent,
+            deferred,
+        } = Response::decode(&encoded, &l).unwrap()
+        else {
+            panic!("not a batch answer");
+        };
+        assert!(!sent.is_empty() && !deferred.is_empty());
+        // What was sent and what was deferred is everything asked for, in order.
+        let sent: Vec<Hash> = sent.iter().map(Batch::digest).collect();
+        assert_eq!([sent, deferred.clone()].concat(), digests);
+
+        // Asked again for what it deferred, the peer sends the rest, a frame at a time.
+        let mut left = deferred;
+        let mut rounds = 1;
+        while !left.is_empty() {
+            let Response::Batches {
+                batches: more,
+                deferred,
+            } = batches_reply(&left, reply_cap(&l), lookup).unwrap()
+            else {
+                panic!("not a batch answer");
+            };
+            assert!(!more.is_empty());
+            assert!(
+                more.iter()
+                    .map(|b| 4 + wire::encoded_batch_len(b))
+                    .sum::<usize>()
+                    <= reply_cap(&l)
+            );
+            left = deferred;
+            rounds += 1;
+        }
+        assert_eq!(rounds, 3);
+    }
+
+    #[test]
+    fn a_finalized_range_stops_at_its_byte_cap_on_a_block_it_proves() {
+        use synod_types::testing::{cert, child};
+        let payload: Vec<Hash> = (0..1_024).map(Hash::from_u64).collect();
+        let mut blocks = vec![child(
+            &synod_types::testing::chain(1)[0],
+            payload.clone(),
+            Hash::ZERO,
+        )];
+        for _ in 1..200 {
+            let next = child(blocks.last().unwrap(), payload.clone(), Hash::ZERO);
+            blocks.push(next);
+        }
+        let l = limits();
+        let gather = |max: u32, proved_every: usize| {
+            let mut range = RangeReply::new(max, reply_cap(&l));
+            for (i, block) in blocks.iter().enumerate() {
+                let certificate = (i % proved_every == proved_every - 1)
+                    .then(|| FinalityCert(cert(block.header.view, block.hash())));
+                if let Some(answer) = range.push(block.clone(), certificate, i == blocks.len() - 1)
+                {
+                    return answer;
+                }
+            }
+            range.finish()
+        };
+        // 200 blocks of 1,024 digests take 7 MiB: a range asked for them, or one that
+        // runs on past the blocks asked for to the next block with a certificate, ends at
+        // the last proved block that fits. (A range cannot end before its first proved
+        // block; honest nodes store certificates at most one answer apart.)
+        for (max, proved_every) in [(64, 1), (64, 50), (1, 100), (200, 7), (200, 1)] {
+            let answer = gather(max, proved_every);
+            let encoded = answer.encode();
+            assert!(
+                encoded.len() <= reply_cap(&l),
+                "{max}/{proved_every}: {}",
+                encoded.len()
+            );
+            let Response::Finalized {
+                blocks: sent,
+                certificate: Some(certificate),
+            } = Response::decode(&encoded, &l).unwrap()
+            else {
+                panic!("{max}/{proved_every}: no range");
+            };
+            assert_eq!(sent[..], blocks[..sent.len()]);
+            assert_eq!(certificate.0.block_hash, sent.last().unwrap().hash());
+            assert_eq!(sent.len() % proved_every, 0);
         }
     }
 

@@ -494,6 +494,38 @@ pub fn encode_batch(batch: &Batch) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// The exact length of [`encode_batch`]'s output, computed without encoding.
+pub fn encoded_batch_len(batch: &Batch) -> usize {
+    use prost::encoding::encoded_len_varint as varint;
+    let field = |value: u64| if value == 0 { 0 } else { 1 + varint(value) };
+    let txs: usize = batch
+        .txs
+        .iter()
+        .map(|tx| {
+            let payload = if tx.payload.is_empty() {
+                0
+            } else {
+                1 + varint(tx.payload.len() as u64) + tx.payload.len()
+            };
+            let inner = field(tx.namespace) + payload;
+            1 + varint(inner as u64) + inner
+        })
+        .sum();
+    field(batch.author.into()) + field(batch.epoch) + field(batch.seq) + txs
+}
+
+/// At least the length of [`encode_block`]'s output, computed without encoding.
+pub fn encoded_block_len_bound(block: &Block) -> usize {
+    // Header and justify: three and one hashes, a bitmap, a signature and varints.
+    let fixed = 512 + block.justify.0.signers.as_bytes().len();
+    let payload = block.payload.len() * 34;
+    let next_epoch = block
+        .next_epoch
+        .as_ref()
+        .map_or(0, |n| 32 + n.members.len() * (PUBLIC_KEY_LEN + 2 + 11));
+    fixed + payload + next_epoch
+}
+
 /// Decodes and validates a batch.
 pub fn decode_batch(bytes: &[u8], limits: &Limits) -> Result<Batch, WireError> {
     let p: pb::Batch = decode_pb(bytes, &scan::BATCH, limits)?;
@@ -632,6 +664,37 @@ mod tests {
         for m in sample_messages() {
             let bytes = encode_message(&m);
             assert_eq!(decode_message(&bytes, &limits).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn encoded_lengths_are_computed_without_encoding() {
+        let batch = |author, epoch, seq, txs: Vec<Tx>| Batch {
+            author,
+            epoch,
+            seq,
+            txs,
+        };
+        let tx = |namespace, len| Tx {
+            namespace,
+            payload: vec![7; len],
+        };
+        for b in [
+            batch(0, 0, 0, vec![]),
+            batch(3, 1 << 40, 300, vec![tx(0, 0), tx(1, 1), tx(u64::MAX, 200)]),
+            batch(1, 2, 3, vec![tx(9, 128 << 10); 3]),
+        ] {
+            assert_eq!(encoded_batch_len(&b), encode_batch(&b).len());
+        }
+        for m in sample_messages() {
+            let blocks = match m {
+                Message::Proposal(p) => vec![p.block],
+                Message::SyncResponse(r) => r.blocks,
+                _ => continue,
+            };
+            for block in blocks {
+                assert!(encoded_block_len_bound(&block) >= encode_block(&block).len());
+            }
         }
     }
 

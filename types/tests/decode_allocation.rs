@@ -44,7 +44,12 @@ fn envelope(kind: pb::Kind) -> Vec<u8> {
 
 /// Repeats `element` (one encoded field) until `len` bytes.
 fn repeated(element: &[u8], len: usize) -> Vec<u8> {
-    element.iter().copied().cycle().take(len / element.len() * element.len()).collect()
+    element
+        .iter()
+        .copied()
+        .cycle()
+        .take(len / element.len() * element.len())
+        .collect()
 }
 
 fn length_delimited(tag: u8, inner: &[u8]) -> Vec<u8> {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use synod_da::committee::MAX_SHARD_BYTES;
 use synod_da::payload::Payload;
 use synod_da::{DaBackend, Kept, Params};
-use synod_p2p::protocol::MAX_SHARD_REPLY_BYTES;
+use synod_p2p::protocol::reply_cap;
 use synod_types::{Batch, Block, Committee, Hash, NextEpoch, SealedBatch};
 use tokio::sync::oneshot;
 
@@ -175,7 +175,7 @@ impl Node {
     /// it keeps and fit in one answer.
     pub(super) fn shards_for(&self, commitment: &Hash, indices: &[u32]) -> Result<Vec<Vec<u8>>> {
         // The answer fits one frame; every shard kept fits an answer alone.
-        let cap = MAX_SHARD_REPLY_BYTES.min(self.limits.max_message_bytes.saturating_sub(64 << 10));
+        let cap = reply_cap(&self.limits);
         let mut out = Vec::new();
         let mut bytes = 0;
         for i in indices {

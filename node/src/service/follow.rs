@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use synod_p2p::directory::PENALTY_INVALID;
-use synod_p2p::protocol::{MAX_FINALIZED_PER_REQUEST, MAX_FINALIZED_PER_RESPONSE};
+use synod_p2p::protocol::{reply_cap, RangeReply, MAX_FINALIZED_PER_REQUEST};
 use synod_p2p::{PeerId, Request, Response, Verdict};
-use synod_types::{Block, FinalityCert};
+use synod_types::{wire, Block, FinalityCert};
 
 use super::{Node, Purpose};
 use crate::config::Role;
@@ -157,7 +157,10 @@ impl Node {
             self.follow.range_empty();
             return Ok(());
         };
-        let full = blocks.len() >= MAX_FINALIZED_PER_REQUEST as usize;
+        // Full: as many blocks as asked, or cut at the peer's byte cap.
+        let bytes: usize = blocks.iter().map(wire::encoded_block_len_bound).sum();
+        let full = blocks.len() >= MAX_FINALIZED_PER_REQUEST as usize
+            || bytes >= reply_cap(&self.limits) / 2;
         let parent = self
             .availability
             .last_queued()
@@ -202,29 +205,17 @@ impl Node {
     /// Finalized blocks from `from` for a peer: at least `max` if there are, and on to
     /// the next block with a stored certificate, which proves them all.
     pub(super) fn finalized_range(&self, from: u64, max: u32) -> Result<Response> {
-        let mut blocks = Vec::new();
-        let mut height = from.max(1);
-        while height <= self.chain.height() && blocks.len() < MAX_FINALIZED_PER_RESPONSE {
+        let mut range = RangeReply::new(max, reply_cap(&self.limits));
+        let tip = self.chain.height();
+        for height in from.max(1)..=tip {
             let Some(block) = self.chain.store().block_at(height)? else {
                 break;
             };
             let certificate = self.chain.store().certificate(&block.hash())?;
-            blocks.push(block);
-            if let Some(certificate) = certificate {
-                // A range ends at an epoch's last block: one committee proves it all.
-                let ends_epoch = blocks.last().is_some_and(|b| b.next_epoch.is_some());
-                if blocks.len() >= max as usize || height == self.chain.height() || ends_epoch {
-                    return Ok(Response::Finalized {
-                        blocks,
-                        certificate: Some(certificate),
-                    });
-                }
+            if let Some(answer) = range.push(block, certificate, height == tip) {
+                return Ok(answer);
             }
-            height += 1;
         }
-        Ok(Response::Finalized {
-            blocks: Vec::new(),
-            certificate: None,
-        })
+        Ok(range.finish())
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use synod_consensus::engine::{Action, Input};
 use synod_p2p::directory::PENALTY_MINOR;
-use synod_p2p::protocol::{MAX_BATCHES_PER_REQUEST, MAX_TXS_PER_REQUEST};
+use synod_p2p::protocol::{batches_reply, reply_cap, MAX_BATCHES_PER_REQUEST, MAX_TXS_PER_REQUEST};
 use synod_p2p::{Announced, Gossip, PeerId, Request, Response, Verdict};
 use synod_sequencer::{forward, BatchPool, Check, NextCommit, Rejected};
 use synod_types::{Batch, Block, FinalityCert, Hash, PublicKey, SealedBatch, Signature, Tx};
@@ -271,12 +271,14 @@ impl Node {
     }
 
     /// Batches a peer sent for a request of `asked` digests: only those are kept; one
-    /// that was not asked for is the peer's misbehaviour.
+    /// that was not asked for is the peer's misbehaviour. Those it `deferred` (its answer
+    /// was full) are asked of it again.
     pub(super) async fn on_fetched_batches(
         &mut self,
         peer: PeerId,
         asked: &[Hash],
         batches: Vec<Batch>,
+        deferred: Vec<Hash>,
     ) -> Result<()> {
         let mut ready = Vec::new();
         for batch in batches {
@@ -296,15 +298,24 @@ impl Node {
             }
             ready.extend(self.availability.arrived(&digest));
         }
-        tracing::debug!(%peer, asked = asked.len(), "batches fetched");
-        // Whatever did not come is asked again, from another peer; a commit's batches
-        // the peer did not hold are rebuilt from shards too.
+        tracing::debug!(%peer, asked = asked.len(), deferred = deferred.len(), "batches fetched");
+        // What the peer deferred is asked of it again. Whatever else did not come is
+        // asked again, from another peer; a commit's batches the peer did not hold are
+        // rebuilt from shards too.
+        let deferred: Vec<Hash> = deferred.into_iter().filter(|d| asked.contains(d)).collect();
         self.availability.fetch_ended(asked);
         let unserved: Vec<Hash> = {
             let have = at_hand(&self.pool, self.chain.store());
-            asked.iter().filter(|d| !have(d)).copied().collect()
+            asked
+                .iter()
+                .filter(|d| !have(d) && !deferred.contains(d))
+                .copied()
+                .collect()
         };
         self.availability.unserved(unserved);
+        if !deferred.is_empty() {
+            self.fetch_batches(deferred, Some(peer));
+        }
         self.rebuild_commits()?;
         self.payloads_ready(ready).await?;
         self.refetch_missing();
@@ -325,16 +336,14 @@ impl Node {
     }
 
     /// Batches for a peer, from the pool or the store.
-    pub(super) fn batches_for(&self, digests: &[Hash]) -> Result<Vec<Batch>> {
-        let mut out = Vec::new();
-        for d in digests {
-            if let Some(b) = self.pool.get(d) {
-                out.push(b.clone());
-            } else if let Some(b) = self.chain.store().batch(d)? {
-                out.push(b);
+    pub(super) fn batches_for(&self, digests: &[Hash]) -> Result<Response> {
+        let reply = batches_reply(digests, reply_cap(&self.limits), |d| {
+            match self.pool.get(d) {
+                Some(b) => Ok(Some(b.clone())),
+                None => self.chain.store().batch(d),
             }
-        }
-        Ok(out)
+        })?;
+        Ok(reply)
     }
 
     /// Writes queued commits whose batches are all here, in order; fetches the rest.

@@ -39,8 +39,9 @@ impl Node {
                     self.drive(synod_consensus::Input::Message { from, message })
                         .await?;
                 }
-                (Purpose::Batches, Ok(Response::Batches(batches))) => {
-                    self.on_fetched_batches(peer, &asked, batches).await?;
+                (Purpose::Batches, Ok(Response::Batches { batches, deferred })) => {
+                    self.on_fetched_batches(peer, &asked, batches, deferred)
+                        .await?;
                 }
                 (
                     Purpose::Finalized,
@@ -110,7 +111,7 @@ impl Node {
                     }
                 }
             },
-            Request::Batches(digests) => Response::Batches(self.batches_for(&digests)?),
+            Request::Batches(digests) => self.batches_for(&digests)?,
             Request::Finalized { from_height, max } => self.finalized_range(from_height, max)?,
             Request::Txs(txs) => self.on_forwarded_txs(peer, txs).await,
             Request::Shards {

@@ -108,6 +108,62 @@ pub enum PoolError {
         /// Bytes held.
         bytes: usize,
     },
+    /// The author holds its whole share of the pool.
+    #[error(
+        "author {author} holds its share of the batch pool ({batches} batches, {bytes} bytes)"
+    )]
+    AuthorFull {
+        /// The author's committee index.
+        author: u32,
+        /// Batches it holds.
+        batches: usize,
+        /// Bytes it holds.
+        bytes: usize,
+    },
+}
+
+/// Each author's share of the pool, in proportion to its stake, and what it holds.
+#[derive(Debug, Default)]
+struct Shares {
+    /// Stakes by committee index; empty: no per-author bound.
+    stakes: Vec<u64>,
+    total: u128,
+    /// Batches and bytes held, by author.
+    held: HashMap<u32, (usize, usize)>,
+}
+
+/// The least share of any author: a member of tiny stake can still have a few batches,
+/// of the largest size, waiting.
+const MIN_SHARE_BATCHES: usize = 16;
+/// The least share in bytes is this fraction of the pool's bytes.
+const MIN_SHARE_BYTES_DIVISOR: usize = 256;
+
+impl Shares {
+    /// Batches and bytes `author` may hold.
+    fn of(&self, author: u32, cfg: &PoolConfig) -> (usize, usize) {
+        let stake = self.stakes.get(author as usize).copied().unwrap_or(0);
+        let part = |max: usize| (max as u128 * u128::from(stake) / self.total.max(1)) as usize;
+        (
+            part(cfg.max_batches).max(MIN_SHARE_BATCHES),
+            part(cfg.max_bytes).max(cfg.max_bytes / MIN_SHARE_BYTES_DIVISOR),
+        )
+    }
+
+    fn add(&mut self, author: u32, size: usize) {
+        let held = self.held.entry(author).or_default();
+        held.0 += 1;
+        held.1 += size;
+    }
+
+    fn remove(&mut self, author: u32, size: usize) {
+        if let Some(held) = self.held.get_mut(&author) {
+            held.0 = held.0.saturating_sub(1);
+            held.1 = held.1.saturating_sub(size);
+            if held.0 == 0 {
+                self.held.remove(&author);
+            }
+        }
+    }
 }
 
 /// Batches received (or built) and not yet finalized; the leader picks from them.
@@ -121,6 +177,7 @@ pub struct BatchPool {
     finalized_order: VecDeque<Hash>,
     bytes: usize,
     cursor: u32,
+    shares: Shares,
 }
 
 impl BatchPool {
@@ -134,7 +191,17 @@ impl BatchPool {
             finalized_order: VecDeque::new(),
             bytes: 0,
             cursor: 0,
+            shares: Shares::default(),
         }
+    }
+
+    /// Bounds what each author may hold by its stake (the committee's stakes, by index):
+    /// a share of the pool's batches and bytes in proportion to its stake, and never less
+    /// than 16 batches and 1/256 of the bytes. Until called, authors are bounded only by
+    /// the pool's total.
+    pub fn set_stakes(&mut self, stakes: Vec<u64>) {
+        self.shares.total = stakes.iter().map(|&s| u128::from(s)).sum();
+        self.shares.stakes = stakes;
     }
 
     /// Adds a batch; returns its digest (adding a known batch is a no-op).
@@ -142,8 +209,19 @@ impl BatchPool {
         self.add_sealed(Arc::new(SealedBatch::new(batch)))
     }
 
-    /// Adds a batch already hashed.
+    /// Adds a batch already hashed, within its author's share.
     pub fn add_sealed(&mut self, sealed: Arc<SealedBatch>) -> Result<Hash, PoolError> {
+        self.insert(sealed, true)
+    }
+
+    /// Adds a batch a block orders (fetched or rebuilt for a payload check or a commit):
+    /// bounded by the pool's total only, since whoever ordered it, a node must hold it to
+    /// vote or commit.
+    pub fn add_needed(&mut self, sealed: Arc<SealedBatch>) -> Result<Hash, PoolError> {
+        self.insert(sealed, false)
+    }
+
+    fn insert(&mut self, sealed: Arc<SealedBatch>, within_share: bool) -> Result<Hash, PoolError> {
         let digest = sealed.digest();
         if self.batches.contains_key(&digest) || self.finalized.contains(&digest) {
             return Ok(digest);
@@ -155,6 +233,19 @@ impl BatchPool {
                 bytes: self.bytes,
             });
         }
+        let author = sealed.batch().author;
+        if within_share && !self.shares.stakes.is_empty() {
+            let (max_batches, max_bytes) = self.shares.of(author, &self.cfg);
+            let (batches, bytes) = self.shares.held.get(&author).copied().unwrap_or_default();
+            if batches >= max_batches || bytes + size > max_bytes {
+                return Err(PoolError::AuthorFull {
+                    author,
+                    batches,
+                    bytes,
+                });
+            }
+        }
+        self.shares.add(author, size);
         self.bytes += size;
         self.waiting
             .entry(sealed.batch().author)
@@ -237,11 +328,7 @@ impl BatchPool {
                     self.finalized.remove(&old);
                 }
             }
-            if let Some(sealed) = self.batches.remove(d) {
-                self.bytes -= sealed.batch().size();
-                if let Some(q) = self.waiting.get_mut(&sealed.batch().author) {
-                    q.retain(|x| x != d);
-                }
+            if let Some(sealed) = self.remove(d) {
                 out.push(sealed);
             }
         }
@@ -261,16 +348,23 @@ impl BatchPool {
             .collect();
         let mut out = Vec::with_capacity(old.len());
         for d in old {
-            if let Some(sealed) = self.batches.remove(&d) {
-                self.bytes -= sealed.batch().size();
-                if let Some(q) = self.waiting.get_mut(&sealed.batch().author) {
-                    q.retain(|x| *x != d);
-                }
+            if let Some(sealed) = self.remove(&d) {
                 out.push(sealed);
             }
         }
         self.waiting.retain(|_, q| !q.is_empty());
         out
+    }
+
+    fn remove(&mut self, digest: &Hash) -> Option<Arc<SealedBatch>> {
+        let sealed = self.batches.remove(digest)?;
+        let (author, size) = (sealed.batch().author, sealed.batch().size());
+        self.bytes -= size;
+        self.shares.remove(author, size);
+        if let Some(q) = self.waiting.get_mut(&author) {
+            q.retain(|x| x != digest);
+        }
+        Some(sealed)
     }
 
     /// Batches held.
@@ -422,5 +516,109 @@ mod tests {
         );
         assert_eq!(pool.bytes, pool.get(&new).unwrap().size());
         assert!(pool.take_before_epoch(1).is_empty());
+    }
+
+    fn tiny(author: u32, seq: u64) -> Arc<SealedBatch> {
+        Arc::new(SealedBatch::new(batch(author, seq)))
+    }
+
+    #[test]
+    fn one_author_flooding_tiny_batches_leaves_room_for_the_others() {
+        let mut pool = BatchPool::new(PoolConfig::default());
+        pool.set_stakes(vec![1, 1, 1, 1]);
+        // Author 3 sends tiny batches until the pool refuses them.
+        let mut sent = 0;
+        while pool.add_sealed(tiny(3, sent)).is_ok() {
+            sent += 1;
+        }
+        assert_eq!(sent as usize, PoolConfig::default().max_batches / 4);
+        assert!(matches!(
+            pool.add_sealed(tiny(3, sent)),
+            Err(PoolError::AuthorFull { author: 3, .. })
+        ));
+        // The honest authors' batches still get in, up to their own shares.
+        for author in 0..3 {
+            for seq in 0..100 {
+                pool.add_sealed(tiny(author, seq)).unwrap();
+            }
+        }
+        // A batch of author 3 that a block orders is held whatever its share.
+        pool.add_needed(tiny(3, sent)).unwrap();
+        // It counts in the author's share; finalizing frees the share.
+        let oldest = [tiny(3, 0).digest(), tiny(3, 1).digest()];
+        assert_eq!(pool.finalize(&oldest).len(), 2);
+        pool.add_sealed(tiny(3, sent + 1)).unwrap();
+        assert!(pool.add_sealed(tiny(3, sent + 2)).is_err());
+    }
+
+    #[test]
+    fn shares_follow_stake_with_a_floor() {
+        let cfg = PoolConfig {
+            max_batches: 1_000,
+            max_bytes: 1 << 20,
+            finalized_window: 10,
+        };
+        let mut pool = BatchPool::new(cfg);
+        pool.set_stakes(vec![600, 300, 100, 0]);
+        let fill = |pool: &mut BatchPool, author| {
+            let mut n = 0;
+            while pool.add_sealed(tiny(author, n)).is_ok() {
+                n += 1;
+            }
+            n
+        };
+        assert_eq!(fill(&mut pool, 0), 600);
+        assert_eq!(fill(&mut pool, 1), 300);
+        assert_eq!(fill(&mut pool, 2), 100);
+        // The pool's total bounds every author.
+        assert_eq!(fill(&mut pool, 3), 0);
+        // Little or no stake (or an index past the committee): the floor.
+        let mut pool = BatchPool::new(cfg_with(1_000));
+        pool.set_stakes(vec![1_000_000, 1]);
+        assert_eq!(fill(&mut pool, 1), MIN_SHARE_BATCHES as u64);
+        assert_eq!(fill(&mut pool, 7), MIN_SHARE_BATCHES as u64);
+    }
+
+    fn cfg_with(max_batches: usize) -> PoolConfig {
+        PoolConfig {
+            max_batches,
+            max_bytes: 1 << 30,
+            finalized_window: 10,
+        }
+    }
+
+    #[test]
+    fn a_share_is_bounded_in_bytes_too() {
+        let mut pool = BatchPool::new(PoolConfig {
+            max_batches: 1_000,
+            max_bytes: 256 * 100,
+            finalized_window: 10,
+        });
+        pool.set_stakes(vec![1, 1]);
+        let big = |seq| {
+            Arc::new(SealedBatch::new(Batch {
+                author: 0,
+                epoch: 0,
+                seq,
+                txs: vec![Tx {
+                    namespace: 1,
+                    payload: vec![0; 992],
+                }],
+            }))
+        };
+        // Each batch counts 1,000 bytes: half of 25,600 holds 12 of them.
+        let mut n = 0;
+        while pool.add_sealed(big(n)).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, 12);
+        assert!(matches!(
+            pool.add_sealed(big(n)),
+            Err(PoolError::AuthorFull {
+                author: 0,
+                batches: 12,
+                ..
+            })
+        ));
     }
 }

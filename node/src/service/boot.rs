@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use synod_consensus::engine::Recovery;
 use synod_consensus::{Config as EngineConfig, Engine};
-use synod_sequencer::batches::BatchConfig;
+use synod_sequencer::batches::{BatchConfig, BatchPool, PoolConfig};
 use synod_sequencer::MempoolConfig;
 use synod_staking::handover;
 use synod_types::{Block, Committee, Domain, Hash, SecretKey};
@@ -29,6 +29,18 @@ pub fn mempool_config(cfg: &Config) -> MempoolConfig {
 }
 
 /// When batches are cut.
+/// The committee's stakes by index, for the batch pool's per-author shares.
+pub fn stakes(committee: &Committee) -> Vec<u64> {
+    committee.members().iter().map(|m| m.stake).collect()
+}
+
+/// The batch pool, each author's share set by `committee`'s stakes.
+pub fn batch_pool(committee: &Committee) -> BatchPool {
+    let mut pool = BatchPool::new(PoolConfig::default());
+    pool.set_stakes(stakes(committee));
+    pool
+}
+
 pub fn batch_config(cfg: &Config) -> BatchConfig {
     BatchConfig {
         interval_ms: cfg.batch.interval_ms,

@@ -355,7 +355,7 @@ impl Node {
         for batch in payload.batches {
             let sealed = Arc::new(SealedBatch::new(batch));
             let digest = sealed.digest();
-            if let Err(e) = self.pool.add_sealed(sealed) {
+            if let Err(e) = self.pool.add_needed(sealed) {
                 tracing::debug!(error = %e, "rebuilt batch dropped");
                 continue;
             }

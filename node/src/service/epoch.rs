@@ -68,6 +68,7 @@ impl Node {
         );
         metrics::gauge!("synod_consensus_epoch").set(committee.epoch() as f64);
         self.committee = committee.clone();
+        self.pool.set_stakes(boot::stakes(&committee));
         self.da = boot::da_backend(&committee, self.me);
         self.committee_tx.send_replace(committee.clone());
         self.peers.reindex(&committee);

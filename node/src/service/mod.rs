@@ -232,6 +232,7 @@ impl Node {
         let availability = Availability::new(engine.iter().flat_map(|e| e.held_blocks()));
         let intake = Intake::new(cfg.mempool.max_txs, cfg.mempool.max_tx_bytes);
         let mempool = Mempool::new(boot::mempool_config(&cfg));
+        let pool = boot::batch_pool(&committee);
         let builder = me.map(|index| {
             // Batches are numbered by their creation time so a restarted validator never
             // reuses a sequence number for different contents.
@@ -285,7 +286,7 @@ impl Node {
             me,
             mempool,
             builder,
-            pool: BatchPool::new(synod_sequencer::batches::PoolConfig::default()),
+            pool,
             peers: Directory::default(),
             committee_tx,
             hand_over_due: None,

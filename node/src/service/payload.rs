@@ -292,7 +292,7 @@ impl Node {
                 // Asked before a hand-over: never ordered now.
                 continue;
             }
-            if let Err(e) = self.pool.add_sealed(sealed) {
+            if let Err(e) = self.pool.add_needed(sealed) {
                 tracing::debug!(error = %e, "fetched batch dropped");
                 continue;
             }

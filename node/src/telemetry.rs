@@ -75,6 +75,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "batches waiting to be ordered",
     ),
     (
+        "synod_sequencer_acknowledged_pending_transactions",
+        Kind::Gauge,
+        "transactions acknowledged here and not final yet",
+    ),
+    (
         "synod_da_shards_stored_total",
         Kind::Counter,
         "shards of block data this validator stored (its share, before voting)",

@@ -81,6 +81,29 @@ fn a_full_node_hands_over_what_it_acknowledged_until_it_is_final() {
         Duration::from_secs(90),
         || hashes.iter().all(|h| status(h) == "finalized"),
     );
+    // A final transaction sent again is refused, by a full node and by a validator,
+    // and nothing stays pending (it would be forwarded again every 10 s for good).
+    let validator = net.node("validator-0")["rpc_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for url in [&full, &validator] {
+        for n in 1..=5u32 {
+            let answer = rpc(
+                url,
+                "synod_sendTransaction",
+                json!([{"namespace": 5, "data": format!("0x{n:08x}")}]),
+            );
+            assert_eq!(answer["error"]["code"], -32001, "{answer}");
+            let message = answer["error"]["message"].as_str().unwrap_or("");
+            assert!(message.contains("already final"), "{answer}");
+        }
+    }
+    wait_until(
+        "nothing acknowledged by the full node to stay pending",
+        Duration::from_secs(30),
+        || common::status(&full).is_some_and(|s| s["acknowledged_pending"] == 0),
+    );
 }
 
 #[test]

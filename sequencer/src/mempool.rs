@@ -69,6 +69,9 @@ pub enum Rejected {
     /// Already pending or recently batched.
     #[error("transaction {0} is already known")]
     Duplicate(Hash),
+    /// Already final: in a finalized block (look it up by its hash).
+    #[error("transaction {0} is already final")]
+    Final(Hash),
     /// The mempool is full; retry later.
     #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
     Full {

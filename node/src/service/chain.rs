@@ -153,15 +153,21 @@ impl Chain {
             .filter(|h| intake.is_pending(h))
             .collect();
         let store = self.store.clone();
-        let (blocks, certificate, batches, written) = tokio::task::spawn_blocking(move || {
-            let written = store
-                .commit(&blocks, &certificate, &batches, &done)
-                .and_then(|indexed| Ok((indexed, store.batches_from()?)));
-            (blocks, certificate, batches, written)
-        })
-        .await
-        .context("the commit write stopped")?;
+        let (blocks, certificate, batches, done, written) =
+            tokio::task::spawn_blocking(move || {
+                let written = store
+                    .commit(&blocks, &certificate, &batches, &done)
+                    .and_then(|indexed| Ok((indexed, store.batches_from()?)));
+                (blocks, certificate, batches, done, written)
+            })
+            .await
+            .context("the commit write stopped")?;
         let (indexed, full_data_from) = written.context("writing a commit")?;
+        // Every pending transaction these blocks order is final now, a copy of one
+        // finalized earlier too (it is not indexed again, and must not stay pending).
+        for hash in &done {
+            intake.finalized(hash);
+        }
         self.full_data_from = full_data_from;
         metrics::gauge!("synod_da_full_data_from_height").set(full_data_from as f64);
         let subscribers = self.finalized.receiver_count() > 0;
@@ -171,7 +177,6 @@ impl Chain {
             digests.extend_from_slice(&block.payload);
             let mut txs = Vec::with_capacity(if subscribers { fresh.len() } else { 0 });
             for (hash, location) in &fresh {
-                intake.finalized(hash);
                 if subscribers {
                     let tx = &batches[i][location.batch as usize].batch().txs
                         [location.position as usize];
@@ -297,6 +302,48 @@ mod tests {
             .unwrap();
         assert!(again.is_none());
         assert_eq!(c.finalized_blocks(), 2);
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_a_final_transaction_ordered_again_is_no_longer_pending() {
+        let dir = temp_dir("chain-copy");
+        let store = Arc::new(Store::open(&dir, Limits::new(4)).unwrap());
+        let genesis = Block::new(Header::genesis(0), QuorumCert::genesis(0, Hash::ZERO, 4));
+        let (mut c, _outputs) = Chain::open(store, &genesis).unwrap();
+        let blocks = chain(2);
+        let cert = |b: &Block| FinalityCert(QuorumCert::genesis(0, b.hash(), 4).0);
+        let mut intake = Intake::new(10, 64);
+        let tx = batch(1).batch().txs[0].hash();
+        c.commit(
+            vec![blocks[0].clone()],
+            cert(&blocks[0]),
+            vec![vec![batch(1)]],
+            &mut intake,
+        )
+        .await
+        .unwrap();
+        // Acknowledged again while its first copy was not final here yet, and ordered
+        // again in a batch of another sequence number.
+        intake.track(tx);
+        let copy = Arc::new(SealedBatch::new(Batch {
+            seq: 9,
+            ..batch(1).batch().clone()
+        }));
+        c.commit(
+            vec![blocks[1].clone()],
+            cert(&blocks[1]),
+            vec![vec![copy]],
+            &mut intake,
+        )
+        .await
+        .unwrap()
+        .expect("a new block");
+        // Indexed once, and not left pending (it would be forwarded again for good).
+        assert_eq!(c.finalized_txs(), 1);
+        assert!(!intake.is_pending(&tx));
+        assert_eq!(intake.pending(), 0);
         drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -528,6 +528,7 @@ impl Node {
             peers: net.peers,
             mempool_txs: self.mempool.len(),
             pending_batches: self.pool.len(),
+            acknowledged_pending: self.intake.pending(),
             finalized_txs: self.chain.finalized_txs(),
             finalized_blocks: self.chain.finalized_blocks(),
             full_data_from: self.chain.full_data_from(),

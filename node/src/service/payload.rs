@@ -27,6 +27,7 @@ impl Node {
     /// which batches it) or forwarded to the validators (a full node, or a validator
     /// outside the current committee).
     pub(super) fn accept_tx(&mut self, tx: Tx) -> Result<Hash, Rejected> {
+        self.refuse_final(&tx)?;
         let hash = match self.builder {
             Some(_) => {
                 let hash = self.mempool.insert(tx)?;
@@ -37,6 +38,18 @@ impl Node {
         };
         metrics::counter!("synod_rpc_transactions_accepted_total").increment(1);
         Ok(hash)
+    }
+
+    /// A transaction already in a finalized block is not accepted again: ordering it
+    /// once more would finalize nothing (the index keeps its first place) and would
+    /// leave it pending here for good. A read error lets it through (the commit
+    /// deduplicates it).
+    fn refuse_final(&self, tx: &Tx) -> Result<(), Rejected> {
+        let hash = tx.hash();
+        match self.chain.store().tx_location(&hash) {
+            Ok(Some(_)) => Err(Rejected::Final(hash)),
+            _ => Ok(()),
+        }
     }
 
     /// Puts back the transactions acknowledged before a restart and not final yet.
@@ -90,6 +103,9 @@ impl Node {
         }
         let mut malformed = false;
         for tx in txs {
+            if self.refuse_final(&tx).is_err() {
+                continue;
+            }
             match self.mempool.insert(tx) {
                 Ok(hash) => self.intake.track(hash),
                 Err(Rejected::Empty | Rejected::TooLarge { .. }) => malformed = true,

@@ -139,6 +139,8 @@ pub struct NodeStatus {
     pub mempool_txs: usize,
     /// Batches waiting to be ordered.
     pub pending_batches: usize,
+    /// Transactions acknowledged by this node and not final yet.
+    pub acknowledged_pending: usize,
     /// Transactions finalized since start.
     pub finalized_txs: u64,
     /// Blocks finalized since start.
@@ -176,6 +178,8 @@ pub fn record_gauges(status: &NodeStatus, net: &synod_p2p::NetworkStatus) {
     metrics::gauge!("synod_p2p_peers").set(status.peers as f64);
     metrics::gauge!("synod_sequencer_mempool_transactions").set(status.mempool_txs as f64);
     metrics::gauge!("synod_sequencer_pending_batches").set(status.pending_batches as f64);
+    metrics::gauge!("synod_sequencer_acknowledged_pending_transactions")
+        .set(status.acknowledged_pending as f64);
     metrics::gauge!("synod_p2p_dropped_events").set(net.dropped_events as f64);
     metrics::gauge!("synod_p2p_invalid_messages").set(net.invalid_messages as f64);
     metrics::gauge!("synod_p2p_banned_peers").set(net.banned_peers as f64);

@@ -28,7 +28,9 @@ pub struct Follow<P> {
     queued_height: u64,
     /// The peer that last showed a certificate above us.
     source: Option<P>,
-    inflight: Option<Instant>,
+    /// The range request in flight: when it was sent, and the peer it probes when it was
+    /// prompted by an unverified claim of a later epoch.
+    inflight: Option<(Instant, Option<P>)>,
     /// Whether the first connected peer was asked for the blocks above ours.
     probed: bool,
     /// A hand-over this node has not made yet is known: an epoch's last block at this
@@ -77,9 +79,10 @@ impl<P: Copy> Follow<P> {
         self.network_height = self.network_height.max(height);
     }
 
-    /// The range request failed; another may be sent.
-    pub fn request_failed(&mut self) {
-        self.inflight = None;
+    /// The range request was answered or failed; another may be sent. Returns the peer
+    /// it probed, when it was prompted by that peer's claim of a later epoch.
+    pub fn request_failed(&mut self) -> Option<P> {
+        self.inflight.take().and_then(|(_, probe)| probe)
     }
 
     /// The committee changed here: what was known of a hand-over is done.
@@ -154,7 +157,10 @@ impl<P: Copy> Follow<P> {
     /// requests by hash wait meanwhile. `engine` is its committed height.
     pub fn syncing_by_height(&self, engine: Option<u64>) -> bool {
         let engine_behind = engine.is_some_and(|h| h < self.queued_height);
-        !self.probed || self.inflight.is_some() || engine_behind || self.far_behind()
+        // A probe of a peer's unverified later-epoch claim does not hold the engine's
+        // requests back: a peer that claims one and never answers would stall them.
+        let fetching = self.inflight.is_some_and(|(_, probe)| probe.is_none());
+        !self.probed || fetching || engine_behind || self.far_behind()
     }
 
     /// A peer connected: whether it is the first, to be asked for the blocks above ours
@@ -180,14 +186,26 @@ impl<P: Copy> Follow<P> {
     /// the queued blocks end an epoch (what follows is signed by a committee this node
     /// does not follow yet); returns the height to ask from.
     pub fn start_range(&mut self, queued_ends_epoch: bool, now: Instant) -> Option<u64> {
-        if self
-            .inflight
-            .is_some_and(|t| now.duration_since(t) < RANGE_TIMEOUT)
-            || queued_ends_epoch
-        {
+        self.start(queued_ends_epoch, now, None)
+    }
+
+    /// [`Follow::start_range`] to `peer`, prompted by its claim of a later epoch: the
+    /// claim is not verifiable with this committee, so the request does not count as
+    /// syncing by height, and [`Follow::request_failed`] names the peer.
+    pub fn start_probe(&mut self, peer: P, queued_ends_epoch: bool, now: Instant) -> Option<u64> {
+        self.start(queued_ends_epoch, now, Some(peer))
+    }
+
+    fn start(&mut self, queued_ends_epoch: bool, now: Instant, probe: Option<P>) -> Option<u64> {
+        // A request in flight holds back another, except that a probe never holds back
+        // a range this node needs.
+        let busy = self.inflight.is_some_and(|(t, probing)| {
+            now.duration_since(t) < RANGE_TIMEOUT && (probing.is_none() || probe.is_some())
+        });
+        if busy || queued_ends_epoch {
             return None;
         }
-        self.inflight = Some(now);
+        self.inflight = Some((now, probe));
         Some(self.queued_height + 1)
     }
 }
@@ -459,5 +477,33 @@ mod tests {
         f.queued(4);
         assert!(f.syncing_by_height(Some(3)));
         assert!(!f.syncing_by_height(Some(4)));
+    }
+
+    #[test]
+    fn a_probe_of_a_later_epoch_claim_holds_back_neither_the_engine_nor_a_needed_range() {
+        let mut f = Follow::<u64>::new(10, 16);
+        assert!(f.first_probe());
+        let now = Instant::now();
+        assert!(!f.syncing_by_height(Some(10)));
+        // Peer 7 claims a later epoch: it is asked, and never answers.
+        assert_eq!(f.start_probe(7, false, now), Some(11));
+        assert!(
+            !f.syncing_by_height(Some(10)),
+            "the engine's requests by hash go on"
+        );
+        // A second claim does not start another probe meanwhile.
+        assert_eq!(f.start_probe(8, false, now), None);
+        // A range this node needs is asked for at once, and that one counts as syncing.
+        assert_eq!(f.start_range(false, now + Duration::from_secs(1)), Some(11));
+        assert!(f.syncing_by_height(Some(10)));
+        assert_eq!(f.start_probe(8, false, now + Duration::from_secs(1)), None);
+        assert_eq!(f.request_failed(), None);
+        // A failed probe names the peer that prompted it, for a penalty.
+        assert_eq!(
+            f.start_probe(7, false, now + Duration::from_secs(2)),
+            Some(11)
+        );
+        assert_eq!(f.request_failed(), Some(7));
+        assert_eq!(f.request_failed(), None);
     }
 }

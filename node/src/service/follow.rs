@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use synod_p2p::directory::PENALTY_INVALID;
+use synod_p2p::directory::{PENALTY_INVALID, PENALTY_MINOR};
 use synod_p2p::protocol::{reply_cap, RangeReply, MAX_FINALIZED_PER_REQUEST};
 use synod_p2p::{PeerId, Request, Response, Verdict};
 use synod_types::{wire, Block, FinalityCert};
@@ -85,16 +85,26 @@ impl Node {
     /// missed a hand-over, whose blocks it asks that peer for, now and then.
     pub(super) fn later_epoch_seen(&mut self, peer: PeerId) {
         if self.follow.later_epoch_probe(Instant::now()) {
-            self.request_range(peer);
+            self.start_range_request(peer, true);
         }
     }
 
     fn request_range(&mut self, peer: PeerId) {
+        self.start_range_request(peer, false);
+    }
+
+    fn start_range_request(&mut self, peer: PeerId, probe: bool) {
         let queued_end = self
             .availability
             .last_queued()
             .is_some_and(|b| b.next_epoch.is_some());
-        if let Some(from_height) = self.follow.start_range(queued_end, Instant::now()) {
+        let now = Instant::now();
+        let from = if probe {
+            self.follow.start_probe(peer, queued_end, now)
+        } else {
+            self.follow.start_range(queued_end, now)
+        };
+        if let Some(from_height) = from {
             self.request(
                 peer,
                 Request::Finalized {
@@ -152,9 +162,13 @@ impl Node {
         blocks: Vec<Block>,
         certificate: Option<FinalityCert>,
     ) -> Result<()> {
-        self.follow.request_failed();
+        let probed = self.follow.request_failed();
         let Some(certificate) = certificate else {
             self.follow.range_empty();
+            if probed == Some(peer) {
+                // It claimed a later epoch and holds no finalized block above ours.
+                self.net.penalize(peer, PENALTY_MINOR).await;
+            }
             return Ok(());
         };
         // Full: as many blocks as asked, or cut at the peer's byte cap.

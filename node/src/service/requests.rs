@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use synod_consensus::engine::PeerId as EnginePeer;
+use synod_p2p::directory::PENALTY_MINOR;
 use synod_p2p::{PeerId, Request, Response};
 
 use super::{Internal, Node, Purpose};
@@ -29,8 +30,9 @@ impl Node {
                     tracing::debug!(%peer, ?purpose, error = %e, "request failed");
                     // May be asked again, from another peer.
                     self.availability.fetch_ended(&asked);
-                    if purpose == Purpose::Finalized {
-                        self.follow.request_failed();
+                    if purpose == Purpose::Finalized && self.follow.request_failed() == Some(peer) {
+                        // It claimed a later epoch and did not answer for it.
+                        self.net.penalize(peer, PENALTY_MINOR).await;
                     }
                 }
                 (Purpose::Vote | Purpose::Forward, Ok(_)) => {}
@@ -55,8 +57,8 @@ impl Node {
                 (purpose, Ok(other)) => {
                     self.availability.fetch_ended(&asked);
                     tracing::debug!(%peer, ?purpose, answer = ?std::mem::discriminant(&other), "unexpected answer");
-                    if purpose == Purpose::Finalized {
-                        self.follow.request_failed();
+                    if purpose == Purpose::Finalized && self.follow.request_failed() == Some(peer) {
+                        self.net.penalize(peer, PENALTY_MINOR).await;
                     }
                 }
             },

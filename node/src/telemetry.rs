@@ -128,6 +128,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     ("synod_p2p_peers", Kind::Gauge, "connected peers"),
     ("synod_p2p_banned_peers", Kind::Gauge, "banned peers"),
     (
+        "synod_p2p_forwarded_refused_total",
+        Kind::Counter,
+        "transaction hand-overs refused for a peer's rate limit",
+    ),
+    (
         "synod_p2p_penalties_total",
         Kind::Counter,
         "penalties given to peers",

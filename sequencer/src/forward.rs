@@ -150,6 +150,60 @@ impl Intake {
     }
 }
 
+/// Transactions one peer may hand over a second, sustained (bursts of twice as many).
+pub const FORWARDED_TXS_PER_SECOND: f64 = 20_000.0;
+/// Bytes of transactions one peer may hand over a second, sustained.
+pub const FORWARDED_BYTES_PER_SECOND: f64 = 16.0 * 1024.0 * 1024.0;
+/// Peers a validator keeps a budget for; idle ones are forgotten first.
+const MAX_TRACKED_PEERS: usize = 4_096;
+
+/// What each peer may still hand over: a token bucket per peer, in transactions and in
+/// bytes, so that no peer's `Txs` requests take more than its share of a validator's
+/// intake (the RPC's rate limit covers clients; this covers peers).
+#[derive(Debug)]
+pub struct PeerBudgets<P> {
+    /// Per peer: transactions and bytes left, and when they were last refilled.
+    peers: HashMap<P, (f64, f64, Instant)>,
+}
+
+impl<P> Default for PeerBudgets<P> {
+    fn default() -> Self {
+        PeerBudgets {
+            peers: HashMap::new(),
+        }
+    }
+}
+
+impl<P: Copy + Eq + std::hash::Hash> PeerBudgets<P> {
+    /// Takes `txs` transactions of `bytes` bytes from `peer`'s budget; false, taking
+    /// nothing, when they do not fit it.
+    pub fn take(&mut self, peer: P, txs: usize, bytes: usize, now: Instant) -> bool {
+        if self.peers.len() >= MAX_TRACKED_PEERS && !self.peers.contains_key(&peer) {
+            self.peers
+                .retain(|_, (_, _, at)| now.duration_since(*at) < Duration::from_secs(10));
+            if self.peers.len() >= MAX_TRACKED_PEERS {
+                return false;
+            }
+        }
+        let (max_txs, max_bytes) = (
+            2.0 * FORWARDED_TXS_PER_SECOND,
+            2.0 * FORWARDED_BYTES_PER_SECOND,
+        );
+        let (left_txs, left_bytes, at) =
+            self.peers.entry(peer).or_insert((max_txs, max_bytes, now));
+        let elapsed = now.saturating_duration_since(*at).as_secs_f64();
+        *left_txs = (*left_txs + elapsed * FORWARDED_TXS_PER_SECOND).min(max_txs);
+        *left_bytes = (*left_bytes + elapsed * FORWARDED_BYTES_PER_SECOND).min(max_bytes);
+        *at = now;
+        if *left_txs < txs as f64 || *left_bytes < bytes as f64 {
+            return false;
+        }
+        *left_txs -= txs as f64;
+        *left_bytes -= bytes as f64;
+        true
+    }
+}
+
 /// The committee members that carry a transaction forwarded by a full node: two, so
 /// one of them being down loses nothing.
 pub fn carriers(hash: &Hash, members: usize) -> [u32; 2] {
@@ -313,5 +367,37 @@ mod tests {
         };
         assert_eq!(chunks(vec![big.clone()], 4, 60), vec![vec![big]]);
         assert!(chunks(Vec::new(), 4, 60).is_empty());
+    }
+
+    #[test]
+    fn a_peer_hands_over_at_most_its_budget_and_it_refills() {
+        let mut budgets = PeerBudgets::default();
+        let now = Instant::now();
+        let burst = 2 * FORWARDED_TXS_PER_SECOND as usize;
+        // Requests of 1,024 small transactions: a burst's worth passes, then no more.
+        let mut passed = 0;
+        while budgets.take(1u32, 1_024, 1_024 * 40, now) {
+            passed += 1_024;
+        }
+        assert!(passed <= burst && passed + 1_024 > burst, "{passed}");
+        // Another peer has its own budget.
+        assert!(budgets.take(2u32, 1_024, 1_024 * 40, now));
+        // Half a second later, about half a second's worth more passes.
+        let later = now + Duration::from_millis(500);
+        let mut more = 0;
+        while budgets.take(1u32, 1_024, 1_024 * 40, later) {
+            more += 1_024;
+        }
+        let expected = FORWARDED_TXS_PER_SECOND as usize / 2;
+        assert!(
+            more <= expected + 1_024 && more + 2_048 > expected,
+            "{more}"
+        );
+        // Bytes bound it too: a few requests of large transactions.
+        let mut big = 0;
+        while budgets.take(3u32, 32, 32 << 20, now) {
+            big += 1;
+        }
+        assert_eq!(big, 1);
     }
 }

@@ -28,5 +28,5 @@ pub mod mempool;
 
 pub use availability::{Availability, Check, NextCommit};
 pub use batches::{BatchBuilder, BatchConfig, BatchPool, PoolConfig, PoolError};
-pub use forward::Intake;
+pub use forward::{Intake, PeerBudgets};
 pub use mempool::{Mempool, MempoolConfig, Rejected};

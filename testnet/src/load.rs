@@ -22,6 +22,12 @@ use crate::manifest::Manifest;
 
 /// Transactions per `synod_sendTransactions` call, at most.
 const CHUNK: usize = 1_000;
+/// Calls in one lookup batch (a node answers at most 100 calls a batch).
+const LOOKUP_BATCH: usize = 100;
+/// Times a lookup refused by a node's rate limit is tried again.
+const LOOKUP_ATTEMPTS: usize = 100;
+/// JSON-RPC code of a call refused by a node's rate limit.
+const RATE_LIMITED: i64 = -32005;
 /// How long after the last submission finality is waited for.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -226,43 +232,61 @@ fn look_up_unseen(rpc_urls: &[String], shared: &Shared) {
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
-    for (i, chunk) in unseen.chunks(CHUNK).enumerate() {
-        let calls: Vec<Value> = chunk
-            .iter()
-            .enumerate()
-            .map(|(id, h)| {
-                let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
-                json!({"jsonrpc": "2.0", "id": id, "method": "synod_getTransaction", "params": [format!("0x{hex}")]})
-            })
-            .collect();
-        let answers = rpc_urls
-            .iter()
-            .cycle()
-            .skip(i)
-            .take(rpc_urls.len())
-            .find_map(|url| {
-                agent
-                    .post(url)
-                    .send_json(Value::Array(calls.clone()))
-                    .and_then(|mut r| {
-                        r.body_mut()
-                            .with_config()
-                            .limit(64 << 20)
-                            .read_json::<Value>()
-                    })
-                    .ok()
-            });
-        let Some(Value::Array(answers)) = answers else {
-            continue;
-        };
-        let mut looked_up = shared.looked_up.lock().unwrap_or_else(|p| p.into_inner());
-        for a in answers {
-            let finalized =
-                a.pointer("/result/status").and_then(Value::as_str) == Some("finalized");
-            let id = a.get("id").and_then(Value::as_u64).map(|i| i as usize);
-            if let (true, Some(h)) = (finalized, id.and_then(|i| chunk.get(i))) {
-                looked_up.insert(*h);
+    for (i, chunk) in unseen.chunks(LOOKUP_BATCH).enumerate() {
+        // Calls the node's rate limit refused are asked again, a little later.
+        let mut left: Vec<&[u8; 32]> = chunk.iter().collect();
+        for attempt in 0..LOOKUP_ATTEMPTS {
+            if left.is_empty() {
+                break;
             }
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let calls: Vec<Value> = left
+                .iter()
+                .enumerate()
+                .map(|(id, h)| {
+                    let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+                    json!({"jsonrpc": "2.0", "id": id, "method": "synod_getTransaction", "params": [format!("0x{hex}")]})
+                })
+                .collect();
+            let answers = rpc_urls
+                .iter()
+                .cycle()
+                .skip(i + attempt)
+                .take(rpc_urls.len())
+                .find_map(|url| {
+                    agent
+                        .post(url)
+                        .send_json(Value::Array(calls.clone()))
+                        .and_then(|mut r| {
+                            r.body_mut()
+                                .with_config()
+                                .limit(64 << 20)
+                                .read_json::<Value>()
+                        })
+                        .ok()
+                });
+            let Some(Value::Array(answers)) = answers else {
+                continue;
+            };
+            let mut limited = Vec::new();
+            let mut looked_up = shared.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+            for a in answers {
+                let Some(h) = a
+                    .get("id")
+                    .and_then(Value::as_u64)
+                    .and_then(|i| left.get(i as usize))
+                else {
+                    continue;
+                };
+                if a.pointer("/error/code").and_then(Value::as_i64) == Some(RATE_LIMITED) {
+                    limited.push(*h);
+                } else if a.pointer("/result/status").and_then(Value::as_str) == Some("finalized") {
+                    looked_up.insert(**h);
+                }
+            }
+            left = limited;
         }
     }
 }

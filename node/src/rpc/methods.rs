@@ -7,8 +7,9 @@ use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use synod_types::{Batch, Block, Hash, Tx};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
+use crate::service::stream::RecvError;
 use crate::service::{Command, DataSource, Finalized, Shared};
 
 /// Transactions accepted in one `synod_sendTransactions` call, at most.
@@ -22,6 +23,8 @@ pub mod code {
     pub const UNAVAILABLE: i32 = -32002;
     /// A block's data cannot be had (no such block, or too few shards reachable).
     pub const DATA_UNAVAILABLE: i32 = -32004;
+    /// The node serves as many subscriptions as it may.
+    pub const TOO_MANY_SUBSCRIPTIONS: i32 = -32012;
     /// The store failed.
     pub const INTERNAL: i32 = -32603;
     /// Invalid parameters.
@@ -140,6 +143,35 @@ fn raw(value: &Value) -> Result<SubscriptionMessage, serde_json::Error> {
     Ok(SubscriptionMessage::from(serde_json::value::to_raw_value(
         value,
     )?))
+}
+
+/// A finalized block as subscribers get it: the block, and its transactions of
+/// `namespace` (all without one), with their payloads unless `hashes_only`.
+fn finalized_json(
+    block: &Finalized,
+    namespace: Option<u64>,
+    hashes_only: bool,
+) -> Box<serde_json::value::RawValue> {
+    let txs: Vec<Value> = block
+        .txs
+        .iter()
+        .filter(|t| namespace.is_none_or(|n| n == t.namespace))
+        .map(|t| {
+            let mut v = json!({
+                "hash": t.hash.to_hex(),
+                "namespace": t.namespace,
+                "batch": t.location.batch,
+                "position": t.location.position,
+            });
+            if !hashes_only {
+                v["data"] = Value::String(hex0x(&t.payload));
+            }
+            v
+        })
+        .collect();
+    let mut value = block_json(&block.block, block.certificate.as_ref());
+    value["txs"] = Value::Array(txs);
+    serde_json::value::to_raw_value(&value).expect("a JSON value serializes")
 }
 
 /// Builds the module with every public method.
@@ -370,37 +402,38 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
                     return Ok(());
                 }
             };
+            let Some(_slot) = ctx.subscriptions.take() else {
+                pending
+                    .reject(ErrorObjectOwned::owned(
+                        code::TOO_MANY_SUBSCRIPTIONS,
+                        format!(
+                            "this node serves {} subscriptions already; retry later",
+                            ctx.subscriptions.max()
+                        ),
+                        None::<()>,
+                    ))
+                    .await;
+                return Ok(());
+            };
             let mut rx = ctx.finalized.subscribe();
             let sink = pending.accept().await?;
             loop {
                 let block: Arc<Finalized> = match rx.recv().await {
                     Ok(b) => b,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                    Err(RecvError::Lagged(n)) => {
                         sink.send(raw(&json!({ "lagged": n }))?).await?;
                         continue;
                     }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    Err(RecvError::Closed) => return Ok(()),
                 };
-                let txs: Vec<Value> = block
-                    .txs
-                    .iter()
-                    .filter(|t| filter.namespace.is_none_or(|n| n == t.namespace))
-                    .map(|t| {
-                        let mut v = json!({
-                            "hash": t.hash.to_hex(),
-                            "namespace": t.namespace,
-                            "batch": t.location.batch,
-                            "position": t.location.position,
-                        });
-                        if !filter.hashes_only {
-                            v["data"] = Value::String(hex0x(&t.payload));
-                        }
-                        v
-                    })
-                    .collect();
-                let mut value = block_json(&block.block, block.certificate.as_ref());
-                value["txs"] = Value::Array(txs);
-                sink.send(raw(&value)?).await?;
+                let message = match filter.namespace {
+                    // Encoded once for every subscriber that wants the whole block.
+                    None => block.json[usize::from(filter.hashes_only)]
+                        .get_or_init(|| finalized_json(&block, None, filter.hashes_only))
+                        .clone(),
+                    Some(n) => finalized_json(&block, Some(n), filter.hashes_only),
+                };
+                sink.send(SubscriptionMessage::from(message)).await?;
             }
         },
     )
@@ -409,8 +442,9 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::service::stream::{FinalizedStream, Slots};
     use crate::service::{ChainInfo, NodeStatus};
     use synod_store::testing::temp_dir;
     use synod_store::Store;
@@ -421,6 +455,16 @@ mod tests {
 
     /// The module over a fresh store holding only `genesis`.
     fn module_with(genesis: &Block) -> (RpcModule<Shared>, std::path::PathBuf) {
+        let (shared, dir) = shared_with(genesis, 4);
+        (module(shared), dir)
+    }
+
+    /// The RPC's state over a fresh store holding only `genesis`, serving at most
+    /// `subscriptions` subscriptions.
+    pub(crate) fn shared_with(
+        genesis: &Block,
+        subscriptions: usize,
+    ) -> (Shared, std::path::PathBuf) {
         let dir = temp_dir("rpc");
         let store = Arc::new(Store::open(&dir, Limits::new(4)).unwrap());
         store.put_genesis(genesis).unwrap();
@@ -433,7 +477,8 @@ mod tests {
         let shared = Shared {
             store,
             status: watch::channel(NodeStatus::default()).1,
-            finalized: broadcast::channel(1).0,
+            finalized: FinalizedStream::new(1, 1 << 20),
+            subscriptions: Slots::new(subscriptions),
             commands,
             committee: watch::channel(Arc::new(committee)).1,
             limits: Limits::new(4),
@@ -447,10 +492,10 @@ mod tests {
             }),
             certified: watch::channel(None).1,
         };
-        (module(shared), dir)
+        (shared, dir)
     }
 
-    fn genesis() -> Block {
+    pub(crate) fn genesis() -> Block {
         Block::new(Header::genesis(5), QuorumCert::genesis(0, Hash::ZERO, 1))
     }
 

@@ -6,57 +6,37 @@
 //! error before they are parsed; malformed JSON, unknown methods and bad parameters get
 //! the standard JSON-RPC errors with a message saying what was wrong.
 
+mod limit;
 pub mod methods;
 
-use std::collections::HashMap;
+use limit::{CallLimit, RateLimiter};
+
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use jsonrpsee::core::BoxError;
-use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse, Methods, StopHandle};
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
+use jsonrpsee::server::{
+    BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, Methods, StopHandle,
+};
 use jsonrpsee::RpcModule;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use crate::service::Shared;
 
-/// Clients remembered by the rate limiter, at most; idle ones are dropped first.
-const MAX_TRACKED_CLIENTS: usize = 65_536;
-
-/// A token bucket per client address.
-#[derive(Debug)]
-struct RateLimiter {
-    per_second: f64,
-    clients: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    fn allow(&self, client: IpAddr) -> bool {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if clients.len() >= MAX_TRACKED_CLIENTS && !clients.contains_key(&client) {
-            clients.retain(|_, (_, last)| now.duration_since(*last).as_secs() < 10);
-            if clients.len() >= MAX_TRACKED_CLIENTS {
-                return false;
-            }
-        }
-        let (tokens, last) = clients.entry(client).or_insert((self.per_second, now));
-        let refill = now.duration_since(*last).as_secs_f64() * self.per_second;
-        *tokens = (*tokens + refill).min(self.per_second);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+/// Calls in one JSON-RPC batch, at most.
+const MAX_BATCH_CALLS: u32 = 100;
+/// Subscriptions one connection may hold (the node's total is
+/// `service::stream::MAX_SUBSCRIPTIONS`).
+const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;
+/// The plain HTTP endpoints.
+const PLAIN_PATHS: [&str; 4] = ["/health", "/status", "/ready", "/metrics"];
 
 /// Settings of one listener.
 #[derive(Debug, Clone)]
@@ -91,15 +71,13 @@ pub async fn start<C: Send + Sync + 'static>(
         .max_request_body_size(listener.max_request_bytes)
         .max_response_body_size(32 << 20)
         .max_connections(listener.max_connections)
-        .max_subscriptions_per_connection(64)
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
+        .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH_CALLS))
         .build();
     let builder = jsonrpsee::server::Server::builder()
         .set_config(server_config)
         .to_service_builder();
-    let limiter = Arc::new(RateLimiter {
-        per_second: f64::from(listener.rate_limit.max(1)),
-        clients: Mutex::new(HashMap::new()),
-    });
+    let limiter = Arc::new(RateLimiter::new(listener.rate_limit));
     let token = listener.token.map(|t| Arc::new(format!("Bearer {t}")));
     tokio::spawn(async move {
         loop {
@@ -114,8 +92,17 @@ pub async fn start<C: Send + Sync + 'static>(
                     continue;
                 }
             };
+            let client = remote.ip();
+            let calls = limiter.clone();
+            let rpc = builder
+                .clone()
+                .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |service| CallLimit {
+                    service,
+                    client,
+                    limiter: calls.clone(),
+                }));
             let service = Endpoints {
-                inner: builder.clone().build(methods.clone(), stop.clone()),
+                inner: rpc.build(methods.clone(), stop.clone()),
                 client: remote.ip(),
                 limiter: limiter.clone(),
                 shared: shared.clone(),
@@ -211,25 +198,33 @@ where
 
     fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
         let ready = |r: HttpResponse| -> Boxed { Box::pin(async move { Ok(r) }) };
-        if !self.limiter.allow(self.client) {
-            metrics::counter!("synod_rpc_rate_limited_total").increment(1);
-            return ready(rpc_error(429, -32005, "rate limit exceeded: slow down"));
-        }
         if let Some(token) = &self.token {
             let given = request
                 .headers()
                 .get("authorization")
-                .and_then(|v| v.to_str().ok());
-            if given != Some(token.as_str()) {
+                .map_or(&[][..], |v| v.as_bytes());
+            // Compared in constant time: the time taken says nothing of the token.
+            if !bool::from(given.ct_eq(token.as_bytes())) {
                 return ready(rpc_error(401, -32006, "missing or wrong bearer token"));
             }
         }
         if request.method() == http::Method::GET {
-            if let Some(response) = self.plain(request.uri().path()) {
-                return ready(response);
+            let path = request.uri().path();
+            if PLAIN_PATHS.contains(&path) {
+                // JSON-RPC calls are counted one by one by `CallLimit`; these here.
+                if !self.limiter.allow(self.client) {
+                    metrics::counter!("synod_rpc_rate_limited_total").increment(1);
+                    return ready(rpc_error(
+                        429,
+                        limit::RATE_LIMITED,
+                        "rate limit exceeded: slow down",
+                    ));
+                }
+                if let Some(response) = self.plain(path) {
+                    return ready(response);
+                }
             }
         }
-        metrics::counter!("synod_rpc_requests_total").increment(1);
         let future = self.inner.call(request);
         Box::pin(async move { future.await.map_err(Into::into) })
     }
@@ -251,4 +246,135 @@ pub fn admin_module(shared: Shared, network: synod_p2p::NetworkHandle) -> RpcMod
     })
     .expect("method names are unique");
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::methods::tests::{genesis, shared_with};
+    use jsonrpsee::server::stop_channel;
+    use serde_json::Value;
+
+    /// A listener of the public methods allowing `rate` calls a second per client, and
+    /// `subscriptions` subscriptions in all.
+    async fn listen(
+        rate: u32,
+        subscriptions: usize,
+    ) -> (SocketAddr, StopHandle, std::path::PathBuf) {
+        let (shared, dir) = shared_with(&genesis(), subscriptions);
+        let (stop, handle) = stop_channel();
+        std::mem::forget(handle);
+        let listener = Listener {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            max_request_bytes: 1 << 20,
+            max_connections: 16,
+            rate_limit: rate,
+            token: None,
+        };
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let module = methods::module(shared.clone());
+        let addr = start(listener, module, shared, metrics, stop.clone())
+            .await
+            .unwrap();
+        (addr, stop, dir)
+    }
+
+    fn call(id: usize) -> Value {
+        json!({"jsonrpc": "2.0", "id": id, "method": "synod_chainInfo", "params": []})
+    }
+
+    fn limited(answers: &[Value]) -> usize {
+        answers
+            .iter()
+            .filter(|a| a["error"]["code"] == limit::RATE_LIMITED)
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_call_of_a_batch_counts_against_the_rate_limit() {
+        let (addr, _stop, dir) = listen(5, 4).await;
+        let url = format!("http://{addr}");
+        let batch: Vec<Value> = (0..20).map(call).collect();
+        let answers: Vec<Value> = tokio::task::spawn_blocking(move || {
+            ureq::post(&url)
+                .send_json(&batch)
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(answers.len(), 20);
+        // Five tokens: the other fifteen calls are refused, each in its place.
+        assert!(limited(&answers) >= 14, "{answers:?}");
+        assert!(answers[0]["result"]["chain_id"] == 31_337, "{}", answers[0]);
+        // A batch over the bound is refused whole.
+        let url = format!("http://{addr}");
+        let huge: Vec<Value> = (0..MAX_BATCH_CALLS as usize + 1).map(call).collect();
+        let answer: Value = tokio::task::spawn_blocking(move || {
+            ureq::post(&url)
+                .send_json(&huge)
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(answer["error"]["code"].is_i64(), "{answer}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A WebSocket to `addr` that sends `messages` and reads an answer to each.
+    fn websocket(addr: SocketAddr, messages: Vec<Value>) -> Vec<Value> {
+        let (mut ws, _) = tungstenite::connect(format!("ws://{addr}")).unwrap();
+        let mut answers = Vec::new();
+        for m in messages {
+            ws.send(tungstenite::Message::text(m.to_string())).unwrap();
+            let answer = ws.read().unwrap();
+            answers.push(serde_json::from_str(answer.to_text().unwrap()).unwrap());
+        }
+        answers
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_over_a_websocket_count_against_the_rate_limit() {
+        let (addr, _stop, dir) = listen(5, 4).await;
+        let answers =
+            tokio::task::spawn_blocking(move || websocket(addr, (0..20).map(call).collect()))
+                .await
+                .unwrap();
+        assert!(limited(&answers) >= 14, "{answers:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscriptions_are_bounded_in_total() {
+        let (addr, _stop, dir) = listen(100, 1).await;
+        let subscribe = |id| json!({"jsonrpc": "2.0", "id": id, "method": "synod_subscribeFinalized", "params": []});
+        let (first, second) = tokio::task::spawn_blocking(move || {
+            // The first connection holds the only slot while the second asks.
+            let (mut ws, _) = tungstenite::connect(format!("ws://{addr}")).unwrap();
+            ws.send(tungstenite::Message::text(subscribe(1).to_string()))
+                .unwrap();
+            let first: Value = serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+            let second = websocket(addr, vec![subscribe(2)]).remove(0);
+            (first, second)
+        })
+        .await
+        .unwrap();
+        assert!(
+            first["error"].is_null() && !first["result"].is_null(),
+            "{first}"
+        );
+        assert_eq!(
+            second["error"]["code"],
+            methods::code::TOO_MANY_SUBSCRIPTIONS,
+            "{second}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

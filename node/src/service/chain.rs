@@ -13,13 +13,11 @@ use anyhow::{Context, Result};
 use synod_bridge::publisher::Certified;
 use synod_sequencer::Intake;
 use synod_types::{Block, FinalityCert, Hash, SealedBatch};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use super::status::{FinalTx, Finalized, NodeStatus};
+use super::stream::{FinalizedStream, STREAM_BLOCKS, STREAM_BYTES};
 use synod_store::Store;
-
-/// Finalized blocks kept for subscribers that lag.
-pub const FINALIZED_STREAM_DEPTH: usize = 1_024;
 
 /// What a commit made final.
 #[derive(Debug)]
@@ -44,7 +42,7 @@ pub struct Chain {
     blocks: u64,
     /// Lowest height from which every block's full batches are held.
     full_data_from: u64,
-    finalized: broadcast::Sender<Arc<Finalized>>,
+    finalized: FinalizedStream,
     certified: watch::Sender<Option<Certified>>,
     status: watch::Sender<NodeStatus>,
 }
@@ -53,7 +51,7 @@ pub struct Chain {
 #[derive(Debug)]
 pub struct Outputs {
     /// The finalized stream.
-    pub finalized: broadcast::Sender<Arc<Finalized>>,
+    pub finalized: FinalizedStream,
     /// The newest certified header.
     pub certified: watch::Receiver<Option<Certified>>,
     /// The status snapshot.
@@ -68,7 +66,7 @@ impl Chain {
             None => (0, genesis.hash()),
         };
         let full_data_from = store.batches_from().context("reading the retention mark")?;
-        let (finalized, _) = broadcast::channel(FINALIZED_STREAM_DEPTH);
+        let finalized = FinalizedStream::new(STREAM_BLOCKS, STREAM_BYTES);
         let (certified, certified_rx) = watch::channel(None);
         let (status, status_rx) = watch::channel(NodeStatus::default());
         let outputs = Outputs {
@@ -176,8 +174,8 @@ impl Chain {
         for (i, (block, fresh)) in blocks.into_iter().zip(indexed).enumerate() {
             digests.extend_from_slice(&block.payload);
             let mut txs = Vec::with_capacity(if subscribers { fresh.len() } else { 0 });
-            for (hash, location) in &fresh {
-                if subscribers {
+            if subscribers {
+                for (hash, location) in &fresh {
                     let tx = &batches[i][location.batch as usize].batch().txs
                         [location.position as usize];
                     txs.push(FinalTx {
@@ -193,10 +191,11 @@ impl Chain {
                 .increment(fresh.len() as u64);
             if subscribers {
                 let certificate = (i + 1 == count).then(|| certificate.clone());
-                let _ = self.finalized.send(Arc::new(Finalized {
+                self.finalized.send(Arc::new(Finalized {
                     block,
                     certificate,
                     txs,
+                    json: Default::default(),
                 }));
             }
         }
@@ -279,8 +278,8 @@ mod tests {
         // The transaction acknowledged here is final: no longer pending, nor forwarded.
         assert!(!intake.is_pending(&pending));
         // Subscribers get each block, the certificate with the last one only.
-        let first = stream.try_recv().unwrap();
-        let second = stream.try_recv().unwrap();
+        let first = stream.recv().await.unwrap();
+        let second = stream.recv().await.unwrap();
         assert_eq!(first.block, blocks[0]);
         assert!(first.certificate.is_none());
         assert_eq!(second.certificate.as_ref(), Some(&cert));

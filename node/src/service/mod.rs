@@ -38,6 +38,7 @@ mod persist;
 mod requests;
 mod retrieve;
 mod status;
+pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -54,7 +55,7 @@ use synod_consensus::engine::PeerId as EnginePeer;
 use synod_consensus::follow::Follow;
 use synod_consensus::Engine;
 use synod_p2p::{Directory, Event, Gossip, MessageId, NetworkHandle, PeerId, Response, Verdict};
-use synod_sequencer::{Availability, BatchBuilder, BatchPool, Intake, Mempool};
+use synod_sequencer::{Availability, BatchBuilder, BatchPool, Intake, Mempool, PeerBudgets};
 use synod_types::wire::Limits;
 use synod_types::{Block, Committee, Domain, Hash, SecretKey};
 use tokio::sync::{mpsc, watch};
@@ -163,6 +164,8 @@ pub struct Node {
     availability: Availability,
     /// Transactions acknowledged here and not final; what is forwarded to validators.
     intake: Intake,
+    /// What each peer may still forward (`Txs` requests).
+    forward_budgets: PeerBudgets<PeerId>,
     /// The gossip message being handled, to report its verdict.
     judging: Option<(MessageId, PeerId, Verdict)>,
     follow: Follow<PeerId>,
@@ -256,6 +259,7 @@ impl Node {
             store,
             status: outputs.status,
             finalized: outputs.finalized,
+            subscriptions: stream::Slots::new(stream::MAX_SUBSCRIPTIONS),
             commands: command_tx,
             committee: committee_rx,
             limits,
@@ -292,6 +296,7 @@ impl Node {
             hand_over_due: None,
             availability,
             intake,
+            forward_budgets: PeerBudgets::default(),
             judging: None,
             internal,
             last_announce: None,

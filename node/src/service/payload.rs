@@ -101,6 +101,18 @@ impl Node {
         if self.me.is_none() {
             return Response::Refused("not a committee member".into());
         }
+        let bytes: usize = txs
+            .iter()
+            .map(|t| t.payload.len() + forward::TX_OVERHEAD)
+            .sum();
+        if !self
+            .forward_budgets
+            .take(peer, txs.len(), bytes, Instant::now())
+        {
+            // The full node sends them again later (or to another carrier).
+            metrics::counter!("synod_p2p_forwarded_refused_total").increment(1);
+            return Response::Refused("rate limit: forwarding faster than allowed".into());
+        }
         let mut malformed = false;
         for tx in txs {
             if self.refuse_final(&tx).is_err() {

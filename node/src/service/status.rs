@@ -4,14 +4,16 @@
 //! (`synod_subscribeFinalized`), the handles RPC reads them through ([`Shared`]) and the
 //! commands it sends ([`Command`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use synod_bridge::publisher::Certified;
 use synod_sequencer::Rejected;
 use synod_types::wire::Limits;
 use synod_types::{Block, Committee, FinalityCert, Hash, Tx};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::stream::{FinalizedStream, Slots};
 
 use synod_store::{Store, TxLocation};
 
@@ -72,7 +74,9 @@ pub struct Shared {
     /// The latest status.
     pub status: watch::Receiver<NodeStatus>,
     /// The finalized stream.
-    pub finalized: broadcast::Sender<Arc<Finalized>>,
+    pub finalized: FinalizedStream,
+    /// Slots for subscriptions to it, shared by every connection.
+    pub subscriptions: Slots,
     /// Commands to the node.
     pub commands: mpsc::Sender<Command>,
     /// The committee of the current epoch.
@@ -109,6 +113,9 @@ pub struct Finalized {
     pub certificate: Option<FinalityCert>,
     /// Transactions finalized by this block (first occurrences only).
     pub txs: Vec<FinalTx>,
+    /// Its JSON for subscribers without a namespace filter, with payloads (`[0]`) and
+    /// without (`[1]`): encoded once, by the first subscriber that sends it.
+    pub json: [OnceLock<Box<serde_json::value::RawValue>>; 2],
 }
 
 /// What the node shows of itself: `/status`, `synod_getTips`, the progress line.

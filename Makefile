@@ -13,7 +13,7 @@ export CARGO_TERM_COLOR ?= never
 # Test-only behaviour (an equivocating leader) is compiled into the test builds only.
 TEST_FEATURES := --features synod-node/testing
 
-.PHONY: help bootstrap build release contracts test testnet testnet-down sim bench fuzz fmt lint docs clean
+.PHONY: help bootstrap build release contracts contracts-test test testnet testnet-down sim bench fuzz fmt lint docs clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,7 @@ contracts: bootstrap ## Compile the L1 contracts with the pinned solc into bridg
 
 test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
 	scripts/compile-contracts --check
+	$(MAKE) --no-print-directory contracts-test
 	$(CARGO) fmt --all -- --check
 	$(WITH_CCACHE) $(CARGO) clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 	@$(WITH_CCACHE) if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -39,6 +40,9 @@ test: bootstrap ## Formatting, lints and the whole test suite (what CI runs)
 	else \
 		$(CARGO) test --workspace $(TEST_FEATURES) --lib --bins --tests; \
 	fi
+
+contracts-test: bootstrap ## The contracts' Foundry suite: unit, fuzz and invariant tests
+	cd bridge && ../tools/node_modules/.bin/forge test
 
 # `make testnet NODES=7 FULL_NODES=1 TESTNET_ARGS=--detach` changes the network.
 NODES ?= 4

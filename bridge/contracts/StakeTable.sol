@@ -8,10 +8,20 @@ import {BLS} from "./BLS.sol";
 /// and the chain id, and a stake of at least `minStake`. The committee of an epoch is a
 /// snapshot of the validating set taken by `advanceEpoch` once the epoch's first L1 block
 /// is reached; joins and exits take effect at the next snapshot. Two signatures by one key
-/// on different subjects for the same (epoch, view, phase) slash it, once.
+/// on different subjects for the same (epoch, view, phase) slash it, once; so do two
+/// aggregate signatures of one committee (certificates) on different subjects for the
+/// same (epoch, view, phase), for every member in both signer sets. An exited or ejected
+/// validator's stake leaves only after `exitDelay` and once the bridge accepts no
+/// certificate of an epoch whose committee it was in.
 ///
 /// Stakes are counted in gwei (`uint64`), exactly as the nodes count them: `register`
 /// takes a whole number of gwei, so the bridge's and the nodes' quorum arithmetic agree.
+/// What the stake table reads of the bridge.
+interface IAttested {
+    /// The epoch of the last block the bridge attested; it accepts no earlier one.
+    function attestedEpoch() external view returns (uint64);
+}
+
 contract StakeTable {
     enum Status {
         NONE,
@@ -24,9 +34,17 @@ contract StakeTable {
         Status status;
         uint64 stake;
         uint64 withdrawableAt;
+        /// The first epoch whose committee it is in (the one after it registered).
+        uint64 firstEpoch;
         bytes32 keyHash;
+        /// Once it left the validating set: the last epoch whose committee it is in, or
+        /// `NO_EPOCH` when it left before any snapshot took it.
+        uint64 lastEpoch;
         bytes blsKey;
     }
+
+    /// `Validator.lastEpoch` of one that was in no committee.
+    uint64 private constant NO_EPOCH = type(uint64).max;
 
     /// One committee: its snapshot block, total stake, size, the member list it uses
     /// (each member `address ‖ uint64 stake`, in committee order) and the aggregate of
@@ -37,6 +55,14 @@ contract StakeTable {
         uint32 size;
         uint32 list;
         bytes aggregateKey;
+    }
+
+    /// A certificate in slashing evidence: the subject signed, the signers' bitmap over the
+    /// committee (bit `i` is byte `i/8`, bit `i%8`) and their aggregate signature.
+    struct Certificate {
+        bytes32 subject;
+        bytes signers;
+        bytes signature;
     }
 
     /// keccak256("SYNOD_CONSENSUS_V1"), the tag of every consensus signature digest.
@@ -90,6 +116,7 @@ contract StakeTable {
     error InvalidKey();
     error InvalidProofOfPossession();
     error TooEarly(uint256 due);
+    error NotAttestedYet(uint256 lastEpoch, uint256 attestedEpoch);
     error NotWholeGwei(uint256 value);
     error InvalidEvidence(string reason);
     error CommitteeFull();
@@ -144,6 +171,7 @@ contract StakeTable {
         keyOwner[keyHash] = msg.sender;
         v.status = Status.VALIDATING;
         v.stake = uint64(stake);
+        v.firstEpoch = uint64(currentEpoch + 1);
         v.keyHash = keyHash;
         v.blsKey = blsKey;
         active.push(msg.sender);
@@ -155,7 +183,8 @@ contract StakeTable {
     }
 
     /// Leaves the validating set at the next epoch; the stake is withdrawable after
-    /// `exitDelay` and slashable until then.
+    /// `exitDelay` once the bridge has attested a block of a later epoch than the last
+    /// one whose committee the validator is in, and slashable until then.
     function requestExit() external {
         Validator storage v = validators[msg.sender];
         if (v.status != Status.VALIDATING) revert BadStatus(v.status);
@@ -165,11 +194,18 @@ contract StakeTable {
         emit ExitRequested(msg.sender, v.withdrawableAt);
     }
 
-    /// Pays out what is left of an exited or ejected validator's stake after the delay.
+    /// Pays out what is left of an exited or ejected validator's stake, after the delay and
+    /// once no certificate of an epoch whose committee it was in can be attested any more
+    /// (the bridge accepts only epochs from its last attested one on): until then, a
+    /// certificate it signs can still move the bridge, and its stake must answer for it.
     function withdraw() external {
         Validator storage v = validators[msg.sender];
         if (v.status != Status.EXITING && v.status != Status.ZOMBIE) revert BadStatus(v.status);
         if (block.timestamp < v.withdrawableAt) revert TooEarly(v.withdrawableAt);
+        if (v.lastEpoch != NO_EPOCH) {
+            uint256 attested = IAttested(bridge).attestedEpoch();
+            if (attested <= v.lastEpoch) revert NotAttestedYet(v.lastEpoch, attested);
+        }
         uint256 amount = v.stake;
         v.stake = 0;
         v.status = Status.NONE;
@@ -219,7 +255,7 @@ contract StakeTable {
         if (v.status == Status.NONE) revert BadStatus(v.status);
         if (v.stake == 0) revert InvalidEvidence("nothing left to slash");
         if (subject1 == subject2) revert InvalidEvidence("same subject");
-        bytes32 id = keccak256(abi.encode(v.keyHash, epoch, view_, phase));
+        bytes32 id = evidenceId(v.keyHash, epoch, view_, phase);
         if (evidenceUsed[id]) revert InvalidEvidence("already slashed for this evidence");
         bytes memory key = v.blsKey;
         bytes32 m1 = consensusDigest(epoch, view_, phase, subject1);
@@ -227,23 +263,47 @@ contract StakeTable {
         if (!BLS.verify(key, m1, signature1, BLS.SIG_DST) || !BLS.verify(key, m2, signature2, BLS.SIG_DST)) {
             revert InvalidEvidence("signature does not verify");
         }
-        evidenceUsed[id] = true;
-        uint256 amount = uint256(v.stake) * slashBps / 10_000;
-        uint256 reward = amount * rewardBps / 10_000;
-        v.stake -= uint64(amount);
-        if (v.status == Status.VALIDATING) {
-            activeStake -= amount;
-            activeChanged = true;
-            if (v.stake < ejectionStake) {
-                v.status = Status.ZOMBIE;
-                v.withdrawableAt = uint64(block.timestamp + exitDelay);
-                leaveActive(account, v);
-            }
+        pay(punish(account, v, id));
+    }
+
+    /// Slashes every member of `epoch`'s committee that is in both signer sets of two
+    /// certificates (aggregate signatures, `signers` bitmaps over the committee as the
+    /// bridge takes them) on different subjects for one (epoch, view, phase): the
+    /// protocol lets a member sign once there, so each of them signed twice. It covers
+    /// what individual signatures cannot show: L1 and followers only see aggregates, and
+    /// keys that cancel out (`k` and `-k`) are in a certificate's signer set without
+    /// having signed anything. Each (key, epoch, view, phase) pays once; members already
+    /// slashed for it, or with nothing left, are skipped. Pays the reporter.
+    function slashConflicting(uint256 epoch, uint256 view_, uint8 phase, Certificate calldata a, Certificate calldata b)
+        external
+    {
+        if (a.subject == b.subject) revert InvalidEvidence("same subject");
+        if (epoch > currentEpoch) revert InvalidEvidence("unknown epoch");
+        bytes32[] storage list = lists[committees[epoch].list];
+        uint256 size = list.length;
+        if (a.signers.length != (size + 7) / 8 || b.signers.length != (size + 7) / 8) {
+            revert InvalidEvidence("signer bitmap does not fit the committee");
         }
-        emit Slashed(account, msg.sender, amount, reward, v.status);
-        // The rest of the slashed amount stays locked in this contract: burned.
-        (bool ok,) = msg.sender.call{value: reward * 1 gwei}("");
-        if (!ok) revert TransferFailed();
+        if (!signedBy(list, a, consensusDigest(epoch, view_, phase, a.subject))) {
+            revert InvalidEvidence("first certificate does not verify");
+        }
+        if (!signedBy(list, b, consensusDigest(epoch, view_, phase, b.subject))) {
+            revert InvalidEvidence("second certificate does not verify");
+        }
+        uint256 reward;
+        uint256 punished;
+        for (uint256 i = 0; i < size; i++) {
+            uint8 bit = uint8(1 << (i % 8));
+            if (uint8(a.signers[i / 8]) & uint8(b.signers[i / 8]) & bit == 0) continue;
+            address member_ = address(uint160(uint256(list[i]) >> 96));
+            Validator storage v = validators[member_];
+            bytes32 id = evidenceId(v.keyHash, epoch, view_, phase);
+            if (v.status == Status.NONE || v.stake == 0 || evidenceUsed[id]) continue;
+            reward += punish(member_, v, id);
+            punished++;
+        }
+        if (punished == 0) revert InvalidEvidence("nothing to slash");
+        pay(reward);
     }
 
     // --- views ------------------------------------------------------------------------
@@ -310,6 +370,53 @@ contract StakeTable {
 
     // --- internals --------------------------------------------------------------------
 
+    function evidenceId(bytes32 keyHash, uint256 epoch, uint256 view_, uint8 phase) private pure returns (bytes32) {
+        return keccak256(abi.encode(keyHash, epoch, view_, phase));
+    }
+
+    /// Takes `slashBps` of `account`'s stake for evidence `id`; one left with less than
+    /// `ejectionStake`, or with nothing, leaves the validating set. Returns the reward.
+    function punish(address account, Validator storage v, bytes32 id) private returns (uint256 reward) {
+        evidenceUsed[id] = true;
+        uint256 amount = uint256(v.stake) * slashBps / 10_000;
+        reward = amount * rewardBps / 10_000;
+        v.stake -= uint64(amount);
+        if (v.status == Status.VALIDATING) {
+            activeStake -= amount;
+            activeChanged = true;
+            if (v.stake < ejectionStake || v.stake == 0) {
+                v.status = Status.ZOMBIE;
+                v.withdrawableAt = uint64(block.timestamp + exitDelay);
+                leaveActive(account, v);
+            }
+        }
+        emit Slashed(account, msg.sender, amount, reward, v.status);
+    }
+
+    /// Pays the reporter; the rest of the slashed amount stays locked here: burned.
+    function pay(uint256 reward) private {
+        if (reward == 0) return;
+        (bool ok,) = msg.sender.call{value: reward * 1 gwei}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    /// Whether `c.signature` is the aggregate of the members of committee list `list`
+    /// named by `c.signers` on `digest`.
+    function signedBy(bytes32[] storage list, Certificate calldata c, bytes32 digest) private view returns (bool) {
+        bytes calldata signers = c.signers;
+        bytes memory key;
+        for (uint256 i = 0; i < list.length; i++) {
+            if (uint8(signers[i / 8]) & uint8(1 << (i % 8)) == 0) continue;
+            bytes memory k = validators[address(uint160(uint256(list[i]) >> 96))].blsKey;
+            key = key.length == 0 ? k : BLS.g1Add(key, k);
+        }
+        // Bits past the committee, or no signer at all, make no certificate.
+        for (uint256 i = list.length; i < signers.length * 8; i++) {
+            if (uint8(signers[i / 8]) & uint8(1 << (i % 8)) != 0) return false;
+        }
+        return key.length != 0 && BLS.verify(key, digest, c.signature, BLS.SIG_DST);
+    }
+
     function packMember(address a, uint64 stake) private pure returns (bytes32) {
         return bytes32((uint256(uint160(a)) << 96) | stake);
     }
@@ -324,6 +431,8 @@ contract StakeTable {
         }
         active.pop();
         delete activeSlot[a];
+        // Its last committee is the current one, if a snapshot took it at all.
+        v.lastEpoch = currentEpoch >= v.firstEpoch ? uint64(currentEpoch) : NO_EPOCH;
         activeKey = BLS.g1Sub(activeKey, v.blsKey);
         activeStake -= v.stake;
         activeChanged = true;

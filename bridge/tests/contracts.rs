@@ -338,7 +338,7 @@ async fn slashing_pays_once_and_ejects_below_the_threshold() {
 }
 
 #[tokio::test]
-async fn withdrawing_waits_for_the_exit_delay() {
+async fn withdrawing_waits_for_the_exit_delay_and_an_attestation_past_its_epochs() {
     let f = fixture(2).await;
     let leaver = f.l1.client(&f.deployment, 2).await.expect("client");
     let account = leaver.account().expect("account");
@@ -357,6 +357,31 @@ async fn withdrawing_waits_for_the_exit_delay() {
     f.l1.warp(&leaver, params().exit_delay_secs)
         .await
         .expect("time passes");
+    // Its epoch's certificates are still accepted by the bridge: its stake stays.
+    reverted_with(leaver.withdraw().await, "NotAttestedYet");
+    let header = test_header(1, 10);
+    let cert = f.committee.certify(&f.domain, &header, &[true; 2]);
+    f.publisher
+        .attest(&header, &cert)
+        .await
+        .expect("epoch 1 attests");
+    reverted_with(leaver.withdraw().await, "NotAttestedYet");
+    // A block of the next epoch, signed by the committee without it, is attested.
+    let stayer = TestCommittee {
+        keys: f
+            .committee
+            .keys
+            .iter()
+            .filter(|k| next.members.iter().any(|m| m.key == k.public_key()))
+            .cloned()
+            .collect(),
+    };
+    let header = test_header(epoch, 11);
+    let cert = stayer.certify(&f.domain, &header, &[true]);
+    f.publisher
+        .attest(&header, &cert)
+        .await
+        .expect("epoch 2 attests");
     let before = leaver.balance(account).await.expect("balance");
     let sent = leaver.withdraw().await.expect("withdrawn");
     let after = leaver.balance(account).await.expect("balance");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::rpc::types::{BlockId, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use synod_types::{Equivocation, FinalityCert, Hash, Header, PublicKey, SecretKey};
 
@@ -271,10 +271,13 @@ impl L1 {
                 .with_max_fee_per_gas(cap)
                 .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas.min(cap));
         }
-        // A call that would revert is caught by the estimate, with its reason.
+        // A call that would revert is caught by the estimate, with its reason. It runs on
+        // the pending block: a post another validator sent and L1 has not included yet
+        // makes this one revert here, and it is not sent twice.
         let gas = self
             .provider
             .estimate_gas(tx.clone())
+            .block(BlockId::pending())
             .await
             .map_err(|e| L1Error::from_rpc_revert(call, e))?;
         let tx = tx.with_gas_limit(gas + gas / 5);

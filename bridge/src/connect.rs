@@ -9,6 +9,10 @@ use synod_staking::{Genesis, GenesisValidator};
 use crate::client::L1;
 use crate::error::L1Error;
 
+/// The default bound on the fee per gas a node pays, in gwei: far above an ordinary
+/// Ethereum fee, low enough that a fee spike does not drain the account.
+pub const DEFAULT_MAX_FEE_GWEI: u64 = 200;
+
 impl L1 {
     /// Connects to `rpc` for the StakeTable at `stake_table`, sending from `signer`
     /// (none: read only), paying at most `max_fee_gwei` per gas (0: no bound).

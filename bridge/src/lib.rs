@@ -35,5 +35,6 @@ mod source;
 pub use client::{
     deploy, AttestedTip, CommitteeMember, CommitteeSnapshot, Sent, ValidatorRecord, L1,
 };
+pub use connect::DEFAULT_MAX_FEE_GWEI;
 pub use error::{decode_revert, L1Error};
 pub use params::{Deployment, StakeParams, ValidatorStatus};

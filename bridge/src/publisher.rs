@@ -43,6 +43,8 @@ const POLL: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Evidence waiting for submission, at most.
 const MAX_PENDING_EVIDENCE: usize = 64;
+/// Times one piece of evidence is submitted before it is given up.
+const EVIDENCE_ATTEMPTS: u32 = 8;
 
 /// Takes the newest commit: its height, and its certificate if the bridge can check it.
 fn absorb(c: &Certified, newest: &mut Option<(Header, FinalityCert)>, finalized_height: &mut u64) {
@@ -117,7 +119,7 @@ impl Publisher {
         mut finalized: watch::Receiver<Option<Certified>>,
         mut evidence: mpsc::Receiver<Equivocation>,
     ) {
-        let mut pending: VecDeque<Equivocation> = VecDeque::new();
+        let mut pending: VecDeque<(Equivocation, u32)> = VecDeque::new();
         let mut seen: HashSet<Offense> = HashSet::new();
         let mut newest: Option<(Header, FinalityCert)> = None;
         let mut finalized_height = 0u64;
@@ -150,7 +152,7 @@ impl Publisher {
                         && pending.len() < MAX_PENDING_EVIDENCE
                         && seen.insert(offense(&e))
                     {
-                        pending.push_back(e);
+                        pending.push_back((e, 0));
                     }
                 }
                 _ = ticker.tick() => {
@@ -163,12 +165,12 @@ impl Publisher {
                         absorb(c, &mut newest, &mut finalized_height);
                     }
                     let committee = committee.borrow().clone();
-                    let step = match self.slash(&mut pending).await {
-                        Ok(()) => self.step(&mut state, &committee, newest.as_ref()).await,
-                        Err(e) => Err(e),
-                    };
-                    // Epoch snapshots do not wait on attestations.
-                    let step = step.and(self.advance(&mut state, &committee).await);
+                    // Evidence, attestations and epoch snapshots do not wait on one
+                    // another: one failing does not hold the others back.
+                    let slashed = self.slash(&mut pending).await;
+                    let attested = self.step(&mut state, &committee, newest.as_ref()).await;
+                    let advanced = self.advance(&mut state, &committee).await;
+                    let step = slashed.and(attested).and(advanced);
                     match step {
                         Ok(()) => backoff = Duration::ZERO,
                         Err(e) => {
@@ -188,9 +190,19 @@ impl Publisher {
     }
 
     /// Submits the pending evidence, oldest first; keeps what failed for a transient
-    /// reason.
-    async fn slash(&self, pending: &mut VecDeque<Equivocation>) -> Result<(), L1Error> {
-        while let Some(evidence) = pending.front() {
+    /// reason, at most `EVIDENCE_ATTEMPTS` times.
+    async fn slash(&self, pending: &mut VecDeque<(Equivocation, u32)>) -> Result<(), L1Error> {
+        while let Some((evidence, attempts)) = pending.front_mut() {
+            if *attempts >= EVIDENCE_ATTEMPTS {
+                tracing::warn!(
+                    view = evidence.view,
+                    "equivocation evidence dropped after failing {EVIDENCE_ATTEMPTS} times"
+                );
+                pending.pop_front();
+                continue;
+            }
+            *attempts += 1;
+            let evidence = &*evidence;
             let signer = hex::encode(&evidence.signer.0[..8]);
             let Some(account) = self.l1.key_owner(&evidence.signer).await? else {
                 tracing::warn!(%signer, "equivocation by a key that is not staked on L1");

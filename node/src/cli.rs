@@ -72,7 +72,7 @@ pub struct L1Args {
     #[arg(
         long = "l1.max-fee-gwei",
         env = "SYNOD_L1_MAX_FEE_GWEI",
-        default_value_t = 0
+        default_value_t = synod_bridge::DEFAULT_MAX_FEE_GWEI
     )]
     pub max_fee_gwei: u64,
 }

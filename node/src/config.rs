@@ -241,8 +241,9 @@ options! {
         /// L1 blocks an epoch snapshot must be below the head before it counts (12 suits
         /// Ethereum's mainnet head; a local anvil needs 1 or 2).
         confirmations: u64 = 12, "l1.confirmations", "SYNOD_L1_CONFIRMATIONS";
-        /// Highest fee per gas to pay, in gwei (0: no bound).
-        max_fee_gwei: u64 = 0, "l1.max-fee-gwei", "SYNOD_L1_MAX_FEE_GWEI";
+        /// Highest fee per gas to pay, in gwei (0: no bound). A transaction that would
+        /// need more waits until fees fall.
+        max_fee_gwei: u64 = synod_bridge::DEFAULT_MAX_FEE_GWEI, "l1.max-fee-gwei", "SYNOD_L1_MAX_FEE_GWEI";
     }
     /// Block data (`docs/protocol.md` §12).
     da: DaSection, DaArgs {
@@ -407,6 +408,14 @@ mod tests {
             BatchSection::default(),
             "untouched sections keep their defaults"
         );
+    }
+
+    #[test]
+    fn the_l1_fee_is_bounded_unless_told_otherwise() {
+        assert_eq!(Config::default().l1.max_fee_gwei, 200);
+        let mut config = Config::default();
+        args(&["--l1.max-fee-gwei", "0"]).apply(&mut config);
+        assert_eq!(config.l1.max_fee_gwei, 0, "0 lifts the bound");
     }
 
     #[test]

@@ -1,0 +1,86 @@
+//! The publisher on a real anvil: what it posts, and what does not hold it back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use synod_bridge::devnet::LocalL1;
+use synod_bridge::gas::{domain, test_header, TestCommittee};
+use synod_bridge::publisher::{Certified, Publisher};
+use synod_bridge::StakeParams;
+use synod_types::{Committee, Equivocation, Hash, Member, Phase, Scheme, Signature};
+use tokio::sync::{mpsc, watch};
+
+const STAKE: u64 = 1_000_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_that_cannot_be_submitted_does_not_stop_attestations() {
+    let l1 = LocalL1::start(3, None).expect("anvil starts");
+    let params = StakeParams {
+        min_stake_gwei: STAKE,
+        ejection_stake_gwei: STAKE / 2,
+        epoch_blocks: 2,
+        ..StakeParams::default()
+    };
+    let deployment = l1.deploy(&params).await.expect("contracts deploy");
+    let keys = TestCommittee::new(1, 3);
+    keys.register_all(&l1, &deployment, 1, STAKE)
+        .await
+        .expect("registers");
+    let reader = l1.client(&deployment, 0).await.expect("client");
+    let (epoch, _) = l1.next_epoch(&reader).await.expect("epoch 1");
+    let snapshot = reader.committee(epoch).await.expect("committee");
+    let members = snapshot
+        .members
+        .iter()
+        .map(|m| Member {
+            public_key: m.key,
+            stake: m.stake_gwei,
+        })
+        .collect();
+    let committee = Committee::new(epoch, Scheme::Bls, Hash::ZERO, members).expect("committee");
+    let me = keys.keys[0].public_key();
+
+    let publisher = Publisher {
+        l1: l1.client(&deployment, 1).await.expect("validator's client"),
+        key: Some(me),
+        attest_every: 1,
+        fallback: Duration::from_secs(1),
+        advance_epochs: false,
+        attested: watch::channel(None).0,
+    };
+    let header = test_header(epoch, 5);
+    let certificate = keys.certify(&domain(&deployment), &header, &[true]);
+    let (_finalized_tx, finalized) = watch::channel(Some(Certified {
+        header: header.clone(),
+        certificate,
+    }));
+    let (evidence_tx, evidence) = mpsc::channel(4);
+    // Evidence against this very key whose signatures are no curve points: every
+    // submission fails before it reaches L1, for good.
+    evidence_tx
+        .send(Equivocation {
+            signer: me,
+            epoch,
+            view: 3,
+            phase: Phase::Vote,
+            first: (Hash([1; 32]), Signature([0xff; 96])),
+            second: (Hash([2; 32]), Signature([0xfe; 96])),
+        })
+        .await
+        .unwrap();
+    let (_committee_tx, committee_rx) = watch::channel(Arc::new(committee));
+    let running = tokio::spawn(publisher.run(committee_rx, finalized, evidence));
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if reader.attested().await.expect("tip").height == header.height {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing attested while the evidence kept failing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.abort();
+}

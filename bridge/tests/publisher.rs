@@ -84,3 +84,50 @@ async fn evidence_that_cannot_be_submitted_does_not_stop_attestations() {
     }
     running.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_waiting_for_inclusion_makes_a_second_one_fail_in_simulation() {
+    // Blocks every 2 s: a post waits in the pool until the next one.
+    let l1 = LocalL1::start(4, Some(Duration::from_secs(2))).expect("anvil starts");
+    let params = StakeParams {
+        min_stake_gwei: STAKE,
+        ejection_stake_gwei: STAKE / 2,
+        epoch_blocks: 2,
+        ..StakeParams::default()
+    };
+    let deployment = l1.deploy(&params).await.expect("contracts deploy");
+    let keys = TestCommittee::new(2, 4);
+    keys.register_all(&l1, &deployment, 1, STAKE)
+        .await
+        .expect("registers");
+    let first = l1.client(&deployment, 1).await.expect("client");
+    let second = l1.client(&deployment, 2).await.expect("client");
+    let (epoch, _) = l1.next_epoch(&first).await.expect("epoch 1");
+    let header = test_header(epoch, 5);
+    let certificate = keys.certify(&domain(&deployment), &header, &[true, true]);
+    // Right after a block, so that the first post waits about 2 s for the next one.
+    let block = first.block_number().await.expect("block");
+    while first.block_number().await.expect("block") == block {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (h, c) = (header.clone(), certificate.clone());
+    let on_duty = tokio::spawn(async move { first.attest(&h, &c).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        second.attested().await.expect("tip").height,
+        0,
+        "the first post is still waiting for inclusion"
+    );
+    // The fallback tries the same height before the first post is included.
+    let fallback = second.attest(&header, &certificate).await;
+    let landed = on_duty.await.unwrap().expect("the post on duty lands");
+    match fallback {
+        Err(synod_bridge::L1Error::Reverted { reason, .. }) => {
+            assert!(reason.contains("NotNewer"), "{reason}")
+        }
+        other => panic!(
+            "the fallback sent a second post: {other:?} (first in block {})",
+            landed.block
+        ),
+    }
+}

@@ -431,7 +431,7 @@ const CERTIFICATE_BYTES: usize = 4096 + 96 + 32 + 64;
 
 /// At most [`MAX_BATCHES_PER_REQUEST`] digests, one after the other.
 fn digests(body: &[u8]) -> Result<Vec<Hash>, FrameError> {
-    if body.len() % 32 != 0 {
+    if !body.len().is_multiple_of(32) {
         return Err(FrameError::Truncated);
     }
     let count = body.len() / 32;

@@ -64,6 +64,9 @@ fn length_delimited(tag: u8, inner: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A decoder of one kind of input, its result dropped.
+type Decoder = fn(&[u8], &Limits);
+
 // One test, so that no other test allocates while a peak is measured.
 #[test]
 fn the_worst_inputs_allocate_a_small_multiple_of_their_size() {
@@ -86,7 +89,7 @@ fn the_worst_inputs_allocate_a_small_multiple_of_their_size() {
         payload: vec![vec![6; 32]; 4],
         next_epoch: None,
     };
-    let cases: Vec<(&str, Vec<u8>, fn(&[u8], &Limits))> = vec![
+    let cases: Vec<(&str, Vec<u8>, Decoder)> = vec![
         (
             // Two bytes per empty block: a sync response of millions of blocks.
             "sync response of empty blocks",
@@ -169,7 +172,7 @@ fn the_worst_inputs_allocate_a_small_multiple_of_their_size() {
         assert!(bytes.len() <= max, "{name}: {} bytes", bytes.len());
         let peak = peak_of(|| decode(&bytes, &limits));
         let ratio = peak as f64 / bytes.len() as f64;
-        println!(
+        eprintln!(
             "{name}: {} bytes in, peak {} bytes allocated ({ratio:.1}x)",
             bytes.len(),
             peak
@@ -180,5 +183,5 @@ fn the_worst_inputs_allocate_a_small_multiple_of_their_size() {
         let bound = 3 * (scan::MAX_EXPANSION * bytes.len() + scan::EXPANSION_SLACK);
         assert!(peak <= bound, "{name}: peak {peak} above {bound}");
     }
-    println!("worst ratio {worst:.1}x");
+    eprintln!("worst ratio {worst:.1}x");
 }

@@ -296,30 +296,49 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 /// Block hashes at heights `0..=to` of one node (0: the genesis block), fetched with
-/// JSON-RPC batch requests.
+/// JSON-RPC batch requests (a node answers at most 100 calls a batch, and calls over its
+/// rate limit are asked again).
 pub fn headers(url: &str, to: u64) -> Vec<String> {
     let mut out = Vec::new();
-    for chunk in (0..=to).collect::<Vec<_>>().chunks(200) {
-        let batch: Vec<Value> = chunk
-            .iter()
-            .map(|h| json!({"jsonrpc": "2.0", "id": h, "method": "synod_getBlock", "params": [h]}))
-            .collect();
-        let mut answers: Vec<Value> = agent()
-            .post(url)
-            .send_json(&batch)
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap();
-        answers.sort_by_key(|a| a["id"].as_u64());
-        for a in answers {
-            out.push(
-                a["result"]["hash"]
-                    .as_str()
-                    .unwrap_or("missing")
-                    .to_string(),
-            );
+    for chunk in (0..=to).collect::<Vec<_>>().chunks(100) {
+        let mut hashes = vec![None; chunk.len()];
+        for _ in 0..100 {
+            let batch: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| hashes[*i].is_none())
+                .map(|(i, h)| json!({"jsonrpc": "2.0", "id": i, "method": "synod_getBlock", "params": [h]}))
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            let answers: Vec<Value> = agent()
+                .post(url)
+                .send_json(&batch)
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap();
+            for a in answers {
+                let i = a["id"].as_u64().unwrap() as usize;
+                if a["error"]["code"] != -32005 {
+                    hashes[i] = Some(
+                        a["result"]["hash"]
+                            .as_str()
+                            .unwrap_or("missing")
+                            .to_string(),
+                    );
+                }
+            }
+            if hashes.iter().any(Option::is_none) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
+        out.extend(
+            hashes
+                .into_iter()
+                .map(|h| h.expect("answered within 100 tries")),
+        );
     }
     out
 }

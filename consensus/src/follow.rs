@@ -28,9 +28,9 @@ pub struct Follow<P> {
     queued_height: u64,
     /// The peer that last showed a certificate above us.
     source: Option<P>,
-    /// The range request in flight: when it was sent, and the peer it probes when it was
-    /// prompted by an unverified claim of a later epoch.
-    inflight: Option<(Instant, Option<P>)>,
+    /// The range request in flight: when it was sent, to which peer, and whether it
+    /// probes that peer's unverified claim of a later epoch.
+    inflight: Option<(Instant, P, bool)>,
     /// Whether the first connected peer was asked for the blocks above ours.
     probed: bool,
     /// A hand-over this node has not made yet is known: an epoch's last block at this
@@ -51,7 +51,7 @@ pub struct Follow<P> {
     more: bool,
 }
 
-impl<P: Copy> Follow<P> {
+impl<P: Copy + PartialEq> Follow<P> {
     /// A follower at `height` that syncs by height once more than `slack` blocks behind.
     pub fn new(height: u64, slack: u64) -> Follow<P> {
         Follow {
@@ -79,10 +79,17 @@ impl<P: Copy> Follow<P> {
         self.network_height = self.network_height.max(height);
     }
 
-    /// The range request was answered or failed; another may be sent. Returns the peer
-    /// it probed, when it was prompted by that peer's claim of a later epoch.
-    pub fn request_failed(&mut self) -> Option<P> {
-        self.inflight.take().and_then(|(_, probe)| probe)
+    /// `peer` answered the range request in flight, or it failed; another may be sent.
+    /// Returns whether it was a probe of that peer's claim of a later epoch. An answer
+    /// from another peer (to a request given up) leaves the one in flight alone.
+    pub fn request_failed(&mut self, peer: P) -> bool {
+        match self.inflight {
+            Some((_, asked, probe)) if asked == peer => {
+                self.inflight = None;
+                probe
+            }
+            _ => false,
+        }
     }
 
     /// The committee changed here: what was known of a hand-over is done.
@@ -159,7 +166,7 @@ impl<P: Copy> Follow<P> {
         let engine_behind = engine.is_some_and(|h| h < self.queued_height);
         // A probe of a peer's unverified later-epoch claim does not hold the engine's
         // requests back: a peer that claims one and never answers would stall them.
-        let fetching = self.inflight.is_some_and(|(_, probe)| probe.is_none());
+        let fetching = self.inflight.is_some_and(|(_, _, probe)| !probe);
         !self.probed || fetching || engine_behind || self.far_behind()
     }
 
@@ -185,27 +192,33 @@ impl<P: Copy> Follow<P> {
     /// Starts a range request unless one is in flight (for less than `RANGE_TIMEOUT`) or
     /// the queued blocks end an epoch (what follows is signed by a committee this node
     /// does not follow yet); returns the height to ask from.
-    pub fn start_range(&mut self, queued_ends_epoch: bool, now: Instant) -> Option<u64> {
-        self.start(queued_ends_epoch, now, None)
+    pub fn start_range(&mut self, peer: P, queued_ends_epoch: bool, now: Instant) -> Option<u64> {
+        self.start(peer, queued_ends_epoch, now, false)
     }
 
     /// [`Follow::start_range`] to `peer`, prompted by its claim of a later epoch: the
     /// claim is not verifiable with this committee, so the request does not count as
-    /// syncing by height, and [`Follow::request_failed`] names the peer.
+    /// syncing by height, and [`Follow::request_failed`] says it was a probe.
     pub fn start_probe(&mut self, peer: P, queued_ends_epoch: bool, now: Instant) -> Option<u64> {
-        self.start(queued_ends_epoch, now, Some(peer))
+        self.start(peer, queued_ends_epoch, now, true)
     }
 
-    fn start(&mut self, queued_ends_epoch: bool, now: Instant, probe: Option<P>) -> Option<u64> {
+    fn start(
+        &mut self,
+        peer: P,
+        queued_ends_epoch: bool,
+        now: Instant,
+        probe: bool,
+    ) -> Option<u64> {
         // A request in flight holds back another, except that a probe never holds back
         // a range this node needs.
-        let busy = self.inflight.is_some_and(|(t, probing)| {
-            now.duration_since(t) < RANGE_TIMEOUT && (probing.is_none() || probe.is_some())
+        let busy = self.inflight.is_some_and(|(t, _, probing)| {
+            now.duration_since(t) < RANGE_TIMEOUT && (!probing || probe)
         });
         if busy || queued_ends_epoch {
             return None;
         }
-        self.inflight = Some((now, probe));
+        self.inflight = Some((now, peer, probe));
         Some(self.queued_height + 1)
     }
 }
@@ -433,16 +446,19 @@ mod tests {
     fn one_range_request_at_a_time_from_the_next_height_and_none_past_an_epoch_end() {
         let mut f = Follow::<u64>::new(5, 0);
         let now = Instant::now();
-        assert_eq!(f.start_range(false, now), Some(6));
+        assert_eq!(f.start_range(1, false, now), Some(6));
         // In flight: no second request until it is answered or times out.
-        assert_eq!(f.start_range(false, now + Duration::from_secs(1)), None);
-        assert_eq!(f.start_range(false, now + RANGE_TIMEOUT), Some(6));
-        f.request_failed();
+        assert_eq!(f.start_range(2, false, now + Duration::from_secs(1)), None);
+        assert_eq!(f.start_range(2, false, now + RANGE_TIMEOUT), Some(6));
+        // The late answer of the request given up leaves the new one in flight.
+        assert!(!f.request_failed(1));
+        assert_eq!(f.start_range(3, false, now + RANGE_TIMEOUT), None);
+        assert!(!f.request_failed(2));
         f.queued(9);
-        assert_eq!(f.start_range(false, now + RANGE_TIMEOUT), Some(10));
-        f.request_failed();
+        assert_eq!(f.start_range(1, false, now + RANGE_TIMEOUT), Some(10));
+        f.request_failed(1);
         // The queued blocks end an epoch: nothing past it before the hand-over.
-        assert_eq!(f.start_range(true, now + RANGE_TIMEOUT), None);
+        assert_eq!(f.start_range(1, true, now + RANGE_TIMEOUT), None);
     }
 
     #[test]
@@ -494,16 +510,22 @@ mod tests {
         // A second claim does not start another probe meanwhile.
         assert_eq!(f.start_probe(8, false, now), None);
         // A range this node needs is asked for at once, and that one counts as syncing.
-        assert_eq!(f.start_range(false, now + Duration::from_secs(1)), Some(11));
+        assert_eq!(
+            f.start_range(9, false, now + Duration::from_secs(1)),
+            Some(11)
+        );
         assert!(f.syncing_by_height(Some(10)));
         assert_eq!(f.start_probe(8, false, now + Duration::from_secs(1)), None);
-        assert_eq!(f.request_failed(), None);
-        // A failed probe names the peer that prompted it, for a penalty.
+        // The probe's late answer does not end the range request.
+        assert!(!f.request_failed(7));
+        assert!(f.syncing_by_height(Some(10)));
+        assert!(!f.request_failed(9));
+        // A failed probe says so, for the peer's penalty.
         assert_eq!(
             f.start_probe(7, false, now + Duration::from_secs(2)),
             Some(11)
         );
-        assert_eq!(f.request_failed(), Some(7));
-        assert_eq!(f.request_failed(), None);
+        assert!(f.request_failed(7));
+        assert!(!f.request_failed(7));
     }
 }

@@ -418,7 +418,12 @@ pub fn module(shared: Shared) -> RpcModule<Shared> {
             let mut rx = ctx.finalized.subscribe();
             let sink = pending.accept().await?;
             loop {
-                let block: Arc<Finalized> = match rx.recv().await {
+                // A client gone gives its slot back now, not at the next block.
+                let received = tokio::select! {
+                    received = rx.recv() => received,
+                    _ = sink.closed() => return Ok(()),
+                };
+                let block: Arc<Finalized> = match received {
                     Ok(b) => b,
                     Err(RecvError::Lagged(n)) => {
                         sink.send(raw(&json!({ "lagged": n }))?).await?;

@@ -198,6 +198,16 @@ where
 
     fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
         let ready = |r: HttpResponse| -> Boxed { Box::pin(async move { Ok(r) }) };
+        // A WebSocket upgrade takes a token; its calls are counted one by one after.
+        let upgrade = request.headers().contains_key("upgrade");
+        if upgrade && !self.limiter.allow(self.client) {
+            metrics::counter!("synod_rpc_rate_limited_total").increment(1);
+            return ready(rpc_error(
+                429,
+                limit::RATE_LIMITED,
+                "rate limit exceeded: slow down",
+            ));
+        }
         if let Some(token) = &self.token {
             let given = request
                 .headers()
@@ -205,6 +215,15 @@ where
                 .map_or(&[][..], |v| v.as_bytes());
             // Compared in constant time: the time taken says nothing of the token.
             if !bool::from(given.ct_eq(token.as_bytes())) {
+                // Every wrong guess takes a token: guessing is as slow as the limit.
+                if !self.limiter.allow(self.client) {
+                    metrics::counter!("synod_rpc_rate_limited_total").increment(1);
+                    return ready(rpc_error(
+                        429,
+                        limit::RATE_LIMITED,
+                        "rate limit exceeded: slow down",
+                    ));
+                }
                 return ready(rpc_error(401, -32006, "missing or wrong bearer token"));
             }
         }

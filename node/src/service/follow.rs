@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use synod_p2p::directory::{PENALTY_INVALID, PENALTY_MINOR};
+use synod_p2p::directory::PENALTY_INVALID;
 use synod_p2p::protocol::{reply_cap, RangeReply, MAX_FINALIZED_PER_REQUEST};
 use synod_p2p::{PeerId, Request, Response, Verdict};
 use synod_types::{wire, Block, FinalityCert};
@@ -102,7 +102,7 @@ impl Node {
         let from = if probe {
             self.follow.start_probe(peer, queued_end, now)
         } else {
-            self.follow.start_range(queued_end, now)
+            self.follow.start_range(peer, queued_end, now)
         };
         if let Some(from_height) = from {
             self.request(
@@ -162,13 +162,9 @@ impl Node {
         blocks: Vec<Block>,
         certificate: Option<FinalityCert>,
     ) -> Result<()> {
-        let probed = self.follow.request_failed();
+        self.follow.request_failed(peer);
         let Some(certificate) = certificate else {
             self.follow.range_empty();
-            if probed == Some(peer) {
-                // It claimed a later epoch and holds no finalized block above ours.
-                self.net.penalize(peer, PENALTY_MINOR).await;
-            }
             return Ok(());
         };
         // Full: as many blocks as asked, or cut at the peer's byte cap.

@@ -309,6 +309,7 @@ impl Node {
         deferred: Vec<Hash>,
     ) -> Result<()> {
         let mut ready = Vec::new();
+        let received = batches.len();
         for batch in batches {
             let sealed = Arc::new(SealedBatch::new(batch));
             let digest = sealed.digest();
@@ -330,7 +331,14 @@ impl Node {
         // What the peer deferred is asked of it again. Whatever else did not come is
         // asked again, from another peer; a commit's batches the peer did not hold are
         // rebuilt from shards too.
-        let deferred: Vec<Hash> = deferred.into_iter().filter(|d| asked.contains(d)).collect();
+        // An honest peer defers only once its answer holds a batch: deferring everything
+        // would keep this node asking it alone, for ever.
+        let deferred: Vec<Hash> = if received == 0 && !deferred.is_empty() {
+            self.net.penalize(peer, PENALTY_MINOR).await;
+            Vec::new()
+        } else {
+            deferred.into_iter().filter(|d| asked.contains(d)).collect()
+        };
         self.availability.fetch_ended(asked);
         let unserved: Vec<Hash> = {
             let have = at_hand(&self.pool, self.chain.store());

@@ -30,7 +30,7 @@ impl Node {
                     tracing::debug!(%peer, ?purpose, error = %e, "request failed");
                     // May be asked again, from another peer.
                     self.availability.fetch_ended(&asked);
-                    if purpose == Purpose::Finalized && self.follow.request_failed() == Some(peer) {
+                    if purpose == Purpose::Finalized && self.follow.request_failed(peer) {
                         // It claimed a later epoch and did not answer for it.
                         self.net.penalize(peer, PENALTY_MINOR).await;
                     }
@@ -57,7 +57,7 @@ impl Node {
                 (purpose, Ok(other)) => {
                     self.availability.fetch_ended(&asked);
                     tracing::debug!(%peer, ?purpose, answer = ?std::mem::discriminant(&other), "unexpected answer");
-                    if purpose == Purpose::Finalized && self.follow.request_failed() == Some(peer) {
+                    if purpose == Purpose::Finalized && self.follow.request_failed(peer) {
                         self.net.penalize(peer, PENALTY_MINOR).await;
                     }
                 }

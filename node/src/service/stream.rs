@@ -56,10 +56,16 @@ pub struct FinalizedReceiver {
     next: u64,
 }
 
-/// Bytes a finalized block takes in the stream: its payload digests and transactions.
+/// Bytes a finalized block takes in the stream: its payload digests and transactions,
+/// and the JSON subscribers make of it once (the payloads again, in hex, and a copy
+/// without them).
 fn size_of(block: &Finalized) -> usize {
-    let txs: usize = block.txs.iter().map(|t| 64 + t.payload.len()).sum();
-    1_024 + 32 * block.block.payload.len() + txs
+    let txs: usize = block
+        .txs
+        .iter()
+        .map(|t| 3 * 128 + 3 * t.payload.len())
+        .sum();
+    2 * 1_024 + 2 * 80 * block.block.payload.len() + txs
 }
 
 impl FinalizedStream {
@@ -167,7 +173,7 @@ impl Drop for FinalizedReceiver {
     }
 }
 
-/// Subscriptions to the stream served at once, at most (64 per connection, too).
+/// Subscriptions to the stream served at once, at most (16 per connection, too).
 pub const MAX_SUBSCRIPTIONS: usize = 1_024;
 
 /// Slots for subscriptions, shared by every RPC connection of a node.

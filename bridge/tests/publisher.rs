@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use synod_bridge::devnet::LocalL1;
 use synod_bridge::gas::{domain, test_header, TestCommittee};
 use synod_bridge::publisher::{Certified, Publisher};
-use synod_bridge::StakeParams;
+use synod_bridge::{Deployment, StakeParams};
 use synod_types::{Committee, Equivocation, Hash, Member, Phase, Scheme, Signature};
 use tokio::sync::{mpsc, watch};
 
 const STAKE: u64 = 1_000_000_000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn evidence_that_cannot_be_submitted_does_not_stop_attestations() {
-    let l1 = LocalL1::start(3, None).expect("anvil starts");
+/// An anvil (mining every `block_time`, or each transaction) with the contracts and `n`
+/// validators registered from accounts 1..=n; account 0 is left to read and snapshot.
+async fn network(n: usize, block_time: Option<Duration>) -> (LocalL1, Deployment, TestCommittee) {
+    let l1 = LocalL1::start(n + 2, block_time).expect("anvil starts");
     let params = StakeParams {
         min_stake_gwei: STAKE,
         ejection_stake_gwei: STAKE / 2,
@@ -22,10 +23,16 @@ async fn evidence_that_cannot_be_submitted_does_not_stop_attestations() {
         ..StakeParams::default()
     };
     let deployment = l1.deploy(&params).await.expect("contracts deploy");
-    let keys = TestCommittee::new(1, 3);
+    let keys = TestCommittee::new(n, n as u8 + 2);
     keys.register_all(&l1, &deployment, 1, STAKE)
         .await
         .expect("registers");
+    (l1, deployment, keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_that_cannot_be_submitted_does_not_stop_attestations() {
+    let (l1, deployment, keys) = network(1, None).await;
     let reader = l1.client(&deployment, 0).await.expect("client");
     let (epoch, _) = l1.next_epoch(&reader).await.expect("epoch 1");
     let snapshot = reader.committee(epoch).await.expect("committee");
@@ -88,18 +95,7 @@ async fn evidence_that_cannot_be_submitted_does_not_stop_attestations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_waiting_for_inclusion_makes_a_second_one_fail_in_simulation() {
     // Blocks every 2 s: a post waits in the pool until the next one.
-    let l1 = LocalL1::start(4, Some(Duration::from_secs(2))).expect("anvil starts");
-    let params = StakeParams {
-        min_stake_gwei: STAKE,
-        ejection_stake_gwei: STAKE / 2,
-        epoch_blocks: 2,
-        ..StakeParams::default()
-    };
-    let deployment = l1.deploy(&params).await.expect("contracts deploy");
-    let keys = TestCommittee::new(2, 4);
-    keys.register_all(&l1, &deployment, 1, STAKE)
-        .await
-        .expect("registers");
+    let (l1, deployment, keys) = network(2, Some(Duration::from_secs(2))).await;
     let first = l1.client(&deployment, 1).await.expect("client");
     let second = l1.client(&deployment, 2).await.expect("client");
     let (epoch, _) = l1.next_epoch(&first).await.expect("epoch 1");
